@@ -1,0 +1,31 @@
+// Runs every test/**/*.test.ts through node's own test runner with tsx as the loader.
+// Node 20 does not expand globs for --test, so the file list is built here.
+// Usage: node scripts/run-tests.js [path-prefix ...]   (e.g. test/storage)
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function collect(dir, out) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (name === 'fixtures' || name === 'node_modules') continue;
+    if (statSync(p).isDirectory()) collect(p, out);
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const prefixes = process.argv.slice(2);
+const all = collect('test', []);
+const files = prefixes.length ? all.filter((f) => prefixes.some((p) => f.startsWith(p))) : all;
+if (files.length === 0) {
+  console.error(`no test files match ${prefixes.join(' ')}`);
+  process.exit(2);
+}
+const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  { stdio: 'inherit' },
+);
+process.exit(r.status ?? 1);

@@ -1,0 +1,75 @@
+/**
+ * One registry of coded errors for the whole project (cf. fastify's lib/errors.js).
+ *
+ * Every error that can reach a user, a log or the wire carries a stable `code` from ERROR_CODES.
+ * docs/errors.md documents each code; test/errors.test.ts keeps the two in step, so adding a code
+ * here without documenting it fails the tests.
+ */
+
+/** `exit` is the CLI exit code when the error ends a command: 2 usage/configuration, 1 anything else. */
+export const ERROR_CODES = {
+  // configuration
+  CONFIG_NOT_FOUND: { exit: 2, summary: 'The named configuration file does not exist.' },
+  CONFIG_INVALID: { exit: 2, summary: 'The configuration file has one or more problems.' },
+  USAGE: { exit: 2, summary: 'The command line is wrong.' },
+  // storage
+  STORAGE_BACKEND_NOT_FOUND: { exit: 2, summary: 'A storage backend name is not configured here.' },
+  PATH_VALIDATION: { exit: 1, summary: 'A path was refused by the confinement rules.' },
+  PATH_NOT_IN_BACKEND: { exit: 2, summary: 'A local path lies under no configured backend.' },
+  // protocol (wire)
+  INVALID_JSON: { exit: 1, summary: 'A frame was not valid JSON.' },
+  INVALID_MESSAGE: { exit: 1, summary: 'A message failed schema validation.' },
+  UNKNOWN_TYPE: { exit: 1, summary: 'A message has an unknown `type`.' },
+  FRAME_TOO_LARGE: { exit: 1, summary: 'A frame exceeded the size limit.' },
+  // signaling
+  NOT_REGISTERED: { exit: 1, summary: 'A message other than `register` arrived before registration.' },
+  ALREADY_REGISTERED: { exit: 1, summary: 'A second `register` on one connection.' },
+  ROOM_NOT_FOUND: { exit: 1, summary: 'The room does not exist or has expired.' },
+  INVALID_TOKEN: { exit: 2, summary: 'The room token is wrong.' },
+  PEER_NOT_FOUND: { exit: 1, summary: 'The target peer is not connected.' },
+  NOT_IN_ROOM: { exit: 1, summary: 'The target peer is in another room.' },
+  RATE_LIMITED: { exit: 1, summary: 'Too many messages in too short a time.' },
+  SIGNALING_UNREACHABLE: { exit: 1, summary: 'The signaling server could not be reached.' },
+  SIGNALING_CLOSED: { exit: 1, summary: 'The signaling connection closed.' },
+  INTERNAL: { exit: 1, summary: 'An unexpected internal error.' },
+} as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+export class SleapRtcError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = Object.freeze({ ...details });
+  }
+
+  get exitCode(): 1 | 2 {
+    return ERROR_CODES[this.code].exit;
+  }
+
+  /** Shape used on the wire and in --json output. */
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return Object.keys(this.details).length
+      ? { code: this.code, message: this.message, details: { ...this.details } }
+      : { code: this.code, message: this.message };
+  }
+}
+
+export class UsageError extends SleapRtcError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('USAGE', message, details);
+  }
+}
+
+/** Exit code for anything thrown out of a command. */
+export function exitCodeFor(err: unknown): 1 | 2 {
+  return err instanceof SleapRtcError ? err.exitCode : 1;
+}

@@ -1,0 +1,18 @@
+/**
+ * Every limit and timing default in one place (cf. ws's maxPayload and friends), so an operator
+ * reading the docs and an engineer reading the code find the same numbers. Config and CLI flags
+ * override these; nothing else should hard-code a size or a timeout.
+ */
+export const LIMITS = {
+  /** Largest signaling WebSocket frame the server accepts. */
+  signalingMaxPayloadBytes: 1024 * 1024,
+  /** Interval between WebSocket pings; a peer that misses two is dropped. */
+  signalingPingIntervalMs: 15_000,
+  /** A room with no peer for this long is removed. */
+  roomIdleTtlMs: 24 * 60 * 60 * 1000,
+  /** Reconnect backoff for the signaling client. */
+  reconnectInitialDelayMs: 250,
+  reconnectMaxDelayMs: 30_000,
+  /** WebRTC connection set-up must finish within this. */
+  peerConnectTimeoutMs: 20_000,
+} as const;

@@ -31,6 +31,10 @@ export const ERROR_CODES = {
   RATE_LIMITED: { exit: 1, summary: 'Too many messages in too short a time.' },
   SIGNALING_UNREACHABLE: { exit: 1, summary: 'The signaling server could not be reached.' },
   SIGNALING_CLOSED: { exit: 1, summary: 'The signaling connection closed.' },
+  ROUTE_NOT_FOUND: { exit: 1, summary: 'No such HTTP route on the signaling server.' },
+  METHOD_NOT_ALLOWED: { exit: 1, summary: 'The HTTP route exists but not for this method.' },
+  UPGRADE_REQUIRED: { exit: 1, summary: 'The /ws endpoint only speaks WebSocket.' },
+  ADDRESS_IN_USE: { exit: 1, summary: 'The host and port the server should listen on are taken.' },
   INTERNAL: { exit: 1, summary: 'An unexpected internal error.' },
 } as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
 

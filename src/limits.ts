@@ -10,6 +10,15 @@ export const LIMITS = {
   signalingPingIntervalMs: 15_000,
   /** A room with no peer for this long is removed. */
   roomIdleTtlMs: 24 * 60 * 60 * 1000,
+  /** Frames above maxPayload but below this multiple of it get a FRAME_TOO_LARGE reply; larger ones make ws close the socket (1009) unread. */
+  signalingHardPayloadFactor: 2,
+  /** Per-connection token bucket: frames a peer may send at once, and the refill per second. */
+  signalingRateLimitBurst: 200,
+  signalingRateLimitPerSecond: 200,
+  /** Upper bound on the idle-room sweep period (the sweep runs at least every roomIdleTtlMs / 2). */
+  roomSweepMaxIntervalMs: 60_000,
+  /** `room create` and other HTTP calls to the signaling server give up after this. */
+  signalingHttpTimeoutMs: 10_000,
   /** Reconnect backoff for the signaling client. */
   reconnectInitialDelayMs: 250,
   reconnectMaxDelayMs: 30_000,

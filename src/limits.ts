@@ -24,4 +24,10 @@ export const LIMITS = {
   reconnectMaxDelayMs: 30_000,
   /** WebRTC connection set-up must finish within this. */
   peerConnectTimeoutMs: 20_000,
+  /** Longest relative path (UTF-8 bytes) accepted from a peer; Linux PATH_MAX. */
+  relativePathMaxBytes: 4096,
+  /** Longest single path segment (UTF-8 bytes); NAME_MAX on common filesystems. */
+  pathSegmentMaxBytes: 255,
+  /** Symlinks followed while confining one path before giving up (the kernel's own limit is 40). */
+  symlinkMaxHops: 40,
 } as const;

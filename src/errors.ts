@@ -35,6 +35,21 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: { exit: 1, summary: 'The HTTP route exists but not for this method.' },
   UPGRADE_REQUIRED: { exit: 1, summary: 'The /ws endpoint only speaks WebSocket.' },
   ADDRESS_IN_USE: { exit: 1, summary: 'The host and port the server should listen on are taken.' },
+  // peer connections and file transfer (src/transport)
+  PEER_CONNECT_TIMEOUT: { exit: 1, summary: 'The WebRTC connection to a peer was not set up in time.' },
+  PEER_CONNECT_FAILED: { exit: 1, summary: 'The WebRTC connection to a peer failed or closed while being set up.' },
+  PEER_CLOSED: { exit: 1, summary: 'The WebRTC connection to the peer is closed.' },
+  TRANSFER_SIZE_MISMATCH: { exit: 1, summary: 'A received file does not have the announced size.' },
+  TRANSFER_HASH_MISMATCH: { exit: 1, summary: 'A received file does not have the announced SHA-256.' },
+  TRANSFER_CANCELLED: { exit: 1, summary: 'A file transfer was cancelled by one side.' },
+  TRANSFER_ABORTED: { exit: 1, summary: 'A file transfer stopped because the channel or peer went away.' },
+  TRANSFER_STALLED: { exit: 1, summary: 'A file transfer made no progress for too long.' },
+  TRANSFER_PROTOCOL: { exit: 1, summary: 'A file transfer message arrived out of order.' },
+  TRANSFER_TOO_LARGE: { exit: 1, summary: 'A file transfer exceeds the size or entry limit of the receiver.' },
+  TRANSFER_ENTRY_REFUSED: { exit: 1, summary: 'An archive entry of a refused kind (link, device, fifo, compressed data).' },
+  TRANSFER_DEST_EXISTS: { exit: 1, summary: 'The destination of a file transfer already exists.' },
+  TRANSFER_SOURCE_INVALID: { exit: 1, summary: 'The file or folder to send cannot be sent as it is.' },
+  TRANSFER_IO: { exit: 1, summary: 'A file could not be read or written during a transfer.' },
   INTERNAL: { exit: 1, summary: 'An unexpected internal error.' },
 } as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
 

@@ -30,4 +30,31 @@ export const LIMITS = {
   pathSegmentMaxBytes: 255,
   /** Symlinks followed while confining one path before giving up (the kernel's own limit is 40). */
   symlinkMaxHops: 40,
+  // ---- peer connections and file transfer (src/transport; figures in docs/transfer.md) ----
+  /** Bytes per binary data-channel message; libdatachannel's default SCTP max message size is 256 KiB. */
+  transferChunkBytes: 256 * 1024,
+  /** The sender stops queueing when the channel's bufferedAmount passes this... */
+  transferBufferedHighBytes: 16 * 1024 * 1024,
+  /** ...and resumes when it falls to this (bufferedAmountLowThreshold). */
+  transferBufferedLowBytes: 4 * 1024 * 1024,
+  /** Bytes the sender may have in flight beyond what the receiver has confirmed written to disk. */
+  transferWindowBytes: 32 * 1024 * 1024,
+  /** The receiver confirms written bytes (TRANSFER_PROGRESS) at least this often. */
+  transferProgressEveryBytes: 2 * 1024 * 1024,
+  /** Largest transfer a receiver accepts unless told otherwise. */
+  transferMaxBytes: 1024 * 1024 * 1024 * 1024,
+  /** Most entries (files + folders) in one received folder. */
+  transferMaxEntries: 1_000_000,
+  /** Largest JSON control frame on a transfer channel. */
+  transferControlMaxBytes: 64 * 1024,
+  /** A transfer with no data or confirmation for this long fails with TRANSFER_STALLED. */
+  transferStallTimeoutMs: 60_000,
+  /** After its final message, a side waits this long for the other to close the channel. */
+  transferLingerMs: 5_000,
+  /** Signaling client: WebSocket open + `registered` reply must arrive within this. */
+  signalingConnectTimeoutMs: 10_000,
+  /** Signaling client: a discover request is answered within this. */
+  signalingRequestTimeoutMs: 10_000,
+  /** Signals (offer/answer/candidate) kept per peer until a peer connection subscribes. */
+  signalingPendingSignalsPerPeer: 256,
 } as const;

@@ -50,6 +50,8 @@ export const ERROR_CODES = {
   TRANSFER_DEST_EXISTS: { exit: 1, summary: 'The destination of a file transfer already exists.' },
   TRANSFER_SOURCE_INVALID: { exit: 1, summary: 'The file or folder to send cannot be sent as it is.' },
   TRANSFER_IO: { exit: 1, summary: 'A file could not be read or written during a transfer.' },
+  // jobs (src/worker, src/client)
+  SLEAP_NN_NOT_FOUND: { exit: 2, summary: 'The configured sleap-nn executable could not be started.' },
   INTERNAL: { exit: 1, summary: 'An unexpected internal error.' },
 } as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
 

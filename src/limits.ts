@@ -57,4 +57,19 @@ export const LIMITS = {
   signalingRequestTimeoutMs: 10_000,
   /** Signals (offer/answer/candidate) kept per peer until a peer connection subscribes. */
   signalingPendingSignalsPerPeer: 256,
+  // ---- jobs (src/worker, src/protocol/job.ts; docs/jobs.md) ----
+  /** A cancelled job gets SIGINT first (as Ctrl-C would, so sleap-nn can stop cleanly), SIGTERM after this... */
+  jobCancelGraceMs: 15_000,
+  /** ...and SIGKILL this much later. */
+  jobKillGraceMs: 5_000,
+  /** Longest sleap-nn output line kept or sent; longer ones are cut (progress bars can be huge). */
+  jobLogMaxLineChars: 1000,
+  /** Output lines kept for a failure report. */
+  jobLogTailLines: 50,
+  /** After sleap-nn exits, wait at most this for its pipes to close (a grandchild may hold them). */
+  jobOutputDrainMs: 2_000,
+  /** Largest job message (JSON text) on a data channel; same bound as transfer control frames. */
+  jobMessageMaxBytes: 64 * 1024,
+  /** nvidia-smi gets this long to answer before the worker advertises no GPU. */
+  gpuProbeTimeoutMs: 5_000,
 } as const;

@@ -24,6 +24,11 @@ export const LIMITS = {
   reconnectMaxDelayMs: 30_000,
   /** WebRTC connection set-up must finish within this. */
   peerConnectTimeoutMs: 20_000,
+  /** Where `sleap-rtc server` listens unless configured; loopback so nothing is exposed by accident. */
+  signalingDefaultHost: '127.0.0.1',
+  signalingDefaultPort: 8080,
+  /** Jobs one worker runs at the same time unless `[worker] max_concurrent_jobs` says otherwise. */
+  workerMaxConcurrentJobs: 1,
   /** Longest relative path (UTF-8 bytes) accepted from a peer; Linux PATH_MAX. */
   relativePathMaxBytes: 4096,
   /** Longest single path segment (UTF-8 bytes); NAME_MAX on common filesystems. */

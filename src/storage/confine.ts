@@ -145,6 +145,14 @@ export async function isInside(baseDir: string, candidate: string): Promise<bool
   }
 }
 
+/**
+ * The real path an absolute path refers to, or would refer to once created (see resolveLoose).
+ * Throws on symlink loops and unreadable folders.
+ */
+export async function realPathOf(absPath: string): Promise<string> {
+  return resolveLoose(path.resolve(absPath));
+}
+
 /** `base` and `target` are both real, normalised absolute paths. */
 function within(base: string, target: string): boolean {
   if (target === base) return true;

@@ -1,0 +1,9 @@
+/** Storage backends: named mounts, path confinement, and reference <-> local path translation. */
+export { checkRelativePath, confinePath, isInside, realPathOf, PathValidationError } from './confine.js';
+export type { PathRule } from './confine.js';
+export { StorageBackend, createStorageBackend } from './backend.js';
+export type { StorageBackendApi, StorageBackendOptions, BackendHealth, StorageType } from './backend.js';
+export { StorageConfig } from './storage-config.js';
+export { StorageResolver } from './resolver.js';
+export type { StorageLocation } from './resolver.js';
+export { StorageBackendNotFound, PathNotInBackendError } from './errors.js';

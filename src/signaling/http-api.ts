@@ -1,0 +1,116 @@
+/**
+ * The signaling server's HTTP routes (node:http, no framework):
+ *   POST /rooms   -> 201 { room_id, token, idle_ttl_s }
+ *   GET  /health  -> 200 { status: "ok", uptime_s }
+ *   GET  /metrics -> 200 ServerMetrics
+ *   /ws without a WebSocket upgrade -> 426
+ * Anything else: 404 (no such path) or 405 (path exists, method does not), always as
+ * `{ "error": { "code", "message" } }` with a stable code from src/errors.ts.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+import { SleapRtcError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { RoomCreated } from '../protocol/signaling.js';
+import type { ServerMetrics } from './metrics.js';
+
+export const WS_PATH = '/ws';
+
+export interface HttpApi {
+  createRoom(): Promise<RoomCreated>;
+  metrics(): Promise<ServerMetrics>;
+  uptimeSeconds(): number;
+  countError(code: ErrorCode): void;
+  logger: Logger;
+}
+
+interface Route {
+  methods: readonly string[];
+  status: number;
+  run(api: HttpApi): Promise<unknown> | unknown;
+}
+
+const ROUTES: Readonly<Record<string, Route>> = {
+  '/rooms': { methods: ['POST'], status: 201, run: (api) => api.createRoom() },
+  '/health': { methods: ['GET', 'HEAD'], status: 200, run: (api) => ({ status: 'ok', uptime_s: api.uptimeSeconds() }) },
+  '/metrics': { methods: ['GET', 'HEAD'], status: 200, run: (api) => api.metrics() },
+};
+
+/** The path part of a request target ("/rooms?x=1" -> "/rooms"); never throws. */
+export function pathOf(url: string | undefined): string {
+  const raw = url ?? '/';
+  const q = raw.indexOf('?');
+  return q === -1 ? raw : raw.slice(0, q);
+}
+
+export function createRequestHandler(api: HttpApi): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    // The API reads no request bodies; discard whatever was sent.
+    req.resume();
+    void respond(api, req, res);
+  };
+}
+
+async function respond(api: HttpApi, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = pathOf(req.url);
+  const method = req.method ?? 'GET';
+  if (path === WS_PATH) {
+    sendError(api, res, 426, 'UPGRADE_REQUIRED', `${WS_PATH} is the WebSocket endpoint; connect to it with a WebSocket client (ws://HOST:PORT${WS_PATH}).`, {
+      Upgrade: 'websocket',
+    });
+    return;
+  }
+  const route = ROUTES[path];
+  if (route === undefined || !Object.hasOwn(ROUTES, path)) {
+    sendError(api, res, 404, 'ROUTE_NOT_FOUND', `No route ${path.slice(0, 200)}; the API has POST /rooms, GET /health, GET /metrics and WebSocket ${WS_PATH}.`);
+    return;
+  }
+  if (!route.methods.includes(method)) {
+    sendError(api, res, 405, 'METHOD_NOT_ALLOWED', `${path} accepts ${route.methods.join(' or ')}, not ${method.slice(0, 20)}.`, {
+      Allow: route.methods.join(', '),
+    });
+    return;
+  }
+  try {
+    const body = await route.run(api);
+    sendJson(res, route.status, body, method === 'HEAD');
+  } catch (err) {
+    api.logger.error({ err, path }, `HTTP ${method} ${path} failed`);
+    if (err instanceof SleapRtcError) sendError(api, res, 500, err.code, err.message);
+    else sendError(api, res, 500, 'INTERNAL', 'The server could not answer this request; it has been logged.');
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headOnly = false, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    // POST /rooms answers with a secret; nothing here should sit in a cache.
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  res.end(headOnly ? undefined : text);
+}
+
+function sendError(api: HttpApi, res: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+  api.countError(code);
+  api.logger.debug({ status, code }, message);
+  sendJson(res, status, { error: { code, message } }, false, headers);
+}
+
+/** Answers an upgrade request we will not accept with a plain HTTP error, then closes the socket. */
+export function refuseUpgrade(socket: Duplex, status: number, code: ErrorCode, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.on('error', () => {});
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+      'Connection: close\r\n' +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      '\r\n' +
+      body,
+  );
+}

@@ -1,0 +1,425 @@
+/**
+ * The signaling hub: what happens to each frame a peer sends. Registration against the store,
+ * discovery, metadata updates, relay to other peers (directly when the recipient is on this
+ * instance, through the MessageBus otherwise), room events, liveness and disconnect cleanup.
+ * Knows nothing about HTTP; the server hands it upgraded sockets.
+ */
+import type { WebSocket } from 'ws';
+import { SleapRtcError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { decodeMessage, ProtocolError, typesOf } from '../protocol/codec.js';
+import {
+  PeerToServerSchema,
+  type Metadata,
+  type PeerInfo,
+  type PeerToServer,
+  type ServerToPeer,
+} from '../protocol/signaling.js';
+import { peerChannel, roomChannel, type BusMessage, type MessageBus } from './bus.js';
+import { PeerConnection } from './connection.js';
+import { compileFilters } from './filters.js';
+import { newPeerId, tokenMatches } from './ids.js';
+import type { MetricsCounters } from './metrics.js';
+import { TokenBucket, type RateLimitOptions } from './rate-limit.js';
+import type { PeerRecord, SignalingStore } from './store.js';
+
+const PEER_TO_SERVER_TYPES = typesOf(PeerToServerSchema);
+
+/** WebSocket close codes the server uses (4000-4999 is the application range). */
+export const CLOSE_CODES = {
+  INVALID_TOKEN: 4001,
+  ROOM_NOT_FOUND: 4004,
+  REGISTER_TIMEOUT: 4008,
+  /** Slow consumer (RFC 6455 "policy violation"). */
+  POLICY: 1008,
+  GOING_AWAY: 1001,
+} as const;
+
+export interface HubOptions {
+  store: SignalingStore;
+  bus: MessageBus;
+  /** This instance's id in PeerRecord.node_id. */
+  nodeId: string;
+  logger: Logger;
+  metrics: MetricsCounters;
+  maxPayloadBytes: number;
+  rateLimit: RateLimitOptions | false;
+  registerTimeoutMs: number;
+  maxMetadataBytes: number;
+  maxBufferedBytes: number;
+  closeGraceMs: number;
+  /** Called after changes to rooms or peers, so the server can refresh its store figures. */
+  onStateChange: () => void;
+}
+
+type Relayed = Extract<ServerToPeer, { type: 'peer_message' | 'offer' | 'answer' | 'candidate' }>;
+
+export class SignalingHub {
+  private readonly connections = new Set<PeerConnection>();
+  /** Registered peers whose socket is here, by peer id. */
+  private readonly localPeers = new Map<string, PeerConnection>();
+  /** Rooms with at least one peer here: their members and the room-channel subscription. */
+  private readonly localRooms = new Map<string, { members: Set<PeerConnection>; unsubscribe: () => void }>();
+  private readonly cleanups = new Set<Promise<void>>();
+
+  constructor(private readonly opts: HubOptions) {}
+
+  attach(ws: WebSocket): void {
+    const o = this.opts;
+    const bucket = o.rateLimit === false ? undefined : new TokenBucket(o.rateLimit);
+    const conn = new PeerConnection(ws, bucket, o.maxBufferedBytes, (c) => this.dropSlowConsumer(c));
+    this.connections.add(conn);
+    o.metrics.connections += 1;
+    conn.registerTimer = setTimeout(() => {
+      if (conn.state !== 'open' && conn.state !== 'registering') return;
+      this.fail(conn, 'NOT_REGISTERED', `No "register" within ${o.registerTimeoutMs} ms; closing the connection.`);
+      conn.state = 'closing';
+      ws.close(CLOSE_CODES.REGISTER_TIMEOUT, 'register timeout');
+    }, o.registerTimeoutMs);
+    conn.registerTimer.unref();
+
+    ws.on('pong', () => {
+      conn.missedPongs = 0;
+    });
+    ws.on('message', (data, isBinary) => this.onFrame(conn, data as Buffer, isBinary));
+    ws.on('error', (err) => o.logger.debug({ err }, 'peer socket error'));
+    ws.on('close', () => {
+      const done = this.onClose(conn).finally(() => this.cleanups.delete(done));
+      this.cleanups.add(done);
+    });
+  }
+
+  /** One liveness round: drops peers that missed two pongs, pings the rest. */
+  heartbeat(): void {
+    for (const conn of this.connections) {
+      if (conn.state === 'closed') continue;
+      if (conn.missedPongs >= 2) {
+        this.opts.logger.info({ peer_id: conn.peer?.peer_id }, `peer ${conn.peer?.peer_id ?? '(unregistered)'} missed two pongs; dropping it`);
+        conn.ws.terminate();
+        continue;
+      }
+      conn.missedPongs += 1;
+      try {
+        conn.ws.ping();
+      } catch {
+        // Socket already closing; its close event does the cleanup.
+      }
+    }
+  }
+
+  /** Closes every socket (1001), forcibly after the grace period, and waits for their cleanup. */
+  async closeAll(): Promise<void> {
+    const grace = setTimeout(() => {
+      for (const conn of this.connections) conn.ws.terminate();
+    }, this.opts.closeGraceMs);
+    for (const conn of this.connections) conn.ws.close(CLOSE_CODES.GOING_AWAY, 'server shutting down');
+    while (this.connections.size > 0 || this.cleanups.size > 0) {
+      await Promise.race([...this.cleanups, new Promise((r) => setTimeout(r, 10))]);
+    }
+    clearTimeout(grace);
+  }
+
+  // ---- inbound frames ------------------------------------------------------------------------
+
+  private onFrame(conn: PeerConnection, data: Buffer, isBinary: boolean): void {
+    this.opts.metrics.messagesReceived += 1;
+    if (conn.state === 'closing' || conn.state === 'closed') return;
+    if (conn.bucket !== undefined && !conn.bucket.take()) {
+      // One reply per flood, not one per refused frame: replying to each would double the traffic.
+      if (!conn.rateLimited) {
+        conn.rateLimited = true;
+        const retry = conn.bucket.retryAfterMs();
+        this.fail(conn, 'RATE_LIMITED', `Too many messages; frames are being dropped. Slow down and retry after ${retry} ms.`, {
+          details: { retry_after_ms: retry },
+        });
+      }
+      return;
+    }
+    conn.rateLimited = false;
+    if (isBinary) {
+      this.fail(conn, 'INVALID_MESSAGE', 'Binary frames are not accepted; send each message as one JSON text frame.');
+      return;
+    }
+    let message: PeerToServer;
+    try {
+      // Checked on the raw bytes first so an oversized frame is never decoded to a string.
+      if (data.length > this.opts.maxPayloadBytes) {
+        throw new ProtocolError('FRAME_TOO_LARGE', `Frame of ${data.length} bytes exceeds the ${this.opts.maxPayloadBytes}-byte limit.`, {
+          limit: this.opts.maxPayloadBytes,
+        });
+      }
+      message = decodeMessage(data.toString('utf8'), PeerToServerSchema, PEER_TO_SERVER_TYPES, this.opts.maxPayloadBytes);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.fail(conn, err.code, err.message, Object.keys(err.details).length ? { details: { ...err.details } } : {});
+      return;
+    }
+    conn.queue.push(message);
+    if (conn.draining === undefined) conn.draining = this.drain(conn);
+  }
+
+  /** Runs queued messages one at a time; synchronous handlers run without yielding. */
+  private async drain(conn: PeerConnection): Promise<void> {
+    try {
+      while (conn.queue.length > 0 && conn.state !== 'closed') {
+        const message = conn.queue.shift() as PeerToServer;
+        try {
+          const pending = this.handle(conn, message);
+          if (pending !== undefined) await pending;
+        } catch (err) {
+          this.internalError(conn, err, message);
+        }
+      }
+    } finally {
+      conn.draining = undefined;
+    }
+  }
+
+  private handle(conn: PeerConnection, m: PeerToServer): void | Promise<void> {
+    if (m.type === 'register') {
+      if (conn.state !== 'open') {
+        this.fail(conn, 'ALREADY_REGISTERED', `This connection is already registered as "${conn.peer?.peer_id ?? '?'}"; open a new connection to register again.`);
+        return;
+      }
+      return this.register(conn, m);
+    }
+    const self = conn.peer;
+    if (conn.state !== 'registered' || self === undefined) {
+      this.fail(conn, 'NOT_REGISTERED', `Send "register" first: "${m.type}" is only accepted from a registered peer.`, requestIdOf(m));
+      return;
+    }
+    switch (m.type) {
+      case 'update_metadata':
+        return this.updateMetadata(conn, m.metadata);
+      case 'discover_peers':
+        return this.discover(conn, m);
+      case 'peer_message':
+        return this.relay(conn, m.to_peer_id, { type: 'peer_message', from_peer_id: self.peer_id, payload: m.payload });
+      case 'offer':
+      case 'answer':
+        return this.relay(conn, m.target, { type: m.type, sender: self.peer_id, sdp: m.sdp });
+      case 'candidate':
+        return this.relay(conn, m.target, { type: 'candidate', sender: self.peer_id, candidate: m.candidate, mid: m.mid });
+    }
+  }
+
+  // ---- register ------------------------------------------------------------------------------
+
+  private async register(conn: PeerConnection, m: Extract<PeerToServer, { type: 'register' }>): Promise<void> {
+    const { store, bus } = this.opts;
+    if (!this.metadataFits(conn, m.metadata)) return;
+    conn.state = 'registering';
+    const room = await store.getRoom(m.room_id);
+    if (room === undefined) {
+      this.refuse(conn, 'ROOM_NOT_FOUND', `Room "${m.room_id}" does not exist or has expired; create one with \`sleap-rtc room create\`.`);
+      return;
+    }
+    if (!tokenMatches(m.token, room.token_sha256)) {
+      this.refuse(conn, 'INVALID_TOKEN', `The token is wrong for room "${m.room_id}"; use the token printed by \`sleap-rtc room create\`.`);
+      return;
+    }
+    const record = await store.addPeer({
+      room_id: m.room_id,
+      role: m.role,
+      metadata: m.metadata,
+      node_id: this.opts.nodeId,
+      preferred_id: m.peer_id ?? newPeerId(m.role),
+    });
+    if (record === undefined) {
+      this.refuse(conn, 'ROOM_NOT_FOUND', `Room "${m.room_id}" expired while registering; create a new one with \`sleap-rtc room create\`.`);
+      return;
+    }
+    if (conn.state !== 'registering') {
+      // The socket closed while we were talking to the store; nobody has heard of this peer yet.
+      await store.removePeer(record.peer_id);
+      return;
+    }
+    const peer = { peer_id: record.peer_id, room_id: record.room_id, role: record.role };
+    conn.peer = peer;
+    conn.state = 'registered';
+    clearTimeout(conn.registerTimer);
+    this.opts.metrics.peers[peer.role] += 1;
+    // Subscribe before listing the room, holding what arrives meanwhile: a peer joining or
+    // leaving during the listing is then either in the list or announced after `registered`.
+    conn.hold();
+    this.localPeers.set(peer.peer_id, conn);
+    conn.unsubscribe = bus.subscribe(peerChannel(peer.peer_id), (msg) => conn.deliver(msg.frame));
+    this.joinLocalRoom(conn, peer.room_id);
+
+    const others = (await store.listPeers(peer.room_id)).filter((p) => p.peer_id !== peer.peer_id).map(toPeerInfo);
+    conn.release(encode({ type: 'registered', peer_id: peer.peer_id, room_id: peer.room_id, peers: others }));
+    this.opts.logger.info({ peer_id: peer.peer_id, room_id: peer.room_id, role: peer.role }, `${peer.role} ${peer.peer_id} joined room ${peer.room_id}`);
+    await this.broadcast(peer.room_id, { type: 'peer_joined', peer: toPeerInfo(record) }, peer.peer_id);
+    this.opts.onStateChange();
+  }
+
+  /** Answers a failed `register` and closes the socket with the code's close code. */
+  private refuse(conn: PeerConnection, code: 'ROOM_NOT_FOUND' | 'INVALID_TOKEN', message: string): void {
+    this.fail(conn, code, message);
+    if (conn.state === 'closed') return;
+    conn.state = 'closing';
+    conn.ws.close(CLOSE_CODES[code], code);
+  }
+
+  // ---- registered peers ----------------------------------------------------------------------
+
+  private async updateMetadata(conn: PeerConnection, metadata: Metadata): Promise<void> {
+    const self = conn.peer as NonNullable<PeerConnection['peer']>;
+    if (!this.metadataFits(conn, metadata)) return;
+    const record = await this.opts.store.setMetadata(self.peer_id, metadata);
+    if (record === undefined) return;
+    await this.broadcast(self.room_id, { type: 'peer_updated', peer: toPeerInfo(record) }, self.peer_id);
+  }
+
+  private async discover(conn: PeerConnection, m: Extract<PeerToServer, { type: 'discover_peers' }>): Promise<void> {
+    const self = conn.peer as NonNullable<PeerConnection['peer']>;
+    const matches = compileFilters(m.filters);
+    const peers: PeerInfo[] = [];
+    for (const p of await this.opts.store.listPeers(self.room_id)) {
+      if (p.peer_id !== self.peer_id && matches(p)) peers.push(toPeerInfo(p));
+    }
+    conn.send(encode({ type: 'peer_list', peers, ...(m.request_id !== undefined ? { request_id: m.request_id } : {}) }));
+  }
+
+  /**
+   * Forwards to a peer of the sender's own room. The recipient is looked up here first (no store
+   * round trip on the common single-instance path), then in the store.
+   */
+  private relay(conn: PeerConnection, targetId: string, message: Relayed): void | Promise<void> {
+    const self = conn.peer as NonNullable<PeerConnection['peer']>;
+    const local = this.localPeers.get(targetId);
+    if (local?.peer !== undefined) {
+      if (local.peer.room_id !== self.room_id) return this.notInRoom(conn, targetId);
+      local.deliver(encode(message));
+      this.opts.metrics.messagesRelayed += 1;
+      return;
+    }
+    return this.relayRemote(conn, self.room_id, targetId, message);
+  }
+
+  private async relayRemote(conn: PeerConnection, roomId: string, targetId: string, message: Relayed): Promise<void> {
+    const target = await this.opts.store.getPeer(targetId);
+    if (target === undefined) {
+      this.fail(conn, 'PEER_NOT_FOUND', `No peer "${targetId}" is connected; list the room's peers with "discover_peers".`, {
+        details: { peer_id: targetId },
+      });
+      return;
+    }
+    if (target.room_id !== roomId) return this.notInRoom(conn, targetId);
+    await this.opts.bus.publish(peerChannel(targetId), { frame: encode(message) });
+    this.opts.metrics.messagesRelayed += 1;
+  }
+
+  private notInRoom(conn: PeerConnection, targetId: string): void {
+    this.fail(conn, 'NOT_IN_ROOM', `Peer "${targetId}" is not in your room; messages go only to peers of the same room.`, {
+      details: { peer_id: targetId },
+    });
+  }
+
+  // ---- rooms on this instance ------------------------------------------------------------------
+
+  private joinLocalRoom(conn: PeerConnection, roomId: string): void {
+    let room = this.localRooms.get(roomId);
+    if (room === undefined) {
+      const members = new Set<PeerConnection>();
+      const unsubscribe = this.opts.bus.subscribe(roomChannel(roomId), (msg) => deliverToRoom(members, msg));
+      room = { members, unsubscribe };
+      this.localRooms.set(roomId, room);
+    }
+    room.members.add(conn);
+  }
+
+  private leaveLocalRoom(conn: PeerConnection, roomId: string): void {
+    const room = this.localRooms.get(roomId);
+    if (room === undefined) return;
+    room.members.delete(conn);
+    if (room.members.size === 0) {
+      room.unsubscribe();
+      this.localRooms.delete(roomId);
+    }
+  }
+
+  private broadcast(roomId: string, message: ServerToPeer, except: string): Promise<void> {
+    return this.opts.bus.publish(roomChannel(roomId), { frame: encode(message), except });
+  }
+
+  // ---- leaving -------------------------------------------------------------------------------
+
+  private async onClose(conn: PeerConnection): Promise<void> {
+    if (conn.state === 'closed') return;
+    conn.state = 'closed';
+    clearTimeout(conn.registerTimer);
+    conn.queue.length = 0;
+    // Let an in-flight message (e.g. a register talking to the store) finish first.
+    if (conn.draining !== undefined) await conn.draining;
+    this.connections.delete(conn);
+    this.opts.metrics.connections -= 1;
+    const peer = conn.peer;
+    if (peer === undefined) return;
+    conn.peer = undefined;
+    conn.unsubscribe?.();
+    if (this.localPeers.get(peer.peer_id) === conn) this.localPeers.delete(peer.peer_id);
+    this.leaveLocalRoom(conn, peer.room_id);
+    this.opts.metrics.peers[peer.role] -= 1;
+    try {
+      await this.opts.store.removePeer(peer.peer_id);
+      await this.broadcast(peer.room_id, { type: 'peer_left', peer_id: peer.peer_id }, peer.peer_id);
+    } catch (err) {
+      this.opts.logger.error({ err, peer_id: peer.peer_id }, 'could not remove a departed peer from the store');
+    }
+    this.opts.logger.info({ peer_id: peer.peer_id, room_id: peer.room_id }, `${peer.role} ${peer.peer_id} left room ${peer.room_id}`);
+    this.opts.onStateChange();
+  }
+
+  private dropSlowConsumer(conn: PeerConnection): void {
+    if (conn.state === 'closed') return;
+    this.opts.logger.warn({ peer_id: conn.peer?.peer_id }, `peer ${conn.peer?.peer_id ?? '(unregistered)'} is not reading its messages; disconnecting it`);
+    conn.ws.terminate();
+  }
+
+  // ---- errors --------------------------------------------------------------------------------
+
+  private metadataFits(conn: PeerConnection, metadata: Metadata): boolean {
+    const bytes = Buffer.byteLength(JSON.stringify(metadata));
+    if (bytes <= this.opts.maxMetadataBytes) return true;
+    this.fail(conn, 'INVALID_MESSAGE', `Metadata of ${bytes} bytes exceeds the ${this.opts.maxMetadataBytes}-byte limit; advertise less.`, {
+      details: { limit: this.opts.maxMetadataBytes },
+    });
+    return false;
+  }
+
+  private fail(conn: PeerConnection, code: ErrorCode, message: string, extra: { details?: Record<string, unknown>; request_id?: string } = {}): void {
+    this.opts.metrics.countError(code);
+    conn.sendError(code, message, extra);
+  }
+
+  private internalError(conn: PeerConnection, err: unknown, message: PeerToServer): void {
+    if (err instanceof SleapRtcError) {
+      this.fail(conn, err.code, err.message, requestIdOf(message));
+      return;
+    }
+    this.opts.logger.error({ err, type: message.type, peer_id: conn.peer?.peer_id }, `handling "${message.type}" failed`);
+    this.fail(conn, 'INTERNAL', `The server could not handle "${message.type}"; it has been logged. Try again.`, requestIdOf(message));
+    // A register that failed midway must not leave the connection stuck in "registering".
+    if (conn.state === 'registering') conn.state = 'open';
+  }
+}
+
+function deliverToRoom(members: ReadonlySet<PeerConnection>, msg: BusMessage): void {
+  for (const member of members) {
+    if (member.peer !== undefined && member.peer.peer_id !== msg.except) member.deliver(msg.frame);
+  }
+}
+
+/** Typed so every frame the server writes is checked against ServerToPeer at compile time. */
+function encode(message: ServerToPeer): string {
+  return JSON.stringify(message);
+}
+
+function toPeerInfo(p: PeerRecord): PeerInfo {
+  return { peer_id: p.peer_id, role: p.role, metadata: p.metadata };
+}
+
+function requestIdOf(m: PeerToServer): { request_id?: string } {
+  return m.type === 'discover_peers' && m.request_id !== undefined ? { request_id: m.request_id } : {};
+}

@@ -1,0 +1,71 @@
+/**
+ * Running the system tools the simulated machines are built from (iproute2, util-linux, coreutils).
+ * Tools are looked up once by absolute path, because the sbin directories are often missing from a
+ * non-login PATH and because the child environments the harness builds are deliberately minimal.
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+
+/** Where the harness looks for tools, after the caller's own PATH. */
+const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/** The PATH every simulated-machine child gets (its environment is not inherited from the test). */
+export const MACHINE_PATH = SYSTEM_DIRS.join(':');
+
+/** Absolute path of an executable, or undefined when it is not installed. */
+export function findTool(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...SYSTEM_DIRS];
+  for (const dir of dirs) {
+    const p = join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here; try the next directory
+    }
+  }
+  return undefined;
+}
+
+export interface ToolResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion, collecting its output. Rejects only if it cannot be started. */
+export function runTool(
+  cmd: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // A hung tool must not hang a test run; being killed shows up as signal SIGKILL.
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Runs a command and throws an error quoting it and its stderr unless it exits 0. */
+export async function mustRun(cmd: string, args: readonly string[]): Promise<string> {
+  const r = await runTool(cmd, args);
+  if (r.code !== 0) {
+    const how = r.signal === null ? `exit ${String(r.code)}` : `signal ${r.signal}`;
+    throw new Error(`\`${[cmd, ...args].join(' ')}\` failed (${how}): ${r.stderr.trim() || r.stdout.trim()}`);
+  }
+  return r.stdout;
+}

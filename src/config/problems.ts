@@ -63,6 +63,7 @@ function describeValue(v: unknown): string {
 
 interface SchemaDef {
   type: string;
+  format?: string;
   shape?: Record<string, unknown>;
   innerType?: unknown;
   in?: unknown;
@@ -74,14 +75,16 @@ function defOf(schema: unknown): SchemaDef | undefined {
   return (schema as { _zod?: { def?: SchemaDef } } | undefined)?._zod?.def;
 }
 
-/** The keys an object at `keys` inside `schema` accepts (empty when it is not an object). */
-export function knownKeysAt(schema: unknown, keys: readonly PathKey[]): string[] {
+const WRAPPERS = new Set(['default', 'prefault', 'optional', 'nullable', 'readonly', 'catch']);
+
+/** The definition of the value at `keys` inside `schema`, wrappers (defaults, optional) removed. */
+function defAt(schema: unknown, keys: readonly PathKey[]): SchemaDef | undefined {
   let current = schema;
   let i = 0;
   for (let guard = 0; guard < 100; guard++) {
     const def = defOf(current);
-    if (!def) return [];
-    if (def.innerType !== undefined && ['default', 'prefault', 'optional', 'nullable', 'readonly', 'catch'].includes(def.type)) {
+    if (!def) return undefined;
+    if (def.innerType !== undefined && WRAPPERS.has(def.type)) {
       current = def.innerType;
       continue;
     }
@@ -89,14 +92,20 @@ export function knownKeysAt(schema: unknown, keys: readonly PathKey[]): string[]
       current = def.in;
       continue;
     }
-    if (i === keys.length) return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+    if (i === keys.length) return def;
     const key = keys[i++];
     if (def.type === 'object' && def.shape) current = def.shape[String(key)];
     else if (def.type === 'record') current = def.valueType;
     else if (def.type === 'array') current = def.element;
-    else return [];
+    else return undefined;
   }
-  return [];
+  return undefined;
+}
+
+/** The keys an object at `keys` inside `schema` accepts (empty when it is not an object). */
+export function knownKeysAt(schema: unknown, keys: readonly PathKey[]): string[] {
+  const def = defAt(schema, keys);
+  return def?.type === 'object' && def.shape ? Object.keys(def.shape) : [];
 }
 
 function unknownKeyProblem(file: string, schema: unknown, at: readonly PathKey[], key: string, value: unknown): ConfigProblem {
@@ -112,7 +121,7 @@ function unknownKeyProblem(file: string, schema: unknown, at: readonly PathKey[]
   return { file, path: dottedPath([...at, key]), message: `unknown key '${key}'; ${fix}` };
 }
 
-function messageFor(issue: Issue): string {
+function messageFor(issue: Issue, schema: unknown): string {
   const got = 'input' in issue && issue.input !== undefined ? `; got ${describeValue(issue.input)}` : '';
   switch (issue.code) {
     case 'invalid_type': {
@@ -121,7 +130,8 @@ function messageFor(issue: Issue): string {
         const hint = typeof key === 'string' ? REQUIRED_HINTS[key] : undefined;
         return `is required${hint ? `; ${hint}` : ''}`;
       }
-      return `must be ${describeExpected(issue.expected)}${got}`;
+      const isInt = issue.expected === 'number' && /int/.test(defAt(schema, issue.path)?.format ?? '');
+      return `must be ${describeExpected(isInt ? 'int' : issue.expected)}${got}`;
     }
     case 'invalid_value': {
       const options = issue.values.map((v) => JSON.stringify(v));
@@ -163,7 +173,7 @@ export function issuesToProblems(issues: readonly Issue[], file: string, schema:
     const at = dottedPath(issue.path);
     if (seen.has(at)) continue;
     seen.add(at);
-    problems.push({ file, path: at, message: messageFor(issue) });
+    problems.push({ file, path: at, message: messageFor(issue, schema) });
   }
   return problems;
 }

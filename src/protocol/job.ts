@@ -1,0 +1,385 @@
+/**
+ * Job messages on the client <-> worker data channel: JSON text frames with a `type`, one strict
+ * schema each, one discriminated union per direction. docs/jobs.md describes the conversation.
+ *
+ * Paths: every path in a job is a relative POSIX path. In a shared-storage job it is relative to
+ * `<backend base>/<user_subdir>` on whichever machine reads it; in a transfer job it is relative to
+ * the worker's staging folder for the job (the client picks the names, the worker asks for the
+ * files). The schema only rejects what is never a path (too long, NUL); confinement under the
+ * base is decided when the worker resolves the path, which answers PATH_ERROR naming the field.
+ *
+ * SHARED_INPUT_PATH / SHARED_OUTPUT_PATH are typed path references, not separate requests: the
+ * request already names backend and user_subdir once for all its paths, and the worker echoes
+ * each checked path back as one of these inside PATH_VALIDATED, and lists its outputs as
+ * SHARED_OUTPUT_PATH in JOB_COMPLETE, so either side can turn them into a path on its own mount.
+ */
+import { z } from 'zod';
+import { LIMITS } from '../limits.js';
+import { BackendNameSchema, ErrorCodeSchema, ErrorMessageSchema, IdSchema } from './common.js';
+import { decodeMessage, typesOf } from './codec.js';
+
+// ---- building blocks ------------------------------------------------------------------------
+
+const noNul = (s: string): boolean => !s.includes('\0');
+const fitsPathLimit = (s: string): boolean => Buffer.byteLength(s) <= LIMITS.relativePathMaxBytes;
+
+/** A relative POSIX path; lexical and confinement rules are applied at resolution. */
+export const RelativePathSchema = z
+  .string()
+  .min(1)
+  .refine(fitsPathLimit, `must be at most ${LIMITS.relativePathMaxBytes} bytes`)
+  .refine(noNul, 'must not contain a NUL byte');
+
+/** A relative path that may be "" (the user folder itself): outputs and path references. */
+export const MaybeEmptyRelativePathSchema = z
+  .string()
+  .refine(fitsPathLimit, `must be at most ${LIMITS.relativePathMaxBytes} bytes`)
+  .refine(noNul, 'must not contain a NUL byte');
+
+/** The user's folder under a backend base ("" means the base itself). */
+export const UserSubdirSchema = MaybeEmptyRelativePathSchema;
+
+/** The client's own base path for the backend; only used to build sleap-nn's --prefix-map. */
+export const ClientBasePathSchema = z
+  .string()
+  .min(1)
+  .refine(fitsPathLimit, `must be at most ${LIMITS.relativePathMaxBytes} bytes`)
+  .refine((s) => !/[\0\n\r]/.test(s), 'must not contain NUL or line breaks')
+  .refine((s) => !s.includes('->'), 'must not contain "->" (the prefix-map separator)');
+
+export const JobIdSchema = IdSchema;
+/** sleap-nn's run name becomes a folder name under the output directory. */
+export const RunNameSchema = IdSchema;
+
+export const TransferModeSchema = z.enum(['shared', 'webrtc']);
+export type TransferMode = z.infer<typeof TransferModeSchema>;
+
+const Line = z.string().max(LIMITS.jobLogMaxLineChars);
+const Sentence = z.string().max(2000);
+
+/** Which part of a request a path check is about: `labels`, `config_file`, `data`, `models.0`, `output`, `user_subdir`. */
+export const PathFieldSchema = z
+  .string()
+  .regex(/^(labels|config_file|data|output|user_subdir|models\.(0|[1-9][0-9]?))$/, 'must name a path field of the job');
+export type PathField = z.infer<typeof PathFieldSchema>;
+
+export const PathErrorRuleSchema = z.enum(['missing', 'outside_base', 'not_readable', 'not_writable', 'invalid']);
+export type PathErrorRule = z.infer<typeof PathErrorRuleSchema>;
+
+const sharedPathFields = {
+  storage_backend: BackendNameSchema,
+  user_subdir: UserSubdirSchema,
+  relative_path: MaybeEmptyRelativePathSchema,
+};
+export const SharedInputPathSchema = z.strictObject({ type: z.literal('SHARED_INPUT_PATH'), ...sharedPathFields });
+export const SharedOutputPathSchema = z.strictObject({ type: z.literal('SHARED_OUTPUT_PATH'), ...sharedPathFields });
+export const SharedPathSchema = z.discriminatedUnion('type', [SharedInputPathSchema, SharedOutputPathSchema]);
+export type SharedInputPath = z.infer<typeof SharedInputPathSchema>;
+export type SharedOutputPath = z.infer<typeof SharedOutputPathSchema>;
+export type SharedPath = z.infer<typeof SharedPathSchema>;
+
+/** Where a shared-storage job's paths live. */
+export const JobStorageSchema = z.strictObject({
+  storage_backend: BackendNameSchema,
+  user_subdir: UserSubdirSchema,
+  /** Lets sleap-nn rewrite absolute video paths that the client's labels file holds. */
+  client_base_path: ClientBasePathSchema.optional(),
+});
+export type JobStorage = z.infer<typeof JobStorageSchema>;
+
+export const TrainSpecSchema = z.strictObject({
+  labels: RelativePathSchema,
+  config_file: RelativePathSchema,
+  /** Directory; sleap-nn writes `<output>/<run_name>/`. "" is the user folder itself. */
+  output: MaybeEmptyRelativePathSchema,
+  run_name: RunNameSchema,
+  max_epochs: z.number().int().positive().max(1_000_000).optional(),
+  batch_size: z.number().int().positive().max(65_536).optional(),
+  learning_rate: z.number().positive().max(10).optional(),
+});
+export type TrainSpec = z.infer<typeof TrainSpecSchema>;
+
+export const TrackSpecSchema = z.strictObject({
+  data: RelativePathSchema,
+  models: z.array(RelativePathSchema).min(1).max(16),
+  /** The predictions file to write. */
+  output: RelativePathSchema,
+});
+export type TrackSpec = z.infer<typeof TrackSpecSchema>;
+
+// ---- client -> worker -----------------------------------------------------------------------
+
+/**
+ * `transfer` and `storage` are both optional for legacy clients: see `interpretStorage`.
+ * `storage` only goes with a shared-storage job.
+ */
+const jobRequestFields = {
+  type: z.literal('JOB_REQUEST'),
+  job_id: JobIdSchema,
+  transfer: TransferModeSchema.optional(),
+  storage: JobStorageSchema.optional(),
+};
+const storageOnlyWhenShared = (m: { transfer?: TransferMode | undefined; storage?: unknown }): boolean =>
+  !(m.transfer === 'webrtc' && m.storage !== undefined);
+const storageOnlyWhenSharedIssue = { message: 'storage is only sent with transfer "shared"', path: ['storage'] };
+
+export const TrainJobRequestSchema = z
+  .strictObject({ ...jobRequestFields, job_type: z.literal('train'), spec: TrainSpecSchema })
+  .refine(storageOnlyWhenShared, storageOnlyWhenSharedIssue);
+export const TrackJobRequestSchema = z
+  .strictObject({ ...jobRequestFields, job_type: z.literal('track'), spec: TrackSpecSchema })
+  .refine(storageOnlyWhenShared, storageOnlyWhenSharedIssue);
+export const JobRequestSchema = z.discriminatedUnion('job_type', [TrainJobRequestSchema, TrackJobRequestSchema]);
+export type TrainJobRequest = z.infer<typeof TrainJobRequestSchema>;
+export type TrackJobRequest = z.infer<typeof TrackJobRequestSchema>;
+export type JobRequest = z.infer<typeof JobRequestSchema>;
+
+export const JobCancelSchema = z.strictObject({ type: z.literal('JOB_CANCEL'), job_id: JobIdSchema });
+
+const clientToWorkerOptions = [TrainJobRequestSchema, TrackJobRequestSchema, JobCancelSchema, ErrorMessageSchema] as const;
+export const ClientToWorkerSchema = z.discriminatedUnion('type', [JobRequestSchema, JobCancelSchema, ErrorMessageSchema]);
+export type ClientToWorker = z.infer<typeof ClientToWorkerSchema>;
+export const CLIENT_TO_WORKER_TYPES = typesOf({ options: clientToWorkerOptions });
+
+// ---- worker -> client -----------------------------------------------------------------------
+
+/** One path of a shared-storage request resolved and passed its check. */
+export const PathValidatedSchema = z.strictObject({
+  type: z.literal('PATH_VALIDATED'),
+  job_id: JobIdSchema,
+  field: PathFieldSchema,
+  path: SharedPathSchema,
+});
+
+/** One path failed its check; a JOB_REJECTED follows once all paths are checked. */
+export const PathErrorSchema = z.strictObject({
+  type: z.literal('PATH_ERROR'),
+  job_id: JobIdSchema,
+  field: PathFieldSchema,
+  rule: PathErrorRuleSchema,
+  message: Sentence,
+});
+
+/** The worker has no (healthy) backend of that name; a JOB_REJECTED follows. */
+export const BackendNotAvailableSchema = z.strictObject({
+  type: z.literal('BACKEND_NOT_AVAILABLE'),
+  job_id: JobIdSchema,
+  backend: BackendNameSchema,
+  available_backends: z.array(BackendNameSchema).max(256),
+});
+
+/** The request will not run (busy, bad paths, missing backend, ...). Ends the attempt. */
+export const JobRejectedSchema = z.strictObject({
+  type: z.literal('JOB_REJECTED'),
+  job_id: JobIdSchema,
+  code: ErrorCodeSchema,
+  message: Sentence,
+});
+
+/** The worker takes the job, and says how the files will get there (a legacy request learns it here). */
+export const JobAcceptedSchema = z.strictObject({
+  type: z.literal('JOB_ACCEPTED'),
+  job_id: JobIdSchema,
+  transfer: TransferModeSchema,
+  storage_backend: BackendNameSchema.optional(),
+  user_subdir: UserSubdirSchema.optional(),
+});
+
+/** Transfer jobs: send these inputs, each as the file transfer with that id. */
+export const UploadRequestSchema = z.strictObject({
+  type: z.literal('UPLOAD_REQUEST'),
+  job_id: JobIdSchema,
+  files: z
+    .array(z.strictObject({ field: PathFieldSchema, transfer_id: IdSchema }))
+    .min(1)
+    .max(32),
+});
+
+export const JobStartedSchema = z.strictObject({
+  type: z.literal('JOB_STARTED'),
+  job_id: JobIdSchema,
+  /** The worker's name in the room. */
+  worker: z.string().min(1).max(128),
+});
+
+export const JobLogSchema = z.strictObject({
+  type: z.literal('JOB_LOG'),
+  job_id: JobIdSchema,
+  stream: z.enum(['stdout', 'stderr']),
+  line: Line,
+});
+
+export const JobProgressSchema = z.strictObject({
+  type: z.literal('JOB_PROGRESS'),
+  job_id: JobIdSchema,
+  epoch: z.number().int().nonnegative(),
+  total_epochs: z.number().int().positive(),
+});
+
+/** Shared storage: outputs stay where they were written. */
+export const SharedJobCompleteSchema = z.strictObject({
+  type: z.literal('JOB_COMPLETE'),
+  job_id: JobIdSchema,
+  transfer: z.literal('shared'),
+  outputs: z.array(SharedOutputPathSchema).max(1024),
+});
+
+/** Transfer: each output comes back as the file transfer with that id, after this message. */
+export const TransferJobCompleteSchema = z.strictObject({
+  type: z.literal('JOB_COMPLETE'),
+  job_id: JobIdSchema,
+  transfer: z.literal('webrtc'),
+  outputs: z
+    .array(
+      z.strictObject({
+        relative_path: RelativePathSchema,
+        transfer_id: IdSchema,
+        kind: z.enum(['file', 'directory']),
+      }),
+    )
+    .max(1024),
+});
+export const JobCompleteSchema = z.discriminatedUnion('transfer', [SharedJobCompleteSchema, TransferJobCompleteSchema]);
+
+export const JobFailedSchema = z.strictObject({
+  type: z.literal('JOB_FAILED'),
+  job_id: JobIdSchema,
+  /** sleap-nn's exit status; null when it never ran or died of a signal. */
+  exit_code: z.number().int().nullable(),
+  signal: z.string().max(16).optional(),
+  last_lines: z.array(Line).max(LIMITS.jobLogTailLines),
+  code: ErrorCodeSchema,
+  message: Sentence,
+});
+
+export const JobCancelledSchema = z.strictObject({
+  type: z.literal('JOB_CANCELLED'),
+  job_id: JobIdSchema,
+  /** Why: the client asked, the client went away, or the worker is shutting down. */
+  reason: z.enum(['client_request', 'client_disconnected', 'worker_shutdown']),
+});
+
+const workerToClientOptions = [
+  PathValidatedSchema,
+  PathErrorSchema,
+  BackendNotAvailableSchema,
+  JobRejectedSchema,
+  JobAcceptedSchema,
+  UploadRequestSchema,
+  JobStartedSchema,
+  JobLogSchema,
+  JobProgressSchema,
+  SharedJobCompleteSchema,
+  TransferJobCompleteSchema,
+  JobFailedSchema,
+  JobCancelledSchema,
+  ErrorMessageSchema,
+] as const;
+export const WorkerToClientSchema = z.discriminatedUnion('type', [
+  PathValidatedSchema,
+  PathErrorSchema,
+  BackendNotAvailableSchema,
+  JobRejectedSchema,
+  JobAcceptedSchema,
+  UploadRequestSchema,
+  JobStartedSchema,
+  JobLogSchema,
+  JobProgressSchema,
+  JobCompleteSchema,
+  JobFailedSchema,
+  JobCancelledSchema,
+  ErrorMessageSchema,
+]);
+export type WorkerToClient = z.infer<typeof WorkerToClientSchema>;
+export const WORKER_TO_CLIENT_TYPES = typesOf({ options: workerToClientOptions });
+
+/** Messages after which the worker sends nothing more about the job attempt. */
+export const TERMINAL_JOB_MESSAGE_TYPES: ReadonlySet<WorkerToClient['type']> = new Set([
+  'JOB_REJECTED',
+  'JOB_COMPLETE',
+  'JOB_FAILED',
+  'JOB_CANCELLED',
+] as const);
+
+// ---- decoding -------------------------------------------------------------------------------
+
+/** Validates a frame received by a worker; throws ProtocolError (INVALID_JSON, UNKNOWN_TYPE, ...). */
+export function decodeClientToWorker(frame: string): ClientToWorker {
+  return decodeMessage(frame, ClientToWorkerSchema, CLIENT_TO_WORKER_TYPES, LIMITS.jobMessageMaxBytes);
+}
+
+/** Validates a frame received by a client. */
+export function decodeWorkerToClient(frame: string): WorkerToClient {
+  return decodeMessage(frame, WorkerToClientSchema, WORKER_TO_CLIENT_TYPES, LIMITS.jobMessageMaxBytes);
+}
+
+// ---- meaning --------------------------------------------------------------------------------
+
+/** The backend a legacy worker builds from SHARED_STORAGE_ROOT. */
+export const LEGACY_BACKEND = 'default';
+
+export type StoragePlan =
+  | { transfer: 'shared'; storage_backend: string; user_subdir: string; client_base_path?: string; legacy: boolean }
+  | { transfer: 'webrtc'; legacy: boolean };
+
+/**
+ * How a worker serves a request. With `storage`: shared storage on that backend (the worker then
+ * checks it has it). Without: `transfer: "webrtc"` means transfer; otherwise it is a legacy request
+ * whose paths are relative to SHARED_STORAGE_ROOT, so shared storage on the `default` backend when
+ * the worker has one, and a transfer job when it does not.
+ */
+export function interpretStorage(request: JobRequest, workerHasBackend: (name: string) => boolean): StoragePlan {
+  if (request.storage) {
+    const { storage_backend, user_subdir, client_base_path } = request.storage;
+    return client_base_path === undefined
+      ? { transfer: 'shared', storage_backend, user_subdir, legacy: false }
+      : { transfer: 'shared', storage_backend, user_subdir, client_base_path, legacy: false };
+  }
+  if (request.transfer === 'webrtc') return { transfer: 'webrtc', legacy: false };
+  return workerHasBackend(LEGACY_BACKEND)
+    ? { transfer: 'shared', storage_backend: LEGACY_BACKEND, user_subdir: '', legacy: true }
+    : { transfer: 'webrtc', legacy: true };
+}
+
+export interface JobPath {
+  field: PathField;
+  relative_path: string;
+  role: 'input' | 'output';
+  /** What must exist there: inputs are files except model folders; a train output is a folder. */
+  kind: 'file' | 'directory';
+}
+
+/** Every path a request names, in a stable order (inputs first). */
+export function jobPaths(request: JobRequest): JobPath[] {
+  if (request.job_type === 'train') {
+    const s = request.spec;
+    return [
+      { field: 'labels', relative_path: s.labels, role: 'input', kind: 'file' },
+      { field: 'config_file', relative_path: s.config_file, role: 'input', kind: 'file' },
+      { field: 'output', relative_path: s.output, role: 'output', kind: 'directory' },
+    ];
+  }
+  const s = request.spec;
+  return [
+    { field: 'data', relative_path: s.data, role: 'input', kind: 'file' },
+    ...s.models.map((m, i): JobPath => ({ field: `models.${i}`, relative_path: m, role: 'input', kind: 'directory' })),
+    { field: 'output', relative_path: s.output, role: 'output', kind: 'file' },
+  ];
+}
+
+/**
+ * The newest lines that fit in `maxBytes` of JSON, so a JOB_FAILED always stays under the
+ * message limit whatever the lines hold (escaping can make a line several times longer).
+ */
+export function newestLinesWithin(lines: readonly string[], maxBytes: number): string[] {
+  const kept: string[] = [];
+  let used = 2;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i] as string;
+    const cost = Buffer.byteLength(JSON.stringify(line)) + 1;
+    if (used + cost > maxBytes) break;
+    used += cost;
+    kept.push(line);
+  }
+  return kept.reverse();
+}

@@ -181,19 +181,30 @@ async function realBase(baseDir: string, relativePath: unknown): Promise<string>
 const MISSING = new Set(['ENOENT', 'ENOTDIR']);
 
 /**
- * The real path `absPath` refers to, or would refer to once created. fs.realpath covers the common
- * case (everything exists); otherwise walk component by component like the kernel: follow each
+ * The real path `absPath` (absolute, normalised) refers to, or would refer to once created.
+ * fs.realpath covers the common case (everything exists). Otherwise find the deepest ancestor
+ * that fs.realpath can resolve, then walk the remaining components like the kernel: follow each
  * symlink (dangling ones too, since creating the file would follow them), stop at the first
  * component that does not exist and append the rest, which holds no symlinks by definition.
  */
 async function resolveLoose(absPath: string): Promise<string> {
-  try {
-    return await realpath(absPath);
-  } catch (err) {
-    if (!MISSING.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  const queue: string[] = [];
+  let ancestor = absPath;
+  let current: string | undefined;
+  for (;;) {
+    try {
+      current = await realpath(ancestor);
+      break;
+    } catch (err) {
+      if (!MISSING.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
+    const parent = path.dirname(ancestor);
+    if (parent === ancestor) break;
+    queue.unshift(path.basename(ancestor));
+    ancestor = parent;
   }
-  const queue = absPath.split('/').filter((s) => s !== '');
-  let current = '/';
+  if (queue.length === 0 && current !== undefined) return current;
+  current ??= '/';
   let hops = 0;
   while (queue.length) {
     const segment = queue.shift() as string;

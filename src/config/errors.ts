@@ -33,9 +33,10 @@ export class ConfigNotFoundError extends SleapRtcError {
   readonly file: string;
 
   constructor(file: string, origin: string) {
+    const drop = origin.startsWith('--') ? `leave ${origin} out` : `unset ${origin}`;
     super(
       'CONFIG_NOT_FOUND',
-      `config file ${file} (from ${origin}) does not exist; check the path, or leave ${origin} out to use the default search order`,
+      `config file ${file} (from ${origin}) does not exist; check the path, or ${drop} to use the default search order`,
       { file, origin },
     );
     this.file = file;

@@ -27,7 +27,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     sync: true,
     colorize: opts.destination === undefined && process.stderr.isTTY === true,
     translateTime: 'HH:MM:ss',
-    ignore: 'pid,hostname',
+    ignore: 'pid,hostname,name',
     messageFormat: '{if name}[{name}] {end}{msg}',
     hideObject: level !== 'debug' && level !== 'trace',
   });

@@ -28,8 +28,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander already printed its message; help/version are successes.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-      return 2;
+      // --help and --version exit 0; help shown because a subcommand is missing is a usage error.
+      return err.exitCode === 0 ? 0 : 2;
     }
     printError(err);
     return exitCodeFor(err);

@@ -3,6 +3,8 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { fileURLToPath } from 'node:url';
 
 export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
+/** Absolute loader URL, so children may run with any working directory. */
+export const TSX_LOADER = import.meta.resolve('tsx');
 
 export interface CliResult {
   code: number | null;
@@ -13,7 +15,7 @@ export interface CliResult {
 
 /** Spawns `sleap-rtc ...args` without waiting; the caller owns the process. */
 export function spawnCli(args: readonly string[], opts: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, ...args], {
+  return spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...opts,
     env: { ...process.env, SLEAP_RTC_CONFIG: '', ...opts.env },

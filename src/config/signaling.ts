@@ -5,8 +5,8 @@
 import type { SleapRtcConfig } from './load.js';
 
 export const SIGNALING_ENV = {
-  server_url: 'SLEAP_RTC_SERVER_URL',
-  room_id: 'SLEAP_RTC_ROOM_ID',
+  server_url: 'SLEAP_RTC_SERVER',
+  room_id: 'SLEAP_RTC_ROOM',
   token: 'SLEAP_RTC_TOKEN',
 } as const;
 

@@ -19,6 +19,16 @@ export const LIMITS = {
   roomSweepMaxIntervalMs: 60_000,
   /** `room create` and other HTTP calls to the signaling server give up after this. */
   signalingHttpTimeoutMs: 10_000,
+  /** A connection that has not registered within this is closed (4008). */
+  signalingRegisterTimeoutMs: 30_000,
+  /** Largest peer metadata object (serialized JSON bytes) the server stores. */
+  signalingMaxMetadataBytes: 64 * 1024,
+  /** A peer whose unsent outbound data exceeds this is a slow consumer; its socket is cut. */
+  signalingMaxBufferedBytes: 16 * 1024 * 1024,
+  /** Deepest JSON nesting accepted in a signaling frame (deeper input overflows JSON.stringify's stack). */
+  signalingMaxJsonDepth: 64,
+  /** On shutdown, peers get this long to answer the 1001 close frame before their sockets are cut. */
+  signalingCloseGraceMs: 1000,
   /** Reconnect backoff for the signaling client. */
   reconnectInitialDelayMs: 250,
   reconnectMaxDelayMs: 30_000,

@@ -32,7 +32,9 @@ export class PeerConnection {
   /** Ends the peer's bus subscription; set while registered. */
   unsubscribe: (() => void) | undefined;
   registerTimer: NodeJS.Timeout | undefined;
-  /** The message loop while it runs; close cleanup waits for it. */
+  /** True while the message loop runs. */
+  busy = false;
+  /** The message loop while it waits on the store; close cleanup waits for it. */
   draining: Promise<void> | undefined;
   readonly queue: PeerToServer[] = [];
   /**

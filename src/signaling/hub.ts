@@ -18,6 +18,7 @@ import {
 import { peerChannel, roomChannel, type BusMessage, type MessageBus } from './bus.js';
 import { PeerConnection } from './connection.js';
 import { compileFilters } from './filters.js';
+import { jsonDepthExceeds } from './json-depth.js';
 import { newPeerId, tokenMatches } from './ids.js';
 import type { MetricsCounters } from './metrics.js';
 import { TokenBucket, type RateLimitOptions } from './rate-limit.js';
@@ -47,6 +48,7 @@ export interface HubOptions {
   registerTimeoutMs: number;
   maxMetadataBytes: number;
   maxBufferedBytes: number;
+  maxJsonDepth: number;
   closeGraceMs: number;
   /** Called after changes to rooms or peers, so the server can refresh its store figures. */
   onStateChange: () => void;
@@ -148,6 +150,11 @@ export class SignalingHub {
           limit: this.opts.maxPayloadBytes,
         });
       }
+      if (jsonDepthExceeds(data, this.opts.maxJsonDepth)) {
+        throw new ProtocolError('INVALID_MESSAGE', `Message is nested more than ${this.opts.maxJsonDepth} levels deep; flatten it.`, {
+          limit: this.opts.maxJsonDepth,
+        });
+      }
       message = decodeMessage(data.toString('utf8'), PeerToServerSchema, PEER_TO_SERVER_TYPES, this.opts.maxPayloadBytes);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -155,11 +162,16 @@ export class SignalingHub {
       return;
     }
     conn.queue.push(message);
-    if (conn.draining === undefined) conn.draining = this.drain(conn);
+    if (!conn.busy) {
+      const running = this.drain(conn);
+      // Only a drain that is still waiting on the store needs to be remembered.
+      if (conn.busy) conn.draining = running;
+    }
   }
 
   /** Runs queued messages one at a time; synchronous handlers run without yielding. */
   private async drain(conn: PeerConnection): Promise<void> {
+    conn.busy = true;
     try {
       while (conn.queue.length > 0 && conn.state !== 'closed') {
         const message = conn.queue.shift() as PeerToServer;
@@ -171,6 +183,7 @@ export class SignalingHub {
         }
       }
     } finally {
+      conn.busy = false;
       conn.draining = undefined;
     }
   }

@@ -40,6 +40,8 @@ export interface SignalingServerOptions {
   /** Per-connection frame limit, or false to turn it off (benchmarks). */
   rateLimit?: RateLimitOptions | false;
   registerTimeoutMs?: number;
+  /** A peer with more unsent data than this is disconnected as a slow consumer. */
+  maxBufferedBytes?: number;
   logger?: Logger;
 }
 
@@ -60,8 +62,6 @@ type ServerState = 'listening' | 'closing' | 'closed';
 
 /** Attempts at drawing an unused room id before giving up (each has 2^50 possibilities). */
 const ROOM_ID_TRIES = 5;
-/** Grace for peers to answer the 1001 close frame on shutdown before their sockets are cut. */
-const CLOSE_GRACE_MS = 1000;
 
 export async function startSignalingServer(opts: SignalingServerOptions = {}): Promise<SignalingServer> {
   const host = opts.host ?? '127.0.0.1';
@@ -98,8 +98,9 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     rateLimit: opts.rateLimit ?? { burst: LIMITS.signalingRateLimitBurst, perSecond: LIMITS.signalingRateLimitPerSecond },
     registerTimeoutMs,
     maxMetadataBytes: LIMITS.signalingMaxMetadataBytes,
-    maxBufferedBytes: LIMITS.signalingMaxBufferedBytes,
-    closeGraceMs: CLOSE_GRACE_MS,
+    maxBufferedBytes: positive('maxBufferedBytes', opts.maxBufferedBytes ?? LIMITS.signalingMaxBufferedBytes),
+    maxJsonDepth: LIMITS.signalingMaxJsonDepth,
+    closeGraceMs: LIMITS.signalingCloseGraceMs,
     onStateChange: () => void refreshStats(),
   });
 

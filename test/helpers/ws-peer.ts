@@ -13,6 +13,8 @@ export interface TestPeer {
   readonly received: Msg[];
   /** Set by `registerPeer`. */
   peerId: string;
+  /** The `registered` reply, set by `registerPeer`. */
+  registered: Msg | undefined;
   send(message: unknown): void;
   sendRaw(data: string | Buffer, opts?: { binary?: boolean }): void;
   /** Resolves with the first not-yet-taken message of this type (or one of these types) matching `where`, waiting if needed. */
@@ -66,6 +68,7 @@ export async function openPeer(wsUrl: string): Promise<TestPeer> {
     ws,
     received,
     peerId: '',
+    registered: undefined,
     send(message) {
       ws.send(JSON.stringify(message));
     },
@@ -88,7 +91,8 @@ export async function openPeer(wsUrl: string): Promise<TestPeer> {
         };
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`no "${type}" within ${timeoutMs} ms; got ${JSON.stringify(received)}`.slice(0, 2000)));
+          const last = received.slice(-6).map((m) => JSON.stringify(m).slice(0, 300));
+          reject(new Error(`no "${String(type)}" within ${timeoutMs} ms; ${received.length} received, the last: ${last.join(' ')}`));
         }, timeoutMs);
         const done = (): void => {
           clearTimeout(timer);
@@ -125,6 +129,7 @@ export async function registerPeer(wsUrl: string, opts: RegisterOptions): Promis
     throw new Error(`register refused: ${JSON.stringify(reply)}`);
   }
   peer.peerId = String(reply.peer_id);
+  peer.registered = reply;
   return peer;
 }
 

@@ -1,0 +1,58 @@
+/** `sleap-rtc server`: run the signaling server until SIGINT/SIGTERM. */
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/index.js';
+import { UsageError } from '../../errors.js';
+import { createLogger } from '../../log.js';
+import { startSignalingServer } from '../../signaling/server.js';
+
+interface ServerOptions {
+  host?: string;
+  port?: string;
+  config?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('server')
+    .description('Run the signaling server that workers and clients meet through (HTTP API and WebSocket on one port).')
+    .option('--host <host>', 'interface to listen on (default: [server] host in the config, else 127.0.0.1; 0.0.0.0 for all)')
+    .option('--port <port>', 'port to listen on (default: [server] port in the config, else 8080; 0 picks a free port)')
+    .option('--config <file>', 'config file whose [server] section to use')
+    .action(async (opts: ServerOptions) => {
+      await runServer(opts);
+    });
+}
+
+async function runServer(opts: ServerOptions): Promise<void> {
+  const config = await loadConfig(opts.config !== undefined ? { configPath: opts.config } : {});
+  const logger = createLogger({ name: 'signaling' });
+  const server = await startSignalingServer({
+    host: opts.host ?? config.server.host,
+    port: opts.port !== undefined ? parsePort(opts.port) : config.server.port,
+    pingIntervalMs: config.server.ping_interval_s * 1000,
+    maxPayloadBytes: config.server.max_payload_bytes,
+    roomIdleTtlMs: config.server.room_idle_ttl_s * 1000,
+    logger,
+  });
+  // Tests and scripts read the port from this exact line.
+  logger.info(`sleap-rtc signaling server listening on ${server.url} (WebSocket ${server.wsUrl})`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(sig);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  logger.info(`${signal} received; closing connections`);
+  await server.close();
+}
+
+function parsePort(text: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(port) || port > 65535) {
+    throw new UsageError(`--port must be a number from 0 to 65535 (0 picks a free port), not "${text}"; e.g. --port 8080.`);
+  }
+  return port;
+}

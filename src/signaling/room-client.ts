@@ -1,0 +1,73 @@
+/**
+ * The caller's side of the server's HTTP API: asking a signaling server for a new room
+ * (`sleap-rtc room create`). Server URLs may be given as http(s) or as the ws(s) endpoint; both
+ * name the same server.
+ */
+import { SleapRtcError, UsageError, isErrorCode } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { RoomCreatedSchema, type RoomCreated } from '../protocol/signaling.js';
+
+export interface RequestRoomOptions {
+  timeoutMs?: number;
+}
+
+/** `ws://host:8080/ws`, `http://host:8080/` ... -> `http://host:8080`. */
+export function httpBaseUrl(serverUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(serverUrl);
+  } catch {
+    throw new UsageError(`"${serverUrl}" is not a server URL; pass one like --server http://127.0.0.1:8080.`, { server_url: serverUrl });
+  }
+  const scheme = { 'http:': 'http:', 'https:': 'https:', 'ws:': 'http:', 'wss:': 'https:' }[url.protocol];
+  if (scheme === undefined) {
+    throw new UsageError(`"${serverUrl}" is not an http(s) or ws(s) URL; pass one like --server http://127.0.0.1:8080.`, { server_url: serverUrl });
+  }
+  return `${scheme}//${url.host}`;
+}
+
+/** POST /rooms on the server. SIGNALING_UNREACHABLE when nothing (or no signaling server) answers. */
+export async function requestRoom(serverUrl: string, opts: RequestRoomOptions = {}): Promise<RoomCreated> {
+  const base = httpBaseUrl(serverUrl);
+  const timeoutMs = opts.timeoutMs ?? LIMITS.signalingHttpTimeoutMs;
+  let res: Response;
+  try {
+    res = await fetch(`${base}/rooms`, { method: 'POST', signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    throw unreachable(base, reasonOf(err, timeoutMs), err);
+  }
+  const text = await res.text().catch(() => '');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.status !== 201) {
+    const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+    if (error !== undefined && isErrorCode(error.code) && typeof error.message === 'string') {
+      throw new SleapRtcError(error.code, `The signaling server at ${base} refused to create a room: ${error.message}`, { server_url: base, status: res.status });
+    }
+    throw unreachable(base, `it answered HTTP ${res.status}, which is not how a sleap-rtc signaling server answers`);
+  }
+  const room = RoomCreatedSchema.safeParse(body);
+  if (!room.success) throw unreachable(base, 'its answer is not a room; is it a sleap-rtc signaling server?');
+  return room.data;
+}
+
+function unreachable(base: string, reason: string, cause?: unknown): SleapRtcError {
+  return new SleapRtcError(
+    'SIGNALING_UNREACHABLE',
+    `Could not reach the signaling server at ${base} (${reason}). Start one with \`sleap-rtc server\`, or point --server or SLEAP_RTC_SERVER at a running one.`,
+    { server_url: base },
+    { cause },
+  );
+}
+
+function reasonOf(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; cause?: { code?: string; message?: string }; message?: string };
+  if (e.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  if (e.cause?.code === 'ECONNREFUSED') return 'connection refused: nothing listens there';
+  if (e.cause?.code === 'ENOTFOUND') return 'host name not found';
+  return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
+}

@@ -117,10 +117,14 @@ export class SimNetworkImpl implements SimNetwork {
     for (const [i, host] of this.hosts.entries()) {
       const ns = this.netnsOf(host);
       await this.addNs(ns);
-      if (!ipv6) {
-        // Before eth0 exists, so no interface ever gets an IPv6 address.
-        await mustRun(ip, ['netns', 'exec', ns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
-      }
+      // Set before eth0 exists, so they apply to it. Without duplicate address detection the
+      // link-local address is usable at once, as on a machine that has been up for a while, rather
+      // than appearing a second or two into a test.
+      const v6 = ipv6 ? ['accept_dad', '0'] : ['disable_ipv6', '1'];
+      await mustRun(ip, [
+        'netns', 'exec', ns, 'sh', '-c',
+        `echo ${v6[1]} > /proc/sys/net/ipv6/conf/all/${v6[0]} && echo ${v6[1]} > /proc/sys/net/ipv6/conf/default/${v6[0]}`,
+      ]);
       // Created directly in the switch namespace with its peer in the host's: never in ours.
       const port = `p${i}`;
       await mustRun(ip, ['-n', this.switchNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);

@@ -1,17 +1,26 @@
 /**
  * Throwaway WebRTC peer used to prove that node-datachannel connects across simulated machines
- * (src/transport did not exist when the harness was written). The offer/answer exchange is one JSON
- * line each way over plain TCP; the data channel then carries random bytes whose SHA-256 the answerer
- * sends back. Progress and results are JSON lines on stdout.
+ * (src/transport did not exist when the harness was written). Signaling is JSON lines over plain
+ * TCP; the data channel then carries random bytes whose SHA-256 the answerer sends back. Progress and
+ * results are JSON lines on stdout, connection states on stderr (RTC_PEER_DEBUG=1: library log too).
  *
  *   answer LISTEN_ADDR            -> {"event":"listening","port":N} ... {"event":"done",...}
  *   offer ADDR PORT BYTES         -> {"event":"done","ok":true,"sha256":...,"selected":{...}}
+ *
+ * Signaling order matters. If the offer carries the offerer's candidates, the answerer can finish ICE
+ * and start its DTLS handshake (it takes the client role) before the offerer has applied the answer;
+ * the offerer then cannot check the answerer's certificate fingerprint, rejects it ("unknown CA") and
+ * the connection fails. On a zero-latency link that happened in about 1 run in 10. So the offerer
+ * withholds its candidates until it has applied the answer:
+ *   offerer -> {sdp (no candidates), type}   answerer -> {sdp, type}   offerer -> {candidates, mid}
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, connect, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import nodeDataChannel, { type DataChannel, type PeerConnection } from 'node-datachannel';
 import { LIMITS } from '../../src/limits.js';
 
+if (process.env.RTC_PEER_DEBUG === '1') nodeDataChannel.initLogger('Debug', (l, m) => process.stderr.write(`[${l}] ${m}\n`));
 const CHUNK = 16 * 1024;
 const HIGH_WATER = 1024 * 1024;
 
@@ -27,21 +36,25 @@ function fail(message: string): never {
 // A peer that never connects must not outlive the test that started it.
 setTimeout(() => fail('timed out'), LIMITS.peerConnectTimeoutMs + 10_000).unref();
 
-function readLine(sock: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (d: string): void => {
-      buf += d;
-      const i = buf.indexOf('\n');
-      if (i >= 0) {
-        sock.off('data', onData);
-        resolve(buf.slice(0, i));
-      }
-    };
-    sock.setEncoding('utf8').on('data', onData);
-    sock.once('error', reject);
-    sock.once('end', () => reject(new Error('signaling socket closed early')));
-  });
+/** Reads a socket as JSON lines, one object per call. */
+function jsonLinesOf(sock: Socket): () => Promise<unknown> {
+  const lines = createInterface({ input: sock })[Symbol.asyncIterator]();
+  return async () => {
+    const r = await lines.next();
+    if (r.done === true) fail('signaling socket closed early');
+    return JSON.parse(r.value as string) as unknown;
+  };
+}
+
+/** Connection progress goes to stderr, so a failing test can show how far the peers got. */
+function trace(pc: PeerConnection, who: string): void {
+  const t0 = Date.now();
+  const log = (what: string, v: string): void => {
+    process.stderr.write(`${who} +${Date.now() - t0}ms ${what} ${v}\n`);
+  };
+  pc.onStateChange((v) => log('state', v));
+  pc.onIceStateChange((v) => log('ice', v));
+  pc.onSignalingStateChange((v) => log('signaling', v));
 }
 
 /** Resolves with the full local description once every host candidate is in it (no trickle). */
@@ -60,6 +73,17 @@ function candidatesOf(sdp: string): string[] {
   return sdp.split(/\r?\n/).filter((l) => l.startsWith('a=candidate:')).map((l) => l.slice(2));
 }
 
+function withoutCandidates(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((l) => !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates')
+    .join('\r\n');
+}
+
+function midOf(sdp: string): string {
+  return /^a=mid:(\S+)/m.exec(sdp)?.[1] ?? '0';
+}
+
 function finish(pc: PeerConnection, code: number): void {
   pc.close();
   nodeDataChannel.cleanup();
@@ -74,8 +98,10 @@ async function answer(listenAddr: string): Promise<void> {
   emit({ event: 'listening', port: addr.port });
   const sock = await new Promise<Socket>((r) => server.once('connection', r));
   server.close();
-  const offer = JSON.parse(await readLine(sock)) as { sdp: string; type: string };
+  const next = jsonLinesOf(sock);
+  const offer = (await next()) as { sdp: string; type: string };
   const pc = new nodeDataChannel.PeerConnection('answerer', { iceServers: [] });
+  trace(pc, 'answerer');
   const local = gathered(pc);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -97,20 +123,25 @@ async function answer(listenAddr: string): Promise<void> {
   });
   pc.setRemoteDescription(offer.sdp, 'offer');
   const d = await local;
-  sock.end(JSON.stringify(d) + '\n');
+  sock.write(JSON.stringify(d) + '\n');
+  const late = (await next()) as { candidates: string[]; mid: string };
+  for (const c of late.candidates) pc.addRemoteCandidate(c, late.mid);
+  sock.end();
 }
 
 async function offer(host: string, port: number, total: number): Promise<void> {
   const sock = connect(port, host);
   await new Promise<void>((r, j) => sock.once('connect', r).once('error', j));
   const pc = new nodeDataChannel.PeerConnection('offerer', { iceServers: [] });
+  trace(pc, 'offerer');
   const local = gathered(pc);
   const dc = pc.createDataChannel('probe');
   const d = await local;
-  sock.write(JSON.stringify(d) + '\n');
-  const remote = JSON.parse(await readLine(sock)) as { sdp: string; type: string };
-  sock.destroy();
+  const next = jsonLinesOf(sock);
+  sock.write(JSON.stringify({ sdp: withoutCandidates(d.sdp), type: d.type }) + '\n');
+  const remote = (await next()) as { sdp: string; type: string };
   pc.setRemoteDescription(remote.sdp, 'answer');
+  sock.end(JSON.stringify({ candidates: candidatesOf(d.sdp), mid: midOf(d.sdp) }) + '\n');
 
   const payload = randomBytes(total);
   const sha256 = createHash('sha256').update(payload).digest('hex');

@@ -17,6 +17,7 @@ import { createNetwork, deleteNamespace, SIM_PREFIX } from './machines-network.j
 import { machine } from './machines-machine.js';
 
 export { createNetwork, SIM_SUBNET, type NetworkOptions, type SimNetwork } from './machines-network.js';
+export { exited, jsonLines, type JsonLines } from './machines-io.js';
 export { machine, REPO_ROOT, type Bind, type MachineOptions, type MachineSpawnOptions, type RunResult, type SimMachine } from './machines-machine.js';
 
 export type Support = { ok: true } | { ok: false; reason: string };
@@ -81,7 +82,6 @@ export async function machinesSkipReason(): Promise<string | false> {
   return `simulated machines unavailable: ${s.reason}`;
 }
 
-const OURS = new RegExp(`^${SIM_PREFIX}-(\\d+)-`);
 
 function isAlive(pid: number): boolean {
   try {
@@ -100,11 +100,15 @@ export interface StaleCleanup {
 /**
  * Deletes leftovers of crashed runs: network namespaces (with any processes still in them) and temp
  * dirs named `srtcsim-<pid>-...` whose creating process is gone. With `all`, also those of live
- * processes other than this one — only for manual use when no tests are running.
+ * processes other than this one — only for manual use when no tests are running. `prefix` replaces
+ * "srtcsim" (the harness's own test uses it to stay clear of concurrent runs).
  */
-export async function cleanupStaleMachines(opts: { all?: boolean } = {}): Promise<StaleCleanup> {
+export async function cleanupStaleMachines(opts: { all?: boolean; prefix?: string } = {}): Promise<StaleCleanup> {
+  const prefix = opts.prefix ?? SIM_PREFIX;
+  if (!/^[a-z0-9]+$/.test(prefix)) throw new Error(`cleanup prefix "${prefix}" must be [a-z0-9]+`);
+  const ours = new RegExp(`^${prefix}-(\\d+)-`);
   const stale = (name: string): boolean => {
-    const m = OURS.exec(name);
+    const m = ours.exec(name);
     if (m === null) return false;
     const pid = Number(m[1]);
     return pid !== process.pid && (opts.all === true || !isAlive(pid));

@@ -5,12 +5,11 @@
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import {
   cleanupStaleMachines,
   createNetwork,
@@ -20,6 +19,7 @@ import {
   type SimNetwork,
 } from '../helpers/machines.js';
 import { runTool } from '../helpers/machines-exec.js';
+import { exited, jsonLines } from '../helpers/machines-io.js';
 import { deleteNamespace, isRunning } from '../helpers/machines-network.js';
 
 const RTC_PEER = 'test/helpers/machines-rtc-peer.ts';
@@ -42,31 +42,6 @@ async function network(t: { after: (fn: () => Promise<void>) => void }, hosts: s
   const net = await createNetwork(hosts);
   t.after(() => net.destroy());
   return net;
-}
-
-/** Next JSON line a child prints on stdout. */
-function nextJsonLine(child: ChildProcess): Promise<Record<string, unknown>> {
-  const stdout = child.stdout;
-  if (stdout === null) throw new Error('child has no stdout pipe');
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: stdout });
-    rl.once('line', (line) => {
-      rl.close();
-      try {
-        resolve(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        reject(new Error(`not JSON: ${line}`));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`child exited (${String(code)}) before printing a line`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
 async function netnsNames(): Promise<string[]> {
@@ -215,7 +190,7 @@ describe('simulated machines', () => {
     const net = await network(t, ['client']);
     const client = machine(net, 'client');
     const child = client.spawnNode(script, [], { cwd: dir, env: { SLEAP_RTC_ROLE: 'client' } });
-    const info = await nextJsonLine(child);
+    const info = await jsonLines(child).next();
     assert.equal(info.pid, child.pid);
     assert.equal(info.hostname, 'client');
     assert.equal(info.cwd, dir);
@@ -251,7 +226,7 @@ describe('simulated machines', () => {
       '-e',
       `const s = require('net').createServer((c) => c.pipe(c)).listen(0, '${net.addrOf('worker')}', () => console.log(JSON.stringify({ port: s.address().port })));`,
     ]);
-    const { port } = (await nextJsonLine(echo)) as { port: number };
+    const { port } = (await jsonLines(echo).next()) as { port: number };
 
     const hostServer = createServer((c) => c.end('host loopback'));
     await new Promise<void>((r) => hostServer.listen(0, '127.0.0.1', r));
@@ -295,21 +270,14 @@ describe('simulated machines', () => {
     const net = await network(t, ['client', 'worker']);
     const worker = machine(net, 'worker');
     const client = machine(net, 'client');
+    // Real machines carry IPv6 link-local addresses next to their IPv4 ones; these do too.
+    const v6 = await runTool('ip', ['-n', client.name, '-6', 'addr', 'show', 'dev', 'eth0']);
+    assert.match(v6.stdout, /inet6 fe80::/);
+    assert.doesNotMatch(v6.stdout, /tentative/);
+
     const answerer = worker.spawnNode(RTC_PEER, ['answer', net.addrOf('worker')]);
-    const lines = createInterface({ input: answerer.stdout ?? process.stdin });
-    const answererLines: Record<string, unknown>[] = [];
-    const answererDone = new Promise<void>((resolve) => {
-      lines.on('line', (l) => {
-        answererLines.push(JSON.parse(l) as Record<string, unknown>);
-        if (answererLines.length === 2) resolve();
-      });
-    });
-    let stderr = '';
-    answerer.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      lines.once('line', (l) => resolve(JSON.parse(l) as Record<string, unknown>));
-      answerer.once('exit', () => reject(new Error(`answerer exited: ${stderr}`)));
-    });
+    const fromAnswerer = jsonLines(answerer);
+    const listening = await fromAnswerer.next();
     assert.equal(listening.event, 'listening');
 
     const bytes = 4 * 1024 * 1024;
@@ -333,8 +301,7 @@ describe('simulated machines', () => {
       assert.match(c, new RegExp(` ${SIM_SUBNET.replaceAll('.', '\\.')}\\.\\d+ \\d+ typ host`), c);
     }
 
-    await answererDone;
-    const done = answererLines[1] as { event: string; bytes: number; selected: { local: { address: string } } };
+    const done = (await fromAnswerer.next()) as { event: string; bytes: number; selected: { local: { address: string } } };
     assert.equal(done.event, 'done');
     assert.equal(done.bytes, bytes);
     assert.equal(done.selected.local.address, net.addrOf('worker'));
@@ -352,7 +319,7 @@ describe('simulated machines', () => {
       '-e',
       `const c = require('child_process').spawn('sleep', ['1000'], { stdio: 'ignore' }); console.log(JSON.stringify({ grandchild: c.pid })); setInterval(() => undefined, 1000);`,
     ]);
-    const { grandchild } = (await nextJsonLine(parent)) as { grandchild: number };
+    const { grandchild } = (await jsonLines(parent).next()) as { grandchild: number };
     const ours = (await netnsNames()).filter((n) => n.startsWith(net.prefix));
     assert.deepEqual(ours.sort(), [net.netnsOf('client'), net.netnsOf('worker'), `${net.prefix}_switch`].sort());
     assert.equal(isRunning(grandchild), true);
@@ -374,27 +341,39 @@ describe('simulated machines', () => {
   });
 
   simTest('stale cleanup removes leftovers of dead runs only', async (t) => {
+    // A private prefix, so concurrent runs (whose own cleanup would also see a dead pid) stay out.
+    const prefix = `srtcsimtest${String(process.pid)}`;
     const dead = spawnSync('true').pid;
     assert.ok(dead !== undefined && !isRunning(dead));
-    const staleNs = `srtcsim-${String(dead)}-1_switch`;
-    const staleDir = join(tmpdir(), `srtcsim-${String(dead)}-1-leftover`);
-    const add = await runTool('ip', ['netns', 'add', staleNs]);
-    assert.equal(add.code, 0, add.stderr);
-    t.after(async () => {
-      await runTool('ip', ['netns', 'del', staleNs]);
-      rmSync(staleDir, { recursive: true, force: true });
-    });
-    mkdirSync(join(staleDir, 'root'), { recursive: true });
-    const live = await network(t, ['worker']);
+    const sleeper = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    t.after(() => sleeper.kill('SIGKILL'));
+    const alive = sleeper.pid;
+    assert.ok(alive !== undefined);
+    const entry = (pid: number) => ({ ns: `${prefix}-${String(pid)}-1_switch`, dir: `${prefix}-${String(pid)}-1-leftover` });
+    const stale = entry(dead);
+    const live = entry(alive);
+    for (const e of [stale, live]) {
+      const add = await runTool('ip', ['netns', 'add', e.ns]);
+      assert.equal(add.code, 0, add.stderr);
+      mkdirSync(join(tmpdir(), e.dir, 'root'), { recursive: true });
+      t.after(async () => {
+        await deleteNamespace(e.ns);
+        rmSync(join(tmpdir(), e.dir), { recursive: true, force: true });
+      });
+    }
 
-    const removed = await cleanupStaleMachines();
-    assert.ok(removed.namespaces.includes(staleNs), JSON.stringify(removed));
-    assert.ok(removed.dirs.includes(`srtcsim-${String(dead)}-1-leftover`), JSON.stringify(removed));
+    const removed = await cleanupStaleMachines({ prefix });
+    assert.deepEqual(removed, { namespaces: [stale.ns], dirs: [stale.dir] });
     const names = await netnsNames();
-    assert.equal(names.includes(staleNs), false);
-    assert.equal(existsSync(staleDir), false);
-    assert.equal(names.includes(live.netnsOf('worker')), true, 'a live run is left alone');
-    assert.equal(removed.namespaces.some((n) => n.startsWith(live.prefix)), false);
+    assert.equal(names.includes(stale.ns), false);
+    assert.equal(existsSync(join(tmpdir(), stale.dir)), false);
+    assert.equal(names.includes(live.ns), true, 'a live run is left alone');
+    assert.equal(existsSync(join(tmpdir(), live.dir)), true);
+
+    const all = await cleanupStaleMachines({ prefix, all: true });
+    assert.deepEqual(all, { namespaces: [live.ns], dirs: [live.dir] });
+    assert.equal((await netnsNames()).includes(live.ns), false);
+    await assert.rejects(cleanupStaleMachines({ prefix: 'a-b' }), /must be/);
   });
 });
 

@@ -1,0 +1,162 @@
+/** `sleap-rtc server` and `sleap-rtc room create` as real child processes on loopback. */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { RoomCreatedSchema } from '../../src/protocol/signaling.js';
+import { startSignalingServer } from '../../src/signaling/server.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { registerPeer } from '../helpers/ws-peer.js';
+
+const LISTENING = /listening on (http:\/\/\S+) \(WebSocket (ws:\/\/\S+)\)/;
+
+interface RunningServer {
+  child: ChildProcess;
+  url: string;
+  wsUrl: string;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `sleap-rtc server ...args` and resolves once it prints its listening line. */
+async function startCliServer(t: TestContext, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
+  const child = spawnCli(['server', ...args], { env });
+  let stderr = '';
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+  });
+  child.stdout?.resume();
+  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line within 30 s; stderr: ${stderr}`)), 30_000);
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      const m = LISTENING.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    void exit.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening; stderr: ${stderr}`));
+    });
+  });
+  return { child, url: match[1] as string, wsUrl: match[2] as string, stderr: () => stderr, exit };
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`server --port 0 serves rooms and shuts down cleanly on ${signal} (exit 0)`, async (t) => {
+    const server = await startCliServer(t, ['--port', '0']);
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(server.wsUrl, `${server.url.replace('http', 'ws')}/ws`);
+    const created = await runCli(['room', 'create', '--server', server.url, '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const room = RoomCreatedSchema.extend({ server_url: RoomCreatedSchema.shape.token }).parse(JSON.parse(created.stdout));
+    assert.equal(room.server_url, server.url);
+    const peer = await registerPeer(server.wsUrl, { room_id: room.room_id, token: room.token, peer_id: 'via-cli' });
+    assert.equal(peer.peerId, 'via-cli');
+    server.child.kill(signal);
+    assert.deepEqual(await server.exit, { code: 0, signal: null });
+    assert.equal((await peer.closed).code, 1001, 'peers are told the server is going away');
+    assert.match(server.stderr(), new RegExp(`${signal} received`));
+  });
+}
+
+test('room create prints the room id, the token and the worker command to run', async (t) => {
+  const server = await startCliServer(t, ['--port', '0', '--host', '127.0.0.1']);
+  const r = await runCli(['room', 'create', '--server', server.url]);
+  assert.equal(r.code, 0, r.stderr);
+  const id = /room id: (\S+)/.exec(r.stdout)?.[1];
+  const token = /token: +(\S+)/.exec(r.stdout)?.[1];
+  assert.ok(id && token, r.stdout);
+  assert.ok(r.stdout.includes(`sleap-rtc worker --server ${server.url} --room ${id} --token ${token}`), r.stdout);
+  const peer = await registerPeer(server.wsUrl, { room_id: id, token, role: 'worker' });
+  await peer.close();
+});
+
+test('room create takes the server from SLEAP_RTC_SERVER, and accepts the ws:// endpoint form', async (t) => {
+  const server = await startCliServer(t, ['--port', '0']);
+  const fromEnv = await runCli(['room', 'create', '--json'], { env: { SLEAP_RTC_SERVER: server.url } });
+  assert.equal(fromEnv.code, 0, fromEnv.stderr);
+  assert.equal(JSON.parse(fromEnv.stdout).server_url, server.url);
+  const wsForm = await runCli(['room', 'create', '--json', '--server', server.wsUrl], { env: { SLEAP_RTC_SERVER: 'http://127.0.0.1:9' } });
+  assert.equal(wsForm.code, 0, wsForm.stderr);
+  assert.equal(JSON.parse(wsForm.stdout).server_url, server.url, 'the flag beats the environment');
+});
+
+test('room create against a port nobody listens on: SIGNALING_UNREACHABLE naming the URL and `sleap-rtc server`, exit 1', async () => {
+  const probe = await startSignalingServer({ port: 0 });
+  const url = probe.url;
+  await probe.close();
+  const r = await runCli(['room', 'create', '--server', url]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /SIGNALING_UNREACHABLE/);
+  assert.ok(r.stderr.includes(url), r.stderr);
+  assert.match(r.stderr, /sleap-rtc server/);
+  assert.equal(r.stdout, '');
+});
+
+test('room create with a malformed server URL is a usage error (exit 2) showing the expected form', async () => {
+  for (const bad of ['not a url', 'ftp://127.0.0.1:21']) {
+    const r = await runCli(['room', 'create', '--server', bad]);
+    assert.equal(r.code, 2, bad);
+    assert.match(r.stderr, /--server http:\/\/127\.0\.0\.1:8080/);
+  }
+});
+
+test('server on a port in use: ADDRESS_IN_USE, says to pick another --port, exit 1', async (t) => {
+  const taken = await startSignalingServer({ port: 0 });
+  t.after(() => taken.close());
+  const r = await runCli(['server', '--port', String(taken.port)]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /ADDRESS_IN_USE/);
+  assert.match(r.stderr, /--port/);
+});
+
+test('server with a bad --port is a usage error (exit 2) that shows a valid one', async () => {
+  for (const bad of ['abc', '-1', '65536', '80.5', '']) {
+    const r = await runCli(['server', '--port', bad]);
+    assert.equal(r.code, 2, `--port ${bad}: ${r.stderr}`);
+    assert.match(r.stderr, /--port 8080/);
+  }
+});
+
+test('server --config takes [server] settings from the file; flags beat the file', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-server-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'config.toml');
+  // The file's port is in use, so the server only starts if --port overrides it.
+  const taken = await startSignalingServer({ port: 0 });
+  t.after(() => taken.close());
+  await writeFile(file, `[server]\nhost = "127.0.0.1"\nport = ${taken.port}\nroom_idle_ttl_s = 7200\nping_interval_s = 5\n`);
+  const server = await startCliServer(t, ['--config', file, '--port', '0']);
+  const r = await runCli(['room', 'create', '--server', server.url, '--json']);
+  assert.equal(JSON.parse(r.stdout).idle_ttl_s, 7200);
+  server.child.kill('SIGTERM');
+  assert.equal((await server.exit).code, 0);
+  const clash = await runCli(['server', '--config', file]);
+  assert.equal(clash.code, 1, 'without --port the file\'s port is used');
+  assert.match(clash.stderr, /ADDRESS_IN_USE/);
+});
+
+test('server --config naming a missing file or a bad [server] section exits 2 naming the file and key', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-server-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const missing = await runCli(['server', '--config', path.join(dir, 'nope.toml')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /CONFIG_NOT_FOUND/);
+  const file = path.join(dir, 'bad.toml');
+  await writeFile(file, '[server]\nport = "eighty"\n');
+  const bad = await runCli(['server', '--config', file]);
+  assert.equal(bad.code, 2);
+  assert.ok(bad.stderr.includes(file), bad.stderr);
+  assert.match(bad.stderr, /server\.port/);
+});

@@ -1,0 +1,123 @@
+/**
+ * Data-channel messages of one file transfer (docs/transfer.md has the sequence).
+ *
+ * Each transfer runs on its own ordered, reliable data channel labelled `transfer:<transfer_id>`,
+ * so the peer's `control` channel stays responsive while a large file streams and a transfer's
+ * bytes need no header: every binary frame on a transfer channel is the next CHUNK of the stream.
+ * Text frames are the JSON control messages below, validated with `decodeMessage`.
+ *
+ * Sender -> receiver: FILE_META, CHUNK (binary) ..., FILE_COMPLETE, or TRANSFER_CANCEL.
+ * Receiver -> sender: TRANSFER_PROGRESS (bytes written and hashed, the flow-control window),
+ * then TRANSFER_ACK (verified and renamed into place) or TRANSFER_ERROR, or TRANSFER_CANCEL.
+ */
+import { z } from 'zod';
+import { ErrorCodeSchema, IdSchema } from './common.js';
+import { typesOf } from './codec.js';
+
+export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (SHA-256)');
+const ByteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const TransferKindSchema = z.enum(['file', 'tar']);
+export type TransferKind = z.infer<typeof TransferKindSchema>;
+
+/**
+ * First message of a transfer. For `file`, size and sha256 are known up front (the sender hashes
+ * in a first pass). For `tar` (a folder packed on the fly) neither is known until the stream ends,
+ * so both are null here and FILE_COMPLETE carries them; `approx_size` (sum of file sizes) and
+ * `entries` let the receiver refuse early and draw a progress bar.
+ */
+export const FileMetaSchema = z
+  .strictObject({
+    type: z.literal('FILE_META'),
+    transfer_id: IdSchema,
+    /** Relative POSIX path the receiver places under its destination directory (confined there). */
+    name: z.string().min(1).max(4096),
+    kind: TransferKindSchema,
+    size: ByteCount.nullable(),
+    sha256: Sha256HexSchema.nullable(),
+    approx_size: ByteCount.optional(),
+    entries: z.number().int().nonnegative().optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.kind === 'file' && (m.size === null || m.sha256 === null)) {
+      ctx.addIssue({ code: 'custom', path: ['size'], message: 'a file transfer must announce size and sha256' });
+    }
+    if (m.kind === 'tar' && (m.size !== null || m.sha256 !== null)) {
+      ctx.addIssue({ code: 'custom', path: ['size'], message: 'a tar transfer announces size and sha256 in FILE_COMPLETE' });
+    }
+  });
+export type FileMeta = z.infer<typeof FileMetaSchema>;
+
+/** The stream ended: total bytes sent and the SHA-256 of exactly those bytes. */
+export const FileCompleteSchema = z.strictObject({
+  type: z.literal('FILE_COMPLETE'),
+  transfer_id: IdSchema,
+  size: ByteCount,
+  sha256: Sha256HexSchema,
+});
+export type FileComplete = z.infer<typeof FileCompleteSchema>;
+
+/** Receiver -> sender: bytes received, hashed and handed to the disk so far. */
+export const TransferProgressSchema = z.strictObject({
+  type: z.literal('TRANSFER_PROGRESS'),
+  transfer_id: IdSchema,
+  bytes: ByteCount,
+});
+export type TransferProgress = z.infer<typeof TransferProgressSchema>;
+
+/** Receiver -> sender: size and hash matched and the result is in place under its final name. */
+export const TransferAckSchema = z.strictObject({
+  type: z.literal('TRANSFER_ACK'),
+  transfer_id: IdSchema,
+  size: ByteCount,
+  sha256: Sha256HexSchema,
+});
+export type TransferAck = z.infer<typeof TransferAckSchema>;
+
+/** Either side: stop now; the receiver deletes what it wrote. */
+export const TransferCancelSchema = z.strictObject({
+  type: z.literal('TRANSFER_CANCEL'),
+  transfer_id: IdSchema,
+  reason: z.string().max(1024).optional(),
+});
+export type TransferCancel = z.infer<typeof TransferCancelSchema>;
+
+/** Receiver -> sender: the transfer failed on this side (which check, in `code`). */
+export const TransferErrorSchema = z.strictObject({
+  type: z.literal('TRANSFER_ERROR'),
+  transfer_id: IdSchema,
+  code: ErrorCodeSchema,
+  message: z.string().max(4096),
+});
+export type TransferError = z.infer<typeof TransferErrorSchema>;
+
+export const SenderToReceiverSchema = z.discriminatedUnion('type', [
+  FileMetaSchema,
+  FileCompleteSchema,
+  TransferCancelSchema,
+]);
+export type SenderToReceiver = z.infer<typeof SenderToReceiverSchema>;
+export const SENDER_TO_RECEIVER_TYPES = typesOf(SenderToReceiverSchema);
+
+export const ReceiverToSenderSchema = z.discriminatedUnion('type', [
+  TransferProgressSchema,
+  TransferAckSchema,
+  TransferErrorSchema,
+  TransferCancelSchema,
+]);
+export type ReceiverToSender = z.infer<typeof ReceiverToSenderSchema>;
+export const RECEIVER_TO_SENDER_TYPES = typesOf(ReceiverToSenderSchema);
+
+/** Data-channel label of a transfer; the receiving side recognises transfers by it. */
+export const TRANSFER_LABEL_PREFIX = 'transfer:';
+
+export function transferChannelLabel(transferId: string): string {
+  return TRANSFER_LABEL_PREFIX + transferId;
+}
+
+/** The transfer id of a channel label, or null when the label is not a (valid) transfer label. */
+export function transferIdFromLabel(label: string): string | null {
+  if (!label.startsWith(TRANSFER_LABEL_PREFIX)) return null;
+  const parsed = IdSchema.safeParse(label.slice(TRANSFER_LABEL_PREFIX.length));
+  return parsed.success ? parsed.data : null;
+}

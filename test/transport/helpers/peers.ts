@@ -1,0 +1,17 @@
+/** A connected pair of real WebRTC peer connections in this process, closed by the test's after hook. */
+import type { TestContext } from 'node:test';
+import { acceptPeer, connectToPeer, type PeerConnection } from '../../../src/transport/peer-connection.js';
+import { createSignalerPair } from './memory-signaler.js';
+
+export async function connectedPair(t: TestContext | { after: (fn: () => void) => void }): Promise<{ offerer: PeerConnection; answerer: PeerConnection }> {
+  const { a, b } = createSignalerPair('peer-a', 'peer-b');
+  const [offerer, answerer] = await Promise.all([
+    connectToPeer({ signaler: a, remotePeerId: 'peer-b' }),
+    acceptPeer({ signaler: b, remotePeerId: 'peer-a' }),
+  ]);
+  t.after(() => {
+    offerer.close();
+    answerer.close();
+  });
+  return { offerer, answerer };
+}

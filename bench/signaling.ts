@@ -36,7 +36,7 @@ async function serveChild(mode: string): Promise<void> {
     await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
     wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
     const address = wss.address();
-    const port = typeof address === 'object' ? address.port : 0;
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
     process.send?.({ url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` });
   }
   process.on('disconnect', () => process.exit(0));

@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   TRANSFER_PROTOCOL: { exit: 1, summary: 'A file transfer message arrived out of order.' },
   TRANSFER_TOO_LARGE: { exit: 1, summary: 'A file transfer exceeds the size or entry limit of the receiver.' },
   TRANSFER_ENTRY_REFUSED: { exit: 1, summary: 'An archive entry of a refused kind (link, device, fifo, compressed data).' },
+  TRANSFER_ARCHIVE_INVALID: { exit: 1, summary: 'A received folder archive is malformed or ends early.' },
   TRANSFER_DEST_EXISTS: { exit: 1, summary: 'The destination of a file transfer already exists.' },
   TRANSFER_SOURCE_INVALID: { exit: 1, summary: 'The file or folder to send cannot be sent as it is.' },
   TRANSFER_IO: { exit: 1, summary: 'A file could not be read or written during a transfer.' },

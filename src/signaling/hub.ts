@@ -7,32 +7,23 @@
 import type { WebSocket } from 'ws';
 import { SleapRtcError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decodeMessage, ProtocolError, typesOf } from '../protocol/codec.js';
-import {
-  PeerToServerSchema,
-  type Metadata,
-  type PeerInfo,
-  type PeerToServer,
-  type ServerToPeer,
-} from '../protocol/signaling.js';
-import { peerChannel, roomChannel, type BusMessage, type MessageBus } from './bus.js';
+import { ProtocolError } from '../protocol/codec.js';
+import type { Metadata, PeerInfo, PeerToServer, ServerToPeer } from '../protocol/signaling.js';
+import { peerChannel, roomChannel, type MessageBus } from './bus.js';
 import { PeerConnection } from './connection.js';
 import { compileFilters } from './filters.js';
-import { jsonDepthExceeds } from './json-depth.js';
+import { decodePeerFrame } from './frames.js';
 import { newPeerId, tokenMatches } from './ids.js';
+import { LocalPeers } from './local-peers.js';
 import type { MetricsCounters } from './metrics.js';
 import { TokenBucket, type RateLimitOptions } from './rate-limit.js';
 import type { PeerRecord, SignalingStore } from './store.js';
-
-const PEER_TO_SERVER_TYPES = typesOf(PeerToServerSchema);
 
 /** WebSocket close codes the server uses (4000-4999 is the application range). */
 export const CLOSE_CODES = {
   INVALID_TOKEN: 4001,
   ROOM_NOT_FOUND: 4004,
   REGISTER_TIMEOUT: 4008,
-  /** Slow consumer (RFC 6455 "policy violation"). */
-  POLICY: 1008,
   GOING_AWAY: 1001,
 } as const;
 
@@ -58,13 +49,12 @@ type Relayed = Extract<ServerToPeer, { type: 'peer_message' | 'offer' | 'answer'
 
 export class SignalingHub {
   private readonly connections = new Set<PeerConnection>();
-  /** Registered peers whose socket is here, by peer id. */
-  private readonly localPeers = new Map<string, PeerConnection>();
-  /** Rooms with at least one peer here: their members and the room-channel subscription. */
-  private readonly localRooms = new Map<string, { members: Set<PeerConnection>; unsubscribe: () => void }>();
+  private readonly local: LocalPeers;
   private readonly cleanups = new Set<Promise<void>>();
 
-  constructor(private readonly opts: HubOptions) {}
+  constructor(private readonly opts: HubOptions) {
+    this.local = new LocalPeers(opts.bus);
+  }
 
   attach(ws: WebSocket): void {
     const o = this.opts;
@@ -138,24 +128,9 @@ export class SignalingHub {
       return;
     }
     conn.rateLimited = false;
-    if (isBinary) {
-      this.fail(conn, 'INVALID_MESSAGE', 'Binary frames are not accepted; send each message as one JSON text frame.');
-      return;
-    }
     let message: PeerToServer;
     try {
-      // Checked on the raw bytes first so an oversized frame is never decoded to a string.
-      if (data.length > this.opts.maxPayloadBytes) {
-        throw new ProtocolError('FRAME_TOO_LARGE', `Frame of ${data.length} bytes exceeds the ${this.opts.maxPayloadBytes}-byte limit.`, {
-          limit: this.opts.maxPayloadBytes,
-        });
-      }
-      if (jsonDepthExceeds(data, this.opts.maxJsonDepth)) {
-        throw new ProtocolError('INVALID_MESSAGE', `Message is nested more than ${this.opts.maxJsonDepth} levels deep; flatten it.`, {
-          limit: this.opts.maxJsonDepth,
-        });
-      }
-      message = decodeMessage(data.toString('utf8'), PeerToServerSchema, PEER_TO_SERVER_TYPES, this.opts.maxPayloadBytes);
+      message = decodePeerFrame(data, isBinary, this.opts);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.fail(conn, err.code, err.message, Object.keys(err.details).length ? { details: { ...err.details } } : {});
@@ -219,7 +194,7 @@ export class SignalingHub {
   // ---- register ------------------------------------------------------------------------------
 
   private async register(conn: PeerConnection, m: Extract<PeerToServer, { type: 'register' }>): Promise<void> {
-    const { store, bus } = this.opts;
+    const { store } = this.opts;
     if (!this.metadataFits(conn, m.metadata)) return;
     conn.state = 'registering';
     const room = await store.getRoom(m.room_id);
@@ -255,9 +230,7 @@ export class SignalingHub {
     // Subscribe before listing the room, holding what arrives meanwhile: a peer joining or
     // leaving during the listing is then either in the list or announced after `registered`.
     conn.hold();
-    this.localPeers.set(peer.peer_id, conn);
-    conn.unsubscribe = bus.subscribe(peerChannel(peer.peer_id), (msg) => conn.deliver(msg.frame));
-    this.joinLocalRoom(conn, peer.room_id);
+    this.local.add(conn);
 
     const others = (await store.listPeers(peer.room_id)).filter((p) => p.peer_id !== peer.peer_id).map(toPeerInfo);
     conn.release(encode({ type: 'registered', peer_id: peer.peer_id, room_id: peer.room_id, peers: others }));
@@ -300,7 +273,7 @@ export class SignalingHub {
    */
   private relay(conn: PeerConnection, targetId: string, message: Relayed): void | Promise<void> {
     const self = conn.peer as NonNullable<PeerConnection['peer']>;
-    const local = this.localPeers.get(targetId);
+    const local = this.local.get(targetId);
     if (local?.peer !== undefined) {
       if (local.peer.room_id !== self.room_id) return this.notInRoom(conn, targetId);
       local.deliver(encode(message));
@@ -329,29 +302,6 @@ export class SignalingHub {
     });
   }
 
-  // ---- rooms on this instance ------------------------------------------------------------------
-
-  private joinLocalRoom(conn: PeerConnection, roomId: string): void {
-    let room = this.localRooms.get(roomId);
-    if (room === undefined) {
-      const members = new Set<PeerConnection>();
-      const unsubscribe = this.opts.bus.subscribe(roomChannel(roomId), (msg) => deliverToRoom(members, msg));
-      room = { members, unsubscribe };
-      this.localRooms.set(roomId, room);
-    }
-    room.members.add(conn);
-  }
-
-  private leaveLocalRoom(conn: PeerConnection, roomId: string): void {
-    const room = this.localRooms.get(roomId);
-    if (room === undefined) return;
-    room.members.delete(conn);
-    if (room.members.size === 0) {
-      room.unsubscribe();
-      this.localRooms.delete(roomId);
-    }
-  }
-
   private broadcast(roomId: string, message: ServerToPeer, except: string): Promise<void> {
     return this.opts.bus.publish(roomChannel(roomId), { frame: encode(message), except });
   }
@@ -370,9 +320,7 @@ export class SignalingHub {
     const peer = conn.peer;
     if (peer === undefined) return;
     conn.peer = undefined;
-    conn.unsubscribe?.();
-    if (this.localPeers.get(peer.peer_id) === conn) this.localPeers.delete(peer.peer_id);
-    this.leaveLocalRoom(conn, peer.room_id);
+    this.local.remove(conn, peer);
     this.opts.metrics.peers[peer.role] -= 1;
     try {
       await this.opts.store.removePeer(peer.peer_id);
@@ -415,12 +363,6 @@ export class SignalingHub {
     this.fail(conn, 'INTERNAL', `The server could not handle "${message.type}"; it has been logged. Try again.`, requestIdOf(message));
     // A register that failed midway must not leave the connection stuck in "registering".
     if (conn.state === 'registering') conn.state = 'open';
-  }
-}
-
-function deliverToRoom(members: ReadonlySet<PeerConnection>, msg: BusMessage): void {
-  for (const member of members) {
-    if (member.peer !== undefined && member.peer.peer_id !== msg.except) member.deliver(msg.frame);
   }
 }
 

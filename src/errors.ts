@@ -51,6 +51,13 @@ export const ERROR_CODES = {
   TRANSFER_DEST_EXISTS: { exit: 1, summary: 'The destination of a file transfer already exists.' },
   TRANSFER_SOURCE_INVALID: { exit: 1, summary: 'The file or folder to send cannot be sent as it is.' },
   TRANSFER_IO: { exit: 1, summary: 'A file could not be read or written during a transfer.' },
+  // routing (src/signaling/routing*.ts, docs/routing.md)
+  NO_MATCHING_WORKER: { exit: 1, summary: 'No worker in the room can serve the job (backend, job type, GPU or pinned worker).' },
+  QUEUE_TIMEOUT: { exit: 1, summary: 'No matching worker became free within the queue timeout.' },
+  QUEUE_FULL: { exit: 1, summary: 'Too many requests queued (for this client or this room).' },
+  RESERVATION_EXPIRED: { exit: 1, summary: 'The reserved worker did not take the job in time and no other worker can serve it.' },
+  RESERVATION_NOT_FOUND: { exit: 1, summary: 'No such reservation for this peer (expired, released, or never existed).' },
+  WRONG_ROLE: { exit: 1, summary: 'The message is only accepted from the other role (worker or client).' },
   // jobs (src/worker, src/client)
   SLEAP_NN_NOT_FOUND: { exit: 2, summary: 'The configured sleap-nn executable could not be started.' },
   INTERNAL: { exit: 1, summary: 'An unexpected internal error.' },

@@ -87,4 +87,13 @@ export const LIMITS = {
   jobMessageMaxBytes: 64 * 1024,
   /** nvidia-smi gets this long to answer before the worker advertises no GPU. */
   gpuProbeTimeoutMs: 5_000,
+  // ---- routing (src/signaling/routing*.ts; docs/routing.md) ----
+  /** A reserved worker that has not claimed its reservation within this loses it; the job goes to the next match. */
+  routingReservationTimeoutMs: 30_000,
+  /** Longest `queue_timeout_s` a client may ask for (a week); absent means wait until cancelled. */
+  routingMaxQueueTimeoutS: 7 * 24 * 60 * 60,
+  /** Requests one client may have live at once (queued or holding a reservation). */
+  routingMaxRequestsPerClient: 64,
+  /** Requests one room may hold in its queue. */
+  routingMaxQueuePerRoom: 10_000,
 } as const;

@@ -30,3 +30,48 @@ export const ErrorMessageSchema = z.strictObject({
   request_id: z.string().max(128).optional(),
 });
 export type ErrorMessage = z.infer<typeof ErrorMessageSchema>;
+
+// ---- peers: who a peer is and what a worker can do (signaling.ts and routing.ts) -----------
+
+export const RoleSchema = z.enum(['worker', 'client']);
+export type Role = z.infer<typeof RoleSchema>;
+
+export const WorkerStatusSchema = z.enum(['available', 'busy', 'reserved']);
+export type WorkerStatus = z.infer<typeof WorkerStatusSchema>;
+
+export const JobTypeSchema = z.enum(['train', 'track']);
+export type JobType = z.infer<typeof JobTypeSchema>;
+
+export const GpuInfoSchema = z.looseObject({
+  name: z.string().max(256),
+  memory_mb: z.number().int().nonnegative().optional(),
+  count: z.number().int().positive().optional(),
+  driver: z.string().max(64).optional(),
+});
+export type GpuInfo = z.infer<typeof GpuInfoSchema>;
+
+export const CapabilitiesSchema = z.strictObject({
+  storage_backends: z.array(BackendNameSchema).max(256),
+  job_types: z.array(JobTypeSchema).max(16),
+  max_concurrent_jobs: z.number().int().positive().max(1024),
+  gpu: GpuInfoSchema.optional(),
+});
+export type Capabilities = z.infer<typeof CapabilitiesSchema>;
+
+/**
+ * Peer metadata is open (clients may attach what they like) but the keys the server acts on
+ * are typed: `capabilities` and `status` for workers, `name` for anyone.
+ */
+export const MetadataSchema = z.looseObject({
+  name: z.string().max(128).optional(),
+  status: WorkerStatusSchema.optional(),
+  capabilities: CapabilitiesSchema.optional(),
+});
+export type Metadata = z.infer<typeof MetadataSchema>;
+
+export const PeerInfoSchema = z.strictObject({
+  peer_id: IdSchema,
+  role: RoleSchema,
+  metadata: MetadataSchema,
+});
+export type PeerInfo = z.infer<typeof PeerInfoSchema>;

@@ -4,50 +4,35 @@
  * server -> peer messages are validated by the signaling client.
  */
 import { z } from 'zod';
-import { BackendNameSchema, ErrorMessageSchema, IdSchema } from './common.js';
+import {
+  CapabilitiesSchema,
+  ErrorMessageSchema,
+  GpuInfoSchema,
+  IdSchema,
+  JobTypeSchema,
+  MetadataSchema,
+  PeerInfoSchema,
+  RoleSchema,
+  WorkerStatusSchema,
+} from './common.js';
+import {
+  CancelRequestSchema,
+  ClaimReservationSchema,
+  GetRoomStatusSchema,
+  QueuePositionSchema,
+  ReleaseReservationSchema,
+  RequestCancelledSchema,
+  RequestWorkerSchema,
+  ReservationClaimedSchema,
+  ReservationReleasedSchema,
+  RoomStatusSchema,
+  WorkerAssignedSchema,
+} from './routing.js';
 
-export const RoleSchema = z.enum(['worker', 'client']);
-export type Role = z.infer<typeof RoleSchema>;
-
-export const WorkerStatusSchema = z.enum(['available', 'busy', 'reserved']);
-export type WorkerStatus = z.infer<typeof WorkerStatusSchema>;
-
-export const JobTypeSchema = z.enum(['train', 'track']);
-export type JobType = z.infer<typeof JobTypeSchema>;
-
-export const GpuInfoSchema = z.looseObject({
-  name: z.string().max(256),
-  memory_mb: z.number().int().nonnegative().optional(),
-  count: z.number().int().positive().optional(),
-  driver: z.string().max(64).optional(),
-});
-export type GpuInfo = z.infer<typeof GpuInfoSchema>;
-
-export const CapabilitiesSchema = z.strictObject({
-  storage_backends: z.array(BackendNameSchema).max(256),
-  job_types: z.array(JobTypeSchema).max(16),
-  max_concurrent_jobs: z.number().int().positive().max(1024),
-  gpu: GpuInfoSchema.optional(),
-});
-export type Capabilities = z.infer<typeof CapabilitiesSchema>;
-
-/**
- * Peer metadata is open (clients may attach what they like) but the keys the server acts on
- * are typed: `capabilities` and `status` for workers, `name` for anyone.
- */
-export const MetadataSchema = z.looseObject({
-  name: z.string().max(128).optional(),
-  status: WorkerStatusSchema.optional(),
-  capabilities: CapabilitiesSchema.optional(),
-});
-export type Metadata = z.infer<typeof MetadataSchema>;
-
-export const PeerInfoSchema = z.strictObject({
-  peer_id: IdSchema,
-  role: RoleSchema,
-  metadata: MetadataSchema,
-});
-export type PeerInfo = z.infer<typeof PeerInfoSchema>;
+// The peer-describing building blocks live in common.ts (routing.ts needs them too, and must not
+// import this file, which imports it); they are re-exported here under their usual names.
+export { CapabilitiesSchema, GpuInfoSchema, JobTypeSchema, MetadataSchema, PeerInfoSchema, RoleSchema, WorkerStatusSchema };
+export type { Capabilities, GpuInfo, JobType, Metadata, PeerInfo, Role, WorkerStatus } from './common.js';
 
 /** A property filter value: equality, or one operator. */
 export const PropertyFilterSchema = z.union([
@@ -114,6 +99,12 @@ export const PeerToServerSchema = z.discriminatedUnion('type', [
   OfferOutSchema,
   AnswerOutSchema,
   CandidateOutSchema,
+  // routing (routing.ts, docs/routing.md)
+  RequestWorkerSchema,
+  CancelRequestSchema,
+  ClaimReservationSchema,
+  ReleaseReservationSchema,
+  GetRoomStatusSchema,
 ]);
 export type PeerToServer = z.infer<typeof PeerToServerSchema>;
 
@@ -158,6 +149,13 @@ export const ServerToPeerSchema = z.discriminatedUnion('type', [
   AnswerInSchema,
   CandidateInSchema,
   ErrorMessageSchema,
+  // routing (routing.ts, docs/routing.md)
+  WorkerAssignedSchema,
+  QueuePositionSchema,
+  RequestCancelledSchema,
+  ReservationClaimedSchema,
+  ReservationReleasedSchema,
+  RoomStatusSchema,
 ]);
 export type ServerToPeer = z.infer<typeof ServerToPeerSchema>;
 

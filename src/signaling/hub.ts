@@ -17,6 +17,7 @@ import { newPeerId, tokenMatches } from './ids.js';
 import { LocalPeers } from './local-peers.js';
 import type { MetricsCounters } from './metrics.js';
 import { TokenBucket, type RateLimitOptions } from './rate-limit.js';
+import { Router, type Responder, type RoutingMessage } from './routing.js';
 import type { PeerRecord, SignalingStore } from './store.js';
 
 /** WebSocket close codes the server uses (4000-4999 is the application range). */
@@ -43,6 +44,8 @@ export interface HubOptions {
   closeGraceMs: number;
   /** Called after changes to rooms or peers, so the server can refresh its store figures. */
   onStateChange: () => void;
+  /** Job routing (routing.ts): the claim window of a reservation and the queue bounds. */
+  routing: { reservationTimeoutMs: number; maxRequestsPerClient: number; maxQueuePerRoom: number };
 }
 
 type Relayed = Extract<ServerToPeer, { type: 'peer_message' | 'offer' | 'answer' | 'candidate' }>;
@@ -52,8 +55,17 @@ export class SignalingHub {
   private readonly local: LocalPeers;
   private readonly cleanups = new Set<Promise<void>>();
 
+  private readonly router: Router;
+
   constructor(private readonly opts: HubOptions) {
     this.local = new LocalPeers(opts.bus);
+    this.router = new Router({
+      store: opts.store,
+      logger: opts.logger,
+      deliver: (peerId, message) => this.deliverTo(peerId, message),
+      countError: (code) => opts.metrics.countError(code),
+      ...opts.routing,
+    });
   }
 
   attach(ws: WebSocket): void {
@@ -109,6 +121,7 @@ export class SignalingHub {
       await Promise.race([...this.cleanups, new Promise((r) => setTimeout(r, 10))]);
     }
     clearTimeout(grace);
+    this.router.close();
   }
 
   // ---- inbound frames ------------------------------------------------------------------------
@@ -188,7 +201,30 @@ export class SignalingHub {
         return this.relay(conn, m.target, { type: m.type, sender: self.peer_id, sdp: m.sdp });
       case 'candidate':
         return this.relay(conn, m.target, { type: 'candidate', sender: self.peer_id, candidate: m.candidate, mid: m.mid });
+      case 'request_worker':
+      case 'cancel_request':
+      case 'claim_reservation':
+      case 'release_reservation':
+      case 'get_room_status':
+        return this.router.handle(self, m satisfies RoutingMessage, this.responder(conn));
     }
+  }
+
+  private responder(conn: PeerConnection): Responder {
+    return {
+      send: (message) => conn.send(encode(message)),
+      fail: (code, message, extra) => this.fail(conn, code, message, extra),
+    };
+  }
+
+  /** To a peer on this instance directly, else through the bus. */
+  private deliverTo(peerId: string, message: ServerToPeer): void | Promise<void> {
+    const local = this.local.get(peerId);
+    if (local !== undefined) {
+      local.deliver(encode(message));
+      return;
+    }
+    return this.opts.bus.publish(peerChannel(peerId), { frame: encode(message) });
   }
 
   // ---- register ------------------------------------------------------------------------------
@@ -236,6 +272,7 @@ export class SignalingHub {
     conn.release(encode({ type: 'registered', peer_id: peer.peer_id, room_id: peer.room_id, peers: others }));
     this.opts.logger.info({ peer_id: peer.peer_id, room_id: peer.room_id, role: peer.role }, `${peer.role} ${peer.peer_id} joined room ${peer.room_id}`);
     await this.broadcast(peer.room_id, { type: 'peer_joined', peer: toPeerInfo(record) }, peer.peer_id);
+    if (peer.role === 'worker') await this.router.workerChanged(peer.room_id);
     this.opts.onStateChange();
   }
 
@@ -255,6 +292,7 @@ export class SignalingHub {
     const record = await this.opts.store.setMetadata(self.peer_id, metadata);
     if (record === undefined) return;
     await this.broadcast(self.room_id, { type: 'peer_updated', peer: toPeerInfo(record) }, self.peer_id);
+    if (self.role === 'worker') await this.router.workerChanged(self.room_id);
   }
 
   private async discover(conn: PeerConnection, m: Extract<PeerToServer, { type: 'discover_peers' }>): Promise<void> {
@@ -325,6 +363,7 @@ export class SignalingHub {
     try {
       await this.opts.store.removePeer(peer.peer_id);
       await this.broadcast(peer.room_id, { type: 'peer_left', peer_id: peer.peer_id }, peer.peer_id);
+      await this.router.peerLeft(peer);
     } catch (err) {
       this.opts.logger.error({ err, peer_id: peer.peer_id }, 'could not remove a departed peer from the store');
     }
@@ -376,5 +415,14 @@ function toPeerInfo(p: PeerRecord): PeerInfo {
 }
 
 function requestIdOf(m: PeerToServer): { request_id?: string } {
-  return m.type === 'discover_peers' && m.request_id !== undefined ? { request_id: m.request_id } : {};
+  switch (m.type) {
+    case 'discover_peers':
+    case 'get_room_status':
+      return m.request_id !== undefined ? { request_id: m.request_id } : {};
+    case 'request_worker':
+    case 'cancel_request':
+      return { request_id: m.request_id };
+    default:
+      return {};
+  }
 }

@@ -42,6 +42,8 @@ export interface SignalingServerOptions {
   registerTimeoutMs?: number;
   /** A peer with more unsent data than this is disconnected as a slow consumer. */
   maxBufferedBytes?: number;
+  /** A reserved worker must claim within this (routing); default LIMITS.routingReservationTimeoutMs. */
+  reservationTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -102,6 +104,11 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     maxJsonDepth: LIMITS.signalingMaxJsonDepth,
     closeGraceMs: LIMITS.signalingCloseGraceMs,
     onStateChange: () => void refreshStats(),
+    routing: {
+      reservationTimeoutMs: positive('reservationTimeoutMs', opts.reservationTimeoutMs ?? LIMITS.routingReservationTimeoutMs),
+      maxRequestsPerClient: LIMITS.routingMaxRequestsPerClient,
+      maxQueuePerRoom: LIMITS.routingMaxQueuePerRoom,
+    },
   });
 
   async function createRoom(): Promise<RoomCreated> {

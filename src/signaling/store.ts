@@ -7,6 +7,7 @@
  * Records handed out are frozen snapshots; changing state goes through the methods.
  */
 import type { Metadata, Role } from '../protocol/signaling.js';
+import type { RoutingStore } from './routing-store.js';
 
 export interface RoomRecord {
   readonly room_id: string;
@@ -40,7 +41,8 @@ export interface StoreStats {
   peers: Record<Role, number>;
 }
 
-export interface SignalingStore {
+/** Routing state (queues, reservations, last-assigned order) is part of the store: see routing-store.ts. */
+export interface SignalingStore extends RoutingStore {
   /** Adds a room; false when the id is already taken (the caller draws another). */
   createRoom(room: RoomRecord): Promise<boolean>;
   /** The room, or undefined when it does not exist or has sat idle past its TTL. */

@@ -4,6 +4,7 @@
  * networked store would use its own key expiry instead.
  */
 import type { Metadata, Role } from '../../protocol/signaling.js';
+import { RoutingBook, routingMethods } from '../routing-book.js';
 import { peerIdCandidate, type NewPeer, type PeerRecord, type RoomRecord, type SignalingStore, type StoreStats } from '../store.js';
 
 export interface MemoryStoreOptions {
@@ -59,6 +60,17 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
     if (closed) throw new Error('memory store is closed');
   }
 
+  function peersOf(roomId: string): PeerRecord[] {
+    const out: PeerRecord[] = [];
+    for (const id of liveRoom(roomId)?.peers ?? []) {
+      const p = peers.get(id);
+      if (p !== undefined) out.push(p);
+    }
+    return out;
+  }
+
+  const routing = new RoutingBook({ listPeers: peersOf });
+
   return {
     async createRoom(record) {
       assertOpen();
@@ -97,14 +109,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
 
     async listPeers(roomId) {
       assertOpen();
-      const room = liveRoom(roomId);
-      if (room === undefined) return [];
-      const out: PeerRecord[] = [];
-      for (const id of room.peers) {
-        const p = peers.get(id);
-        if (p !== undefined) out.push(p);
-      }
-      return out;
+      return peersOf(roomId);
     },
 
     async setMetadata(peerId, metadata: Metadata) {
@@ -148,10 +153,13 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
       return { rooms: rooms.size, peers: { ...roleCounts } };
     },
 
+    ...routingMethods(routing, assertOpen),
+
     async close() {
       closed = true;
       rooms.clear();
       peers.clear();
+      routing.clear();
     },
   };
 }

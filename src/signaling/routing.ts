@@ -1,0 +1,435 @@
+/**
+ * The router: what the server does with routing messages and with the peer events that change
+ * who can be served (a worker joins, changes its metadata, leaves). Decisions are made by the
+ * store in one atomic step each (routing-store.ts); this file turns their outcomes into
+ * messages, keeps the claim and queue-timeout timers, and reports queue positions.
+ *
+ * Routing work for one room runs one operation at a time on this instance (a "lane"), so the
+ * messages a client gets follow the order of the decisions. Queue positions are recomputed when
+ * the lane falls idle, or every `REPOSITION_EVERY` operations under a burst, and a client hears
+ * only when its position or its count of matching workers changed.
+ */
+import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { NoMatchReason } from '../protocol/routing.js';
+import type { PeerToServer, ServerToPeer } from '../protocol/signaling.js';
+import type { LocalPeer } from './connection.js';
+import { queuePositions, workerStatusEntries } from './routing-positions.js';
+import type { NewRouteRequest, ReservationRecord, RouteFailure, RouteRejection, RouteRequest, RoutingEvent, RoutingOutcome, RoutingParams } from './routing-store.js';
+import type { PeerRecord, SignalingStore } from './store.js';
+
+export type RoutingMessage = Extract<
+  PeerToServer,
+  { type: 'request_worker' | 'cancel_request' | 'claim_reservation' | 'release_reservation' | 'get_room_status' }
+>;
+
+export interface Responder {
+  send(message: ServerToPeer): void;
+  fail(code: ErrorCode, message: string, extra?: { details?: Record<string, unknown>; request_id?: string }): void;
+}
+
+export interface RouterOptions {
+  store: SignalingStore;
+  logger: Logger;
+  /** Sends a message to a peer on any instance (a peer that is gone simply does not get it). */
+  deliver(peerId: string, message: ServerToPeer): void | Promise<void>;
+  countError(code: ErrorCode): void;
+  reservationTimeoutMs: number;
+  maxRequestsPerClient: number;
+  maxQueuePerRoom: number;
+  now?: () => number;
+}
+
+/** Under a sustained burst, positions are still reported at least this often (in operations). */
+const REPOSITION_EVERY = 64;
+
+interface Lane {
+  tail: Promise<void>;
+  pending: number;
+  dirty: boolean;
+  sinceReposition: number;
+}
+
+export class Router {
+  private readonly now: () => number;
+  private readonly lanes = new Map<string, Lane>();
+  /** room -> request key -> the position facts last sent */
+  private readonly sent = new Map<string, Map<string, string>>();
+  private readonly claimTimers = new Map<string, NodeJS.Timeout>();
+  private readonly queueTimers = new Map<string, NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(private readonly opts: RouterOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  handle(peer: LocalPeer, m: RoutingMessage, reply: Responder): Promise<void> {
+    switch (m.type) {
+      case 'request_worker':
+        if (!this.roleIs(peer, 'client', m.type, reply, m.request_id)) return Promise.resolve();
+        return this.requestWorker(peer, m, reply);
+      case 'cancel_request':
+        if (!this.roleIs(peer, 'client', m.type, reply, m.request_id)) return Promise.resolve();
+        return this.inLane(peer.room_id, true, async () => {
+          const outcome = await this.opts.store.cancelRouteRequest(peer.peer_id, m.request_id, this.params());
+          this.clearQueueTimer(requestKey(peer.peer_id, m.request_id));
+          await this.apply(outcome);
+          reply.send({ type: 'request_cancelled', request_id: m.request_id });
+          if (outcome.status !== 'unknown') this.opts.logger.info({ peer_id: peer.peer_id, request_id: m.request_id }, `client ${peer.peer_id} cancelled request ${m.request_id} (${outcome.status})`);
+        });
+      case 'claim_reservation':
+        if (!this.roleIs(peer, 'worker', m.type, reply)) return Promise.resolve();
+        return this.inLane(peer.room_id, false, async () => {
+          const rec = await this.opts.store.claimReservation(m.reservation_id, peer.peer_id);
+          if (rec === undefined) {
+            reply.fail('RESERVATION_NOT_FOUND', `You hold no reservation "${m.reservation_id}": it expired (not claimed within ${this.opts.reservationTimeoutMs} ms), was cancelled, or is another worker's. Refuse the job.`, {
+              details: { reservation_id: m.reservation_id },
+            });
+            return;
+          }
+          this.clearClaimTimer(rec.reservation_id);
+          reply.send({ type: 'reservation_claimed', reservation_id: rec.reservation_id, request_id: rec.request.request_id, client_peer_id: rec.request.client_peer_id });
+        });
+      case 'release_reservation':
+        return this.inLane(peer.room_id, true, async () => {
+          const outcome = await this.opts.store.releaseReservation(m.reservation_id, peer.peer_id, this.params());
+          if (outcome.status === 'not_yours') {
+            reply.fail('RESERVATION_NOT_FOUND', `Reservation "${m.reservation_id}" is not yours to release; only its worker or its client may.`, {
+              details: { reservation_id: m.reservation_id },
+            });
+            return;
+          }
+          await this.apply(outcome);
+          reply.send({ type: 'reservation_released', reservation_id: m.reservation_id });
+        });
+      case 'get_room_status':
+        return this.inLane(peer.room_id, false, async () => {
+          const [snapshot, peers] = await Promise.all([this.opts.store.routingSnapshot(peer.room_id), this.opts.store.listPeers(peer.room_id)]);
+          reply.send({
+            type: 'room_status',
+            ...(m.request_id !== undefined ? { request_id: m.request_id } : {}),
+            workers: workerStatusEntries(peers, snapshot),
+            queue_length: snapshot.queue.length,
+          });
+        });
+    }
+  }
+
+  /** A worker joined or changed its metadata: it may now serve queued requests. */
+  workerChanged(roomId: string): Promise<void> {
+    return this.inLane(roomId, true, async () => {
+      await this.apply(await this.opts.store.drainRoutingQueue(roomId, this.params()));
+    });
+  }
+
+  /** Call after the peer was removed from the store. */
+  peerLeft(peer: LocalPeer): Promise<void> {
+    return this.inLane(peer.room_id, true, async () => {
+      await this.apply(await this.opts.store.removeRoutingPeer(peer.peer_id, peer.room_id, this.params()));
+    });
+  }
+
+  /** Stops every timer; routing messages after this are ignored. Safe twice. */
+  close(): void {
+    this.closed = true;
+    for (const t of this.claimTimers.values()) clearTimeout(t);
+    for (const t of this.queueTimers.values()) clearTimeout(t);
+    this.claimTimers.clear();
+    this.queueTimers.clear();
+  }
+
+  // ---- request_worker -------------------------------------------------------------------------
+
+  private requestWorker(peer: LocalPeer, m: Extract<RoutingMessage, { type: 'request_worker' }>, reply: Responder): Promise<void> {
+    return this.inLane(peer.room_id, true, async () => {
+      const now = this.now();
+      const request: NewRouteRequest = {
+        room_id: peer.room_id,
+        client_peer_id: peer.peer_id,
+        request_id: m.request_id,
+        requirements: {
+          job_type: m.job_type,
+          required_storage: m.required_storage ?? null,
+          ...(m.min_gpu_memory_mb !== undefined ? { min_gpu_memory_mb: m.min_gpu_memory_mb } : {}),
+          ...(m.worker !== undefined ? { worker: m.worker } : {}),
+        },
+        requested_at_ms: now,
+        deadline_ms: m.queue_timeout_s === undefined ? null : now + Math.round(m.queue_timeout_s * 1000),
+      };
+      const result = await this.opts.store.routeRequest(request, {
+        ...this.params(now),
+        max_requests_per_client: this.opts.maxRequestsPerClient,
+        max_queue_per_room: this.opts.maxQueuePerRoom,
+      });
+      if (result.rejected !== undefined) this.reject(m.request_id, result.rejected, reply);
+      await this.apply(result);
+    });
+  }
+
+  private reject(requestId: string, rejection: RouteRejection, reply: Responder): void {
+    const extra = { request_id: requestId };
+    switch (rejection.kind) {
+      case 'duplicate':
+        reply.fail('INVALID_MESSAGE', `Request id "${requestId}" is already in use by one of your requests; use a new id for each request.`, extra);
+        return;
+      case 'client_limit':
+        reply.fail('QUEUE_FULL', `You already have ${rejection.limit} requests queued or holding a worker; cancel one before asking for another.`, {
+          ...extra,
+          details: { limit: rejection.limit, scope: 'client' },
+        });
+        return;
+      case 'room_limit':
+        reply.fail('QUEUE_FULL', `The room's queue already holds ${rejection.limit} requests; try again later.`, {
+          ...extra,
+          details: { limit: rejection.limit, scope: 'room' },
+        });
+        return;
+    }
+  }
+
+  // ---- outcomes ------------------------------------------------------------------------------
+
+  private async apply(outcome: RoutingOutcome): Promise<void> {
+    for (const ev of outcome.events) await this.applyEvent(ev);
+  }
+
+  private async applyEvent(ev: RoutingEvent): Promise<void> {
+    if (ev.kind === 'assigned') {
+      const rec = ev.reservation;
+      const request = rec.request;
+      this.clearQueueTimer(requestKey(request.client_peer_id, request.request_id));
+      this.armClaimTimer(rec);
+      this.opts.logger.info(
+        { request_id: request.request_id, client: request.client_peer_id, worker: rec.worker_peer_id, reservation_id: rec.reservation_id },
+        `request ${request.request_id} of ${request.client_peer_id} -> worker ${rec.worker_peer_id}${request.reassigned_from !== undefined ? ` (reassigned from ${request.reassigned_from.peer_id}: ${request.reassigned_from.reason})` : ''}`,
+      );
+      await this.opts.deliver(request.client_peer_id, {
+        type: 'worker_assigned',
+        request_id: request.request_id,
+        reservation_id: rec.reservation_id,
+        worker: toPeerInfo(ev.worker),
+        claim_timeout_ms: this.opts.reservationTimeoutMs,
+        ...(request.reassigned_from !== undefined ? { reassigned_from: { ...request.reassigned_from } } : {}),
+      });
+      return;
+    }
+    const { request, failure } = ev;
+    this.clearQueueTimer(requestKey(request.client_peer_id, request.request_id));
+    const { message, details } = describeFailure(request, failure, this.opts.reservationTimeoutMs, this.now());
+    this.opts.countError(failure.code);
+    this.opts.logger.info({ request_id: request.request_id, client: request.client_peer_id, code: failure.code }, `request ${request.request_id} of ${request.client_peer_id} failed: ${failure.code}`);
+    await this.opts.deliver(request.client_peer_id, { type: 'error', code: failure.code, message, details, request_id: request.request_id });
+  }
+
+  // ---- lanes and positions -------------------------------------------------------------------
+
+  /** Runs `op` after the room's earlier routing work; `changes` marks the queue for a position update. */
+  private inLane(roomId: string, changes: boolean, op: () => Promise<void>): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    let lane = this.lanes.get(roomId);
+    if (lane === undefined) {
+      lane = { tail: Promise.resolve(), pending: 0, dirty: false, sinceReposition: 0 };
+      this.lanes.set(roomId, lane);
+    }
+    const l = lane;
+    l.pending += 1;
+    const run = l.tail.then(async () => {
+      try {
+        if (!this.closed) await op();
+      } finally {
+        if (changes) l.dirty = true;
+        l.pending -= 1;
+        l.sinceReposition += 1;
+        if (l.dirty && !this.closed && (l.pending === 0 || l.sinceReposition >= REPOSITION_EVERY)) {
+          l.dirty = false;
+          l.sinceReposition = 0;
+          await this.reposition(roomId).catch((err: unknown) => this.opts.logger.error({ err, room_id: roomId }, 'could not report queue positions'));
+        }
+        if (l.pending === 0 && this.lanes.get(roomId) === l) this.lanes.delete(roomId);
+      }
+    });
+    l.tail = run.catch(() => {});
+    return run;
+  }
+
+  private async reposition(roomId: string): Promise<void> {
+    const snapshot = await this.opts.store.routingSnapshot(roomId);
+    const before = this.sent.get(roomId);
+    if (snapshot.queue.length === 0) {
+      this.sent.delete(roomId);
+      return;
+    }
+    const peers = await this.opts.store.listPeers(roomId);
+    const facts = queuePositions(snapshot.queue, peers);
+    const after = new Map<string, string>();
+    const sends: (void | Promise<void>)[] = [];
+    snapshot.queue.forEach((request, i) => {
+      const f = facts[i] as (typeof facts)[number];
+      const key = requestKey(request.client_peer_id, request.request_id);
+      const signature = `${f.position}/${f.matching_workers}`;
+      after.set(key, signature);
+      this.armQueueTimer(request);
+      if (before?.get(key) === signature) return;
+      sends.push(
+        this.opts.deliver(request.client_peer_id, {
+          type: 'queue_position',
+          request_id: request.request_id,
+          position: f.position,
+          queue_length: f.queue_length,
+          matching_workers: f.matching_workers,
+        }),
+      );
+    });
+    this.sent.set(roomId, after);
+    await Promise.all(sends);
+  }
+
+  // ---- timers --------------------------------------------------------------------------------
+
+  private params(now = this.now()): RoutingParams {
+    return { now_ms: now, reservation_ttl_ms: this.opts.reservationTimeoutMs };
+  }
+
+  private armClaimTimer(rec: ReservationRecord): void {
+    const expiresAt = rec.expires_at_ms;
+    if (expiresAt === null || this.closed) return;
+    this.clearClaimTimer(rec.reservation_id);
+    const fire = (): void => {
+      // Timers may fire a little early by the wall clock; the store compares with it.
+      const left = expiresAt - this.now();
+      if (left > 0) {
+        this.claimTimers.set(rec.reservation_id, unref(setTimeout(fire, left)));
+        return;
+      }
+      this.claimTimers.delete(rec.reservation_id);
+      void this.inLane(rec.room_id, true, async () => {
+        await this.apply(await this.opts.store.expireReservation(rec.reservation_id, this.params()));
+      }).catch((err: unknown) => this.opts.logger.error({ err }, 'reservation expiry failed'));
+    };
+    this.claimTimers.set(rec.reservation_id, unref(setTimeout(fire, Math.max(0, expiresAt - this.now()))));
+  }
+
+  private clearClaimTimer(reservationId: string): void {
+    const t = this.claimTimers.get(reservationId);
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.claimTimers.delete(reservationId);
+  }
+
+  private armQueueTimer(request: RouteRequest): void {
+    const deadline = request.deadline_ms;
+    const key = requestKey(request.client_peer_id, request.request_id);
+    if (deadline === null || this.queueTimers.has(key) || this.closed) return;
+    const fire = (): void => {
+      const left = deadline - this.now();
+      if (left > 0) {
+        this.queueTimers.set(key, unref(setTimeout(fire, left)));
+        return;
+      }
+      this.queueTimers.delete(key);
+      void this.inLane(request.room_id, true, async () => {
+        await this.apply(await this.opts.store.expireQueuedRequest(request.client_peer_id, request.request_id, this.params()));
+      }).catch((err: unknown) => this.opts.logger.error({ err }, 'queue timeout failed'));
+    };
+    this.queueTimers.set(key, unref(setTimeout(fire, Math.max(0, deadline - this.now()))));
+  }
+
+  private clearQueueTimer(key: string): void {
+    const t = this.queueTimers.get(key);
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.queueTimers.delete(key);
+  }
+
+  private roleIs(peer: LocalPeer, role: 'worker' | 'client', type: string, reply: Responder, requestId?: string): boolean {
+    if (peer.role === role) return true;
+    reply.fail('WRONG_ROLE', `"${type}" is only accepted from a ${role}; you registered as a ${peer.role}.`, requestId !== undefined ? { request_id: requestId } : {});
+    return false;
+  }
+}
+
+function requestKey(clientPeerId: string, requestId: string): string {
+  return `${clientPeerId}\u0000${requestId}`;
+}
+
+function unref(t: NodeJS.Timeout): NodeJS.Timeout {
+  t.unref();
+  return t;
+}
+
+function toPeerInfo(p: PeerRecord): { peer_id: string; role: PeerRecord['role']; metadata: PeerRecord['metadata'] } {
+  return { peer_id: p.peer_id, role: p.role, metadata: p.metadata };
+}
+
+function describeFailure(
+  request: RouteRequest,
+  failure: RouteFailure,
+  reservationTimeoutMs: number,
+  now: number,
+): { message: string; details: Record<string, unknown> } {
+  const req = request.requirements;
+  switch (failure.code) {
+    case 'NO_MATCHING_WORKER': {
+      const details: Record<string, unknown> = {
+        reason: failure.reason,
+        job_type: req.job_type,
+        required_storage: req.required_storage,
+        available_backends: [...failure.available_backends],
+        ...(req.worker !== undefined ? { worker: req.worker } : {}),
+        ...(req.min_gpu_memory_mb !== undefined ? { min_gpu_memory_mb: req.min_gpu_memory_mb } : {}),
+        ...(failure.missing !== undefined ? { missing: failure.missing } : {}),
+      };
+      return { message: noMatchSentence(failure.reason, req, failure.available_backends, failure.missing), details };
+    }
+    case 'QUEUE_TIMEOUT': {
+      const waited = Math.max(0, now - request.requested_at_ms);
+      const limit = request.deadline_ms === null ? 0 : request.deadline_ms - request.requested_at_ms;
+      return {
+        message: `No matching worker became free within ${formatSeconds(limit)}; try again later, or wait longer with a larger --queue-timeout.`,
+        details: { waited_ms: waited, queue_timeout_ms: limit },
+      };
+    }
+    case 'RESERVATION_EXPIRED':
+      return {
+        message: `Worker "${failure.worker_peer_id}" did not take the job within ${formatSeconds(reservationTimeoutMs)}, and no other worker in the room can serve it.`,
+        details: { worker_peer_id: failure.worker_peer_id },
+      };
+  }
+}
+
+function noMatchSentence(reason: NoMatchReason, req: RouteRequest['requirements'], backends: readonly string[], missing: string | undefined): string {
+  const have = backends.length > 0 ? backends.map((b) => `"${b}"`).join(', ') : 'none';
+  const storage = req.required_storage;
+  switch (reason) {
+    case 'no_workers':
+      return 'The room has no worker that advertises what it can do; start one with `sleap-rtc worker`.';
+    case 'no_backend':
+      return `No worker in the room has storage backend "${storage ?? ''}" (backends in the room: ${have}). Run it as a transfer job (files sent over the data channel), or start a worker with [storage.${storage ?? ''}].`;
+    case 'no_job_type':
+      return storage === null ? `No worker in the room runs "${req.job_type}" jobs.` : `No worker with storage backend "${storage}" runs "${req.job_type}" jobs.`;
+    case 'gpu_too_small':
+      return `No worker that could run this job has a GPU with at least ${req.min_gpu_memory_mb ?? 0} MB of memory.`;
+    case 'worker_not_found':
+      return `No worker "${req.worker ?? ''}" (peer id or name) is in the room; list them with \`sleap-rtc workers\`.`;
+    case 'worker_cannot_serve':
+      return `Worker "${req.worker ?? ''}" cannot serve this job: ${missingSentence(missing, req)}.`;
+  }
+}
+
+function missingSentence(missing: string | undefined, req: RouteRequest['requirements']): string {
+  switch (missing) {
+    case 'storage':
+      return `it has no storage backend "${req.required_storage ?? ''}"`;
+    case 'job_type':
+      return `it does not run "${req.job_type}" jobs`;
+    case 'gpu':
+      return `its GPU has less than ${req.min_gpu_memory_mb ?? 0} MB of memory (or it reports none)`;
+    default:
+      return 'it advertises no capabilities';
+  }
+}
+
+function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}

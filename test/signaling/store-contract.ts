@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NewPeer, RoomRecord, SignalingStore } from '../../src/signaling/store.js';
 import { waitFor } from '../helpers/ws-peer.js';
+import { runRoutingContract } from './routing-store-contract.js';
 
 export type StoreFactory = () => SignalingStore | Promise<SignalingStore>;
 
@@ -134,6 +135,8 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
     assert.deepEqual(await store.listPeers(r.room_id), []);
     assert.deepEqual(await store.sweepIdleRooms(), [], 'a room is reported once');
   });
+
+  runRoutingContract(name, factory);
 
   test(`${name}: close is safe twice`, async () => {
     const store = await factory();

@@ -58,7 +58,10 @@ export class RoutingBook implements RoutingStore {
     if ((live?.size ?? 0) >= params.max_requests_per_client) {
       return this.settle<RouteRequestResult>(input.room_id, { events, rejected: { kind: 'client_limit', limit: params.max_requests_per_client } });
     }
-    const request: RouteRequest = Object.freeze({ ...input, requirements: Object.freeze({ ...input.requirements }), seq: room.seq + 1, excluded: [] });
+    // Every request draws its place on arrival, served at once or not: one that comes back
+    // to the queue later (its worker left or never claimed) slots in ahead of later arrivals.
+    room.seq += 1;
+    const request: RouteRequest = Object.freeze({ ...input, requirements: Object.freeze({ ...input.requirements }), seq: room.seq, excluded: [] });
     const peers = this.peers.listPeers(input.room_id);
     if (!peers.some((p) => canServe(p, request.requirements))) {
       const noMatch = explainNoMatch(peers, request.requirements);
@@ -77,7 +80,6 @@ export class RoutingBook implements RoutingStore {
     if (room.queue.length >= params.max_queue_per_room) {
       return this.settle<RouteRequestResult>(input.room_id, { events, rejected: { kind: 'room_limit', limit: params.max_queue_per_room } });
     }
-    room.seq = request.seq;
     room.queue.push(request);
     this.track(request, { kind: 'queued', room_id: request.room_id });
     return { events };

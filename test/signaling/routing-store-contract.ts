@@ -337,9 +337,11 @@ export function runRoutingContract(name: string, factory: Factory): void {
     const afterClient = await room.store.removeRoutingPeer('gone', room.roomId, room.params());
     assert.deepEqual(assigned(afterClient).map((x) => [x.request, x.worker]), [['r2', 'staying']], 'its pending slot went to the next in line');
     assert.deepEqual(await queueIds(room), []);
+    await room.ask('c', 'r3', { required_storage: 'vast' });
     await room.store.removePeer('leaving');
     const afterWorker = await room.store.removeRoutingPeer('leaving', room.roomId, room.params());
     assert.deepEqual(afterWorker.events, [], 'no free worker yet');
+    assert.deepEqual(await queueIds(room), ['r1', 'r3'], 'the returning request keeps its place ahead of later arrivals');
     const [back] = (await room.store.routingSnapshot(room.roomId)).queue;
     assert.equal(back?.request_id, 'r1');
     assert.deepEqual(back?.reassigned_from, { peer_id: 'leaving', reason: 'worker_left' });

@@ -96,4 +96,6 @@ export const LIMITS = {
   routingMaxRequestsPerClient: 64,
   /** Requests one room may hold in its queue. */
   routingMaxQueuePerRoom: 10_000,
+  /** Queue positions are re-reported at most this often per room (a new request hears its own at once). */
+  routingPositionIntervalMs: 250,
 } as const;

@@ -45,7 +45,7 @@ export interface HubOptions {
   /** Called after changes to rooms or peers, so the server can refresh its store figures. */
   onStateChange: () => void;
   /** Job routing (routing.ts): the claim window of a reservation and the queue bounds. */
-  routing: { reservationTimeoutMs: number; maxRequestsPerClient: number; maxQueuePerRoom: number };
+  routing: { reservationTimeoutMs: number; maxRequestsPerClient: number; maxQueuePerRoom: number; positionIntervalMs: number };
 }
 
 type Relayed = Extract<ServerToPeer, { type: 'peer_message' | 'offer' | 'answer' | 'candidate' }>;

@@ -5,9 +5,11 @@
  * messages, keeps the claim and queue-timeout timers, and reports queue positions.
  *
  * Routing work for one room runs one operation at a time on this instance (a "lane"), so the
- * messages a client gets follow the order of the decisions. Queue positions are recomputed when
- * the lane falls idle, or every `REPOSITION_EVERY` operations under a burst, and a client hears
- * only when its position or its count of matching workers changed.
+ * messages a client gets follow the order of the decisions. A newly queued request hears its
+ * position at once; after that, positions are recomputed at most once per `positionIntervalMs`
+ * per room (every assignment moves everyone behind it up by one, so reporting each move would
+ * cost a message per queued client per assignment), and a client hears only when its position
+ * or its count of matching workers changed.
  */
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -37,24 +39,27 @@ export interface RouterOptions {
   reservationTimeoutMs: number;
   maxRequestsPerClient: number;
   maxQueuePerRoom: number;
+  /** Queue positions are reported at most this often per room (besides the first, immediate one). */
+  positionIntervalMs: number;
   now?: () => number;
 }
-
-/** Under a sustained burst, positions are still reported at least this often (in operations). */
-const REPOSITION_EVERY = 64;
 
 interface Lane {
   tail: Promise<void>;
   pending: number;
-  dirty: boolean;
-  sinceReposition: number;
+}
+
+interface RoomPositions {
+  /** request key -> the position facts last sent */
+  sent: Map<string, string>;
+  lastAt: number;
+  timer: NodeJS.Timeout | undefined;
 }
 
 export class Router {
   private readonly now: () => number;
   private readonly lanes = new Map<string, Lane>();
-  /** room -> request key -> the position facts last sent */
-  private readonly sent = new Map<string, Map<string, string>>();
+  private readonly positions = new Map<string, RoomPositions>();
   private readonly claimTimers = new Map<string, NodeJS.Timeout>();
   private readonly queueTimers = new Map<string, NodeJS.Timeout>();
   private closed = false;
@@ -72,7 +77,7 @@ export class Router {
         if (!this.roleIs(peer, 'client', m.type, reply, m.request_id)) return Promise.resolve();
         return this.inLane(peer.room_id, true, async () => {
           const outcome = await this.opts.store.cancelRouteRequest(peer.peer_id, m.request_id, this.params());
-          this.clearQueueTimer(requestKey(peer.peer_id, m.request_id));
+          this.requestOver(peer.room_id, requestKey(peer.peer_id, m.request_id));
           await this.apply(outcome);
           reply.send({ type: 'request_cancelled', request_id: m.request_id });
           if (outcome.status !== 'unknown') this.opts.logger.info({ peer_id: peer.peer_id, request_id: m.request_id }, `client ${peer.peer_id} cancelled request ${m.request_id} (${outcome.status})`);
@@ -126,6 +131,11 @@ export class Router {
   peerLeft(peer: LocalPeer): Promise<void> {
     return this.inLane(peer.room_id, true, async () => {
       await this.apply(await this.opts.store.removeRoutingPeer(peer.peer_id, peer.room_id, this.params()));
+      const prefix = requestKey(peer.peer_id, '');
+      const sent = this.positions.get(peer.room_id)?.sent;
+      for (const key of sent?.keys() ?? []) {
+        if (key.startsWith(prefix)) this.requestOver(peer.room_id, key);
+      }
     });
   }
 
@@ -136,6 +146,8 @@ export class Router {
     for (const t of this.queueTimers.values()) clearTimeout(t);
     this.claimTimers.clear();
     this.queueTimers.clear();
+    for (const p of this.positions.values()) clearTimeout(p.timer);
+    this.positions.clear();
   }
 
   // ---- request_worker -------------------------------------------------------------------------
@@ -163,6 +175,9 @@ export class Router {
       });
       if (result.rejected !== undefined) this.reject(m.request_id, result.rejected, reply);
       await this.apply(result);
+      const settled = result.rejected !== undefined || result.events.some((e) => sameRequest(e, peer.peer_id, m.request_id));
+      // Queued: the client hears its position now, not at the next periodic report.
+      if (!settled) await this.reposition(peer.room_id, requestKey(peer.peer_id, m.request_id));
     });
   }
 
@@ -197,7 +212,7 @@ export class Router {
     if (ev.kind === 'assigned') {
       const rec = ev.reservation;
       const request = rec.request;
-      this.clearQueueTimer(requestKey(request.client_peer_id, request.request_id));
+      this.requestOver(request.room_id, requestKey(request.client_peer_id, request.request_id));
       this.armClaimTimer(rec);
       this.opts.logger.info(
         { request_id: request.request_id, client: request.client_peer_id, worker: rec.worker_peer_id, reservation_id: rec.reservation_id },
@@ -214,7 +229,7 @@ export class Router {
       return;
     }
     const { request, failure } = ev;
-    this.clearQueueTimer(requestKey(request.client_peer_id, request.request_id));
+    this.requestOver(request.room_id, requestKey(request.client_peer_id, request.request_id));
     const { message, details } = describeFailure(request, failure, this.opts.reservationTimeoutMs, this.now());
     this.opts.countError(failure.code);
     this.opts.logger.info({ request_id: request.request_id, client: request.client_peer_id, code: failure.code }, `request ${request.request_id} of ${request.client_peer_id} failed: ${failure.code}`);
@@ -223,12 +238,12 @@ export class Router {
 
   // ---- lanes and positions -------------------------------------------------------------------
 
-  /** Runs `op` after the room's earlier routing work; `changes` marks the queue for a position update. */
+  /** Runs `op` after the room's earlier routing work; `changes` means queue positions may have moved. */
   private inLane(roomId: string, changes: boolean, op: () => Promise<void>): Promise<void> {
     if (this.closed) return Promise.resolve();
     let lane = this.lanes.get(roomId);
     if (lane === undefined) {
-      lane = { tail: Promise.resolve(), pending: 0, dirty: false, sinceReposition: 0 };
+      lane = { tail: Promise.resolve(), pending: 0 };
       this.lanes.set(roomId, lane);
     }
     const l = lane;
@@ -237,39 +252,62 @@ export class Router {
       try {
         if (!this.closed) await op();
       } finally {
-        if (changes) l.dirty = true;
         l.pending -= 1;
-        l.sinceReposition += 1;
-        if (l.dirty && !this.closed && (l.pending === 0 || l.sinceReposition >= REPOSITION_EVERY)) {
-          l.dirty = false;
-          l.sinceReposition = 0;
-          await this.reposition(roomId).catch((err: unknown) => this.opts.logger.error({ err, room_id: roomId }, 'could not report queue positions'));
-        }
         if (l.pending === 0 && this.lanes.get(roomId) === l) this.lanes.delete(roomId);
+        if (changes && !this.closed) this.positionsMoved(roomId);
       }
     });
     l.tail = run.catch(() => {});
     return run;
   }
 
-  private async reposition(roomId: string): Promise<void> {
+  /** Schedules a position report for the room, no sooner than positionIntervalMs after the last. */
+  private positionsMoved(roomId: string): void {
+    const st = this.roomPositions(roomId);
+    if (st.timer !== undefined) return;
+    const wait = Math.max(0, st.lastAt + this.opts.positionIntervalMs - this.now());
+    st.timer = unref(
+      setTimeout(() => {
+        st.timer = undefined;
+        void this.inLane(roomId, false, () => this.reposition(roomId)).catch((err: unknown) =>
+          this.opts.logger.error({ err, room_id: roomId }, 'could not report queue positions'),
+        );
+      }, wait),
+    );
+  }
+
+  private roomPositions(roomId: string): RoomPositions {
+    let st = this.positions.get(roomId);
+    if (st === undefined) {
+      st = { sent: new Map(), lastAt: 0, timer: undefined };
+      this.positions.set(roomId, st);
+    }
+    return st;
+  }
+
+  /** Sends changed positions to every queued request of the room, or only to `onlyKey`. */
+  private async reposition(roomId: string, onlyKey?: string): Promise<void> {
     const snapshot = await this.opts.store.routingSnapshot(roomId);
-    const before = this.sent.get(roomId);
+    const st = this.roomPositions(roomId);
+    if (onlyKey === undefined) st.lastAt = this.now();
     if (snapshot.queue.length === 0) {
-      this.sent.delete(roomId);
+      if (st.timer === undefined) this.positions.delete(roomId);
+      else st.sent.clear();
       return;
     }
     const peers = await this.opts.store.listPeers(roomId);
     const facts = queuePositions(snapshot.queue, peers);
-    const after = new Map<string, string>();
+    const live = new Set<string>();
     const sends: (void | Promise<void>)[] = [];
     snapshot.queue.forEach((request, i) => {
-      const f = facts[i] as (typeof facts)[number];
       const key = requestKey(request.client_peer_id, request.request_id);
-      const signature = `${f.position}/${f.matching_workers}`;
-      after.set(key, signature);
+      live.add(key);
       this.armQueueTimer(request);
-      if (before?.get(key) === signature) return;
+      if (onlyKey !== undefined && key !== onlyKey) return;
+      const f = facts[i] as (typeof facts)[number];
+      const signature = `${f.position}/${f.matching_workers}`;
+      if (st.sent.get(key) === signature) return;
+      st.sent.set(key, signature);
       sends.push(
         this.opts.deliver(request.client_peer_id, {
           type: 'queue_position',
@@ -280,7 +318,9 @@ export class Router {
         }),
       );
     });
-    this.sent.set(roomId, after);
+    if (onlyKey === undefined) {
+      for (const key of st.sent.keys()) if (!live.has(key)) st.sent.delete(key);
+    }
     await Promise.all(sends);
   }
 
@@ -334,6 +374,12 @@ export class Router {
     this.queueTimers.set(key, unref(setTimeout(fire, Math.max(0, deadline - this.now()))));
   }
 
+  /** The request left the queue (served, failed, cancelled): no timer, and its next position is news. */
+  private requestOver(roomId: string, key: string): void {
+    this.clearQueueTimer(key);
+    this.positions.get(roomId)?.sent.delete(key);
+  }
+
   private clearQueueTimer(key: string): void {
     const t = this.queueTimers.get(key);
     if (t === undefined) return;
@@ -346,6 +392,11 @@ export class Router {
     reply.fail('WRONG_ROLE', `"${type}" is only accepted from a ${role}; you registered as a ${peer.role}.`, requestId !== undefined ? { request_id: requestId } : {});
     return false;
   }
+}
+
+function sameRequest(ev: RoutingEvent, clientPeerId: string, requestId: string): boolean {
+  const r = ev.kind === 'assigned' ? ev.reservation.request : ev.request;
+  return r.client_peer_id === clientPeerId && r.request_id === requestId;
 }
 
 function requestKey(clientPeerId: string, requestId: string): string {

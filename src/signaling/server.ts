@@ -108,6 +108,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       reservationTimeoutMs: positive('reservationTimeoutMs', opts.reservationTimeoutMs ?? LIMITS.routingReservationTimeoutMs),
       maxRequestsPerClient: LIMITS.routingMaxRequestsPerClient,
       maxQueuePerRoom: LIMITS.routingMaxQueuePerRoom,
+      positionIntervalMs: LIMITS.routingPositionIntervalMs,
     },
   });
 

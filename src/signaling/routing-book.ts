@@ -271,10 +271,14 @@ export class RoutingBook implements RoutingStore {
         events.push({ kind: 'failed', request, failure: { code: 'QUEUE_TIMEOUT' } });
         continue;
       }
+      if (free === 0) {
+        kept.push(request);
+        continue;
+      }
       const key = request.excluded.length === 0 ? requirementKey(request.requirements) : undefined;
-      const worker = free === 0 || (key !== undefined && stuck.has(key)) ? undefined : this.pickWorker(room, peers, request, live);
+      const worker = key !== undefined && stuck.has(key) ? undefined : this.pickWorker(room, peers, request, live);
       if (worker === undefined) {
-        if (key !== undefined && free > 0) stuck.add(key);
+        if (key !== undefined) stuck.add(key);
         kept.push(request);
         continue;
       }

@@ -89,7 +89,15 @@ export function explainNoMatch(peers: readonly RoutablePeer[], req: WorkerRequir
   return { reason: 'no_workers', available_backends };
 }
 
+const keys = new WeakMap<WorkerRequirements, string>();
+
 /** Requests with equal keys have the same candidate workers (before per-request exclusions). */
 export function requirementKey(req: WorkerRequirements): string {
-  return JSON.stringify([req.job_type, req.required_storage, req.min_gpu_memory_mb ?? null, req.worker ?? null]);
+  // Requirements objects are frozen and shared by a request's copies, so the key is cached.
+  let key = keys.get(req);
+  if (key === undefined) {
+    key = JSON.stringify([req.job_type, req.required_storage, req.min_gpu_memory_mb ?? null, req.worker ?? null]);
+    keys.set(req, key);
+  }
+  return key;
 }

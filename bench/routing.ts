@@ -1,0 +1,347 @@
+/**
+ * Routing benchmark: `npm run bench:routing [-- --workers 500 --iterations 1000 --burst 1000 --burst-workers 100]`.
+ *
+ * The signaling server runs in a child process (so its CPU is not shared with the load
+ * generator); this process drives real ws peers over loopback. Figures:
+ *   1. time to assignment: one client sends `request_worker` (required_storage "vast") in a room of
+ *      500 workers with mixed backends, one request at a time, and gives the reservation back
+ *      (`cancel_request`, not timed) so the pool stays whole. Baseline, in the same run and
+ *      alternating with it: `discover_peers` with the same condition (available workers with
+ *      "vast"), which is what a client would do to pick a worker itself.
+ *   2. burst: 100 clients send 10 requests each at once (1,000) against 100 single-slot workers.
+ *      Each client tells its worker the reservation id (a peer_message standing in for the
+ *      JOB_REQUEST); the worker claims it and releases it at once (a zero-length job), which
+ *      frees the slot for the next queued request. Figure: assignments/s until all 1,000 are
+ *      served. Each worker counts jobs that arrive while it still holds one: double bookings,
+ *      which must be 0.
+ * The per-connection rate limit is off in the benchmark server. The last line printed is one
+ * JSON object with every figure.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { WebSocket } from 'ws';
+import { startSignalingServer } from '../src/signaling/server.js';
+
+const BACKEND_MIXES = [['vast'], ['vast', 'scratch'], ['nfs'], ['scratch'], [], ['gdrive', 'vast'], ['nfs', 'gdrive']];
+const CONNECT_CONCURRENCY = 100;
+const FILTER = { role: 'worker', status: 'available', properties: { 'capabilities.storage_backends': { $contains: 'vast' } } };
+
+type Msg = { type: string; [k: string]: unknown };
+interface Room {
+  room_id: string;
+  token: string;
+}
+
+// ---- child process -------------------------------------------------------------------------------
+
+async function serveChild(): Promise<void> {
+  const server = await startSignalingServer({ host: '127.0.0.1', port: 0, rateLimit: false });
+  process.send?.({ url: server.url, wsUrl: server.wsUrl });
+  process.on('disconnect', () => process.exit(0));
+}
+
+async function startChild(): Promise<{ child: ChildProcess; url: string; wsUrl: string }> {
+  const child = fork(new URL(import.meta.url).pathname, ['--serve'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const info = await new Promise<{ url: string; wsUrl: string }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { url: string; wsUrl: string }));
+    child.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
+  });
+  return { child, ...info };
+}
+
+// ---- a minimal peer ------------------------------------------------------------------------------
+
+class Peer {
+  private waiters: ((m: Msg) => boolean)[] = [];
+  onMessage: ((m: Msg) => void) | undefined;
+  peerId = '';
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as Msg;
+      this.onMessage?.(m);
+      if (this.waiters.length > 0) this.waiters = this.waiters.filter((w) => !w(m));
+    });
+  }
+
+  static async join(wsUrl: string, room: Room, role: 'worker' | 'client', metadata: unknown, peerId?: string): Promise<Peer> {
+    const ws = new WebSocket(wsUrl);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const peer = new Peer(ws);
+    const reg = await peer.request({ type: 'register', room_id: room.room_id, token: room.token, role, metadata, ...(peerId ? { peer_id: peerId } : {}) }, 'registered');
+    peer.peerId = String(reg.peer_id);
+    return peer;
+  }
+
+  send(message: unknown): void {
+    this.ws.send(JSON.stringify(message));
+  }
+
+  /** Sends and resolves with the first reply of `type` matching `match`; an error reply rejects. */
+  request(message: unknown, type: string, match: (m: Msg) => boolean = () => true): Promise<Msg> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push((m) => {
+        if (m.type === 'error') {
+          reject(new Error(JSON.stringify(m)));
+          return true;
+        }
+        if (m.type !== type || !match(m)) return false;
+        resolve(m);
+        return true;
+      });
+      this.send(message);
+    });
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
+
+async function createRoom(url: string): Promise<Room> {
+  const res = await fetch(`${url}/rooms`, { method: 'POST' });
+  return (await res.json()) as Room;
+}
+
+async function joinAll(count: number, join: (i: number) => Promise<Peer>): Promise<Peer[]> {
+  const out: Peer[] = new Array(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(CONNECT_CONCURRENCY, count) }, async () => {
+      while (next < count) {
+        const i = next++;
+        out[i] = await join(i);
+      }
+    }),
+  );
+  return out;
+}
+
+function workerMeta(i: number, backends: string[]): unknown {
+  return {
+    name: `gpu-${i}`,
+    status: 'available',
+    capabilities: { storage_backends: backends, job_types: ['train', 'track'], max_concurrent_jobs: 1, gpu: { name: 'NVIDIA A40', memory_mb: 46068 } },
+  };
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
+// ---- 1. time to assignment -----------------------------------------------------------------------
+
+async function timeToAssignment(server: { url: string; wsUrl: string }, workers: number, iterations: number) {
+  const room = await createRoom(server.url);
+  const pool = await joinAll(workers, (i) => Peer.join(server.wsUrl, room, 'worker', workerMeta(i, BACKEND_MIXES[i % BACKEND_MIXES.length] as string[])));
+  const client = await Peer.join(server.wsUrl, room, 'client', {});
+  const routeMs: number[] = [];
+  const discoverMs: number[] = [];
+  const hits = new Map<string, number>();
+  let matches = 0;
+  const route = async (id: string): Promise<number> => {
+    const start = performance.now();
+    const got = await client.request({ type: 'request_worker', request_id: id, job_type: 'train', required_storage: 'vast' }, 'worker_assigned', (m) => m.request_id === id);
+    const ms = performance.now() - start;
+    const worker = (got.worker as { peer_id: string }).peer_id;
+    hits.set(worker, (hits.get(worker) ?? 0) + 1);
+    await client.request({ type: 'cancel_request', request_id: id }, 'request_cancelled', (m) => m.request_id === id);
+    return ms;
+  };
+  const discover = async (id: string): Promise<number> => {
+    const start = performance.now();
+    const list = await client.request({ type: 'discover_peers', filters: FILTER, request_id: id }, 'peer_list', (m) => m.request_id === id);
+    matches = (list.peers as unknown[]).length;
+    return performance.now() - start;
+  };
+  // Warm-up, so JIT compilation is not counted.
+  for (let i = 0; i < 50; i++) {
+    await discover(`wd${i}`);
+    await route(`wr${i}`);
+  }
+  hits.clear();
+  // Alternate, so drift in machine load hits both alike.
+  for (let i = 0; i < iterations; i++) {
+    discoverMs.push(await discover(`d${i}`));
+    routeMs.push(await route(`r${i}`));
+  }
+  for (const p of [...pool, client]) p.close();
+  routeMs.sort((a, b) => a - b);
+  discoverMs.sort((a, b) => a - b);
+  const counts = [...hits.values()];
+  return {
+    route: { p50: quantile(routeMs, 0.5), p99: quantile(routeMs, 0.99), max: routeMs.at(-1) ?? Number.NaN },
+    discover: { p50: quantile(discoverMs, 0.5), p99: quantile(discoverMs, 0.99), max: discoverMs.at(-1) ?? Number.NaN },
+    matches,
+    distinctWorkers: hits.size,
+    spread: { min: Math.min(...counts), max: Math.max(...counts) },
+  };
+}
+
+// ---- 2. burst ------------------------------------------------------------------------------------
+
+async function burst(server: { url: string; wsUrl: string }, workerCount: number, requests: number, clientCount: number) {
+  const room = await createRoom(server.url);
+  let doubleBookings = 0;
+  let claimErrors = 0;
+  let jobs = 0;
+  const workers = await joinAll(workerCount, async (i) => {
+    const w = await Peer.join(server.wsUrl, room, 'worker', workerMeta(i, ['vast']), `burst-w${i}`);
+    let holding: string | undefined;
+    w.onMessage = (m) => {
+      if (m.type === 'peer_message') {
+        const rid = (m.payload as { reservation_id: string }).reservation_id;
+        if (holding !== undefined) doubleBookings += 1;
+        holding = rid;
+        jobs += 1;
+        w.send({ type: 'claim_reservation', reservation_id: rid });
+      } else if (m.type === 'reservation_claimed') {
+        // A zero-length job: give the slot back at once.
+        holding = undefined;
+        w.send({ type: 'release_reservation', reservation_id: m.reservation_id });
+      } else if (m.type === 'error') {
+        claimErrors += 1;
+      }
+    };
+    return w;
+  });
+  const clients = await joinAll(clientCount, (i) => Peer.join(server.wsUrl, room, 'client', {}, `burst-c${i}`));
+
+  const perClient = Math.ceil(requests / clientCount);
+  const reservations = new Set<string>();
+  const answered = new Set<string>();
+  let assignedCount = 0;
+  let positions = 0;
+  let reassigned = 0;
+  let admittedAt = 0;
+  const t0 = performance.now();
+  const done = new Promise<number>((resolve, reject) => {
+    clients.forEach((c) => {
+      c.onMessage = (m) => {
+        const key = `${c.peerId}/${String(m.request_id)}`;
+        if (m.type === 'worker_assigned') {
+          const rid = String(m.reservation_id);
+          if (reservations.has(rid)) reject(new Error(`reservation ${rid} handed out twice`));
+          reservations.add(rid);
+          if (m.reassigned_from !== undefined) reassigned += 1;
+          else assignedCount += 1;
+          c.send({ type: 'peer_message', to_peer_id: (m.worker as { peer_id: string }).peer_id, payload: { reservation_id: rid } });
+        } else if (m.type === 'queue_position') {
+          positions += 1;
+        } else if (m.type === 'error') {
+          reject(new Error(JSON.stringify(m)));
+          return;
+        } else {
+          return;
+        }
+        if (!answered.has(key)) {
+          answered.add(key);
+          if (answered.size === requests) admittedAt = performance.now();
+        }
+        if (assignedCount === requests) resolve(performance.now());
+      };
+    });
+  });
+  let sent = 0;
+  for (const [ci, c] of clients.entries()) {
+    for (let j = 0; j < perClient && sent < requests; j++, sent++) {
+      c.send({ type: 'request_worker', request_id: `b${ci}-${j}`, job_type: 'train', required_storage: 'vast' });
+    }
+  }
+  const end = await done;
+  // Let the last releases land before counting.
+  await new Promise((r) => setTimeout(r, 200));
+  for (const p of [...workers, ...clients]) p.close();
+  const seconds = (end - t0) / 1000;
+  return {
+    requests,
+    workers: workerCount,
+    clients: clientCount,
+    seconds,
+    assignmentsPerS: requests / seconds,
+    admitMs: admittedAt - t0,
+    doubleBookings,
+    claimErrors,
+    jobs,
+    reassigned,
+    positions,
+    distinctReservations: reservations.size,
+  };
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      serve: { type: 'boolean', default: false },
+      workers: { type: 'string', default: '500' },
+      iterations: { type: 'string', default: '1000' },
+      burst: { type: 'string', default: '1000' },
+      'burst-workers': { type: 'string', default: '100' },
+      'burst-clients': { type: 'string', default: '100' },
+    },
+  });
+  if (values.serve) return serveChild();
+  const workers = Number(values.workers);
+  const iterations = Number(values.iterations);
+  const burstRequests = Number(values.burst);
+  const burstWorkers = Number(values['burst-workers']);
+  const burstClients = Number(values['burst-clients']);
+
+  const server = await startChild();
+  try {
+    console.log('sleap-rtc routing benchmark (server in a child process, loopback)');
+    const t = await timeToAssignment(server, workers, iterations);
+    console.log(`time to assignment, ${workers} workers (mixed backends, ${t.matches} with "vast"), ${iterations} requests, one at a time:`);
+    console.log(`  request_worker -> worker_assigned   p50 ${t.route.p50.toFixed(2)} ms   p99 ${t.route.p99.toFixed(2)} ms   max ${t.route.max.toFixed(2)} ms`);
+    console.log(`  discover_peers (same filter)        p50 ${t.discover.p50.toFixed(2)} ms   p99 ${t.discover.p99.toFixed(2)} ms   max ${t.discover.max.toFixed(2)} ms  (baseline)`);
+    console.log(`  ratio route / discover              p50 ${(t.route.p50 / t.discover.p50).toFixed(2)}x   p99 ${(t.route.p99 / t.discover.p99).toFixed(2)}x`);
+    console.log(`  spread: ${t.distinctWorkers} distinct workers served, ${t.spread.min}-${t.spread.max} jobs each`);
+    const b = await burst(server, burstWorkers, burstRequests, burstClients);
+    console.log(`burst: ${b.requests} requests from ${b.clients} clients at once, ${b.workers} single-slot workers, each job claimed and released at once:`);
+    console.log(`  all served in ${(b.seconds * 1000).toFixed(0)} ms = ${b.assignmentsPerS.toFixed(0)} assignments/s (every request answered within ${b.admitMs.toFixed(0)} ms)`);
+    console.log(`  double bookings ${b.doubleBookings}, claim errors ${b.claimErrors}, jobs seen by workers ${b.jobs}, distinct reservations ${b.distinctReservations}, queue_position messages ${b.positions}`);
+    if (b.doubleBookings !== 0 || b.claimErrors !== 0 || b.distinctReservations !== b.requests) {
+      console.log('  FAILED: routing handed out a slot twice or lost a job');
+      process.exitCode = 1;
+    }
+    console.log(
+      JSON.stringify({
+        bench: 'routing',
+        server: 'child process',
+        workers,
+        vast_workers: t.matches,
+        iterations,
+        request_worker_ms_p50: round2(t.route.p50),
+        request_worker_ms_p99: round2(t.route.p99),
+        discover_ms_p50: round2(t.discover.p50),
+        discover_ms_p99: round2(t.discover.p99),
+        route_vs_discover_p50: round2(t.route.p50 / t.discover.p50),
+        route_vs_discover_p99: round2(t.route.p99 / t.discover.p99),
+        burst_requests: b.requests,
+        burst_workers: b.workers,
+        burst_clients: b.clients,
+        burst_ms: Math.round(b.seconds * 1000),
+        burst_assignments_per_s: Math.round(b.assignmentsPerS),
+        burst_admit_ms: Math.round(b.admitMs),
+        burst_double_bookings: b.doubleBookings,
+        burst_claim_errors: b.claimErrors,
+        burst_queue_position_messages: b.positions,
+      }),
+    );
+  } finally {
+    server.child.disconnect();
+  }
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+await main();

@@ -1,7 +1,8 @@
 /** `sleap-rtc room create`: ask a signaling server for a new room and print its id and token. */
 import type { Command } from 'commander';
 import { loadConfig, resolveSignaling } from '../../config/index.js';
-import { httpBaseUrl, requestRoom } from '../../signaling/room-client.js';
+import { requestRoom } from '../../transport/room-client.js';
+import { httpBaseUrl } from '../../transport/server-url.js';
 
 interface CreateOptions {
   server?: string;

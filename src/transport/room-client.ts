@@ -3,27 +3,13 @@
  * (`sleap-rtc room create`). Server URLs may be given as http(s) or as the ws(s) endpoint; both
  * name the same server.
  */
-import { SleapRtcError, UsageError, isErrorCode } from '../errors.js';
+import { SleapRtcError, isErrorCode } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { RoomCreatedSchema, type RoomCreated } from '../protocol/signaling.js';
+import { httpBaseUrl } from './server-url.js';
 
 export interface RequestRoomOptions {
   timeoutMs?: number;
-}
-
-/** `ws://host:8080/ws`, `http://host:8080/` ... -> `http://host:8080`. */
-export function httpBaseUrl(serverUrl: string): string {
-  let url: URL;
-  try {
-    url = new URL(serverUrl);
-  } catch {
-    throw new UsageError(`"${serverUrl}" is not a server URL; pass one like --server http://127.0.0.1:8080.`, { server_url: serverUrl });
-  }
-  const scheme = { 'http:': 'http:', 'https:': 'https:', 'ws:': 'http:', 'wss:': 'https:' }[url.protocol];
-  if (scheme === undefined) {
-    throw new UsageError(`"${serverUrl}" is not an http(s) or ws(s) URL; pass one like --server http://127.0.0.1:8080.`, { server_url: serverUrl });
-  }
-  return `${scheme}//${url.host}`;
 }
 
 /** POST /rooms on the server. SIGNALING_UNREACHABLE when nothing (or no signaling server) answers. */

@@ -91,6 +91,11 @@ export class PeerChannel {
     return this.#state === 'closed';
   }
 
+  /** bufferedAmountLowThreshold: the level at which `whenWritable` waiters wake. */
+  set lowWaterBytes(bytes: number) {
+    this.#raw.bufferedAmountLowThreshold = bytes;
+  }
+
   get bufferedAmount(): number {
     return this.#state === 'closed' ? 0 : this.#raw.bufferedAmount;
   }

@@ -1,0 +1,428 @@
+/**
+ * Receiving one transfer (a file, or a folder as a tar stream) on its own data channel, to disk.
+ *
+ * Nothing half-written is ever mistaken for whole: data goes to `<name>.<transfer_id>.part` (a
+ * file) or a `<name>.<transfer_id>.part/` folder next to the final name, is hashed as it arrives,
+ * and is renamed to its final name only after the byte count and SHA-256 match what the sender
+ * announced. Any failure (mismatch, cancel from either side, dropped channel, refused entry,
+ * stall) deletes the part file or folder and rejects with a coded error; the sender is told
+ * which check failed (TRANSFER_ERROR) unless the sender is the one who stopped.
+ *
+ * Memory stays bounded: the sender may be at most `windowBytes` ahead of what this side has
+ * written (it learns our progress from TRANSFER_PROGRESS), and a sender that ignores the window
+ * is cut off. Every name the sender chooses goes through confinePath(destDir, name).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { SleapRtcError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import {
+  SENDER_TO_RECEIVER_TYPES,
+  SenderToReceiverSchema,
+  transferIdFromLabel,
+  type FileComplete,
+  type FileMeta,
+  type ReceiverToSender,
+  type SenderToReceiver,
+  type TransferKind,
+} from '../protocol/transfer.js';
+import { confinePath } from '../storage/confine.js';
+import type { PeerChannel } from './channel.js';
+import { RateMeter, type TransferProgressEvent } from './progress.js';
+import { StallTimer } from './stall-timer.js';
+import { TarExtractor } from './tar-extract.js';
+import { TransferFraming } from './transfer-framing.js';
+
+export interface ReceiveOptions {
+  /** Existing directory the transfer lands in; the sender's name is confined to it. */
+  destDir: string;
+  /** Replace an existing file or folder of the same name (default: refuse, TRANSFER_DEST_EXISTS). */
+  overwrite?: boolean;
+  /** Largest transfer accepted (bytes on the wire, and file content for a folder). */
+  maxBytes?: number;
+  /** Most entries accepted in a folder. */
+  maxEntries?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: TransferProgressEvent) => void;
+  /** Look at the announcement before anything is written; throw a SleapRtcError to refuse. */
+  onMeta?: (meta: FileMeta) => void | Promise<void>;
+  /** fsync a received file before renaming it into place (default true; folders are not synced). */
+  fsync?: boolean;
+  stallTimeoutMs?: number;
+  windowBytes?: number;
+  progressEveryBytes?: number;
+  lingerMs?: number;
+}
+
+export interface ReceiveResult {
+  transferId: string;
+  name: string;
+  kind: TransferKind;
+  /** Final location on this machine. */
+  path: string;
+  size: number;
+  sha256: string;
+  /** Entries extracted (folders), null for a file. */
+  entries: number | null;
+  durationMs: number;
+}
+
+type State = 'meta' | 'preparing' | 'data' | 'completing' | 'done' | 'failed';
+
+type Inbound = { kind: 'control'; message: SenderToReceiver } | { kind: 'data'; chunk: Uint8Array };
+
+/** Most chunks handed to one writev call. */
+const MAX_WRITEV_CHUNKS = 64;
+
+/** Receive the transfer that arrives on `channel` (labelled `transfer:<id>`). */
+export function receiveTransfer(channel: PeerChannel, opts: ReceiveOptions): Promise<ReceiveResult> {
+  return new Receiver(channel, opts).run();
+}
+
+class Receiver {
+  readonly #opts: Required<Pick<ReceiveOptions, 'maxBytes' | 'maxEntries' | 'stallTimeoutMs' | 'windowBytes' | 'progressEveryBytes' | 'lingerMs'>> &
+    ReceiveOptions;
+  readonly #channel: PeerChannel;
+  readonly #transferId: string;
+  readonly #framing: TransferFraming<SenderToReceiver, ReceiverToSender>;
+  readonly #started = Date.now();
+  #state: State = 'meta';
+  #meta: FileMeta | null = null;
+  #finalPath = '';
+  #partPath = '';
+  #fh: FileHandle | null = null;
+  #extractor: TarExtractor | null = null;
+  #hash: Hash = createHash('sha256');
+  #received = 0;
+  #written = 0;
+  #reported = 0;
+  #inbox: Inbound[] = [];
+  #inboxBytes = 0;
+  #pumping: Promise<void> | null = null;
+  #stall: StallTimer | null = null;
+  #rate = new RateMeter();
+  #unlisten: (() => void) | null = null;
+  #resolve!: (r: ReceiveResult) => void;
+  #reject!: (e: SleapRtcError) => void;
+  readonly #result: Promise<ReceiveResult>;
+
+  constructor(channel: PeerChannel, opts: ReceiveOptions) {
+    this.#channel = channel;
+    this.#opts = {
+      maxBytes: LIMITS.transferMaxBytes,
+      maxEntries: LIMITS.transferMaxEntries,
+      stallTimeoutMs: LIMITS.transferStallTimeoutMs,
+      windowBytes: LIMITS.transferWindowBytes,
+      progressEveryBytes: LIMITS.transferProgressEveryBytes,
+      lingerMs: LIMITS.transferLingerMs,
+      ...opts,
+    };
+    this.#transferId = transferIdFromLabel(channel.label) ?? '';
+    this.#framing = new TransferFraming(channel, this.#transferId, SenderToReceiverSchema, SENDER_TO_RECEIVER_TYPES);
+    this.#result = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  run(): Promise<ReceiveResult> {
+    if (!this.#transferId) {
+      this.#channel.close();
+      return Promise.reject(new SleapRtcError('TRANSFER_PROTOCOL', `Data channel "${this.#channel.label.slice(0, 80)}" is not a transfer channel (expected "transfer:<id>").`));
+    }
+    this.#unlisten = this.#framing.listen({
+      control: (message) => this.#onControl(message),
+      binary: (chunk) => this.#onData(chunk),
+      invalid: (err) => this.#fail(err, true),
+      closed: () =>
+        this.#fail(new SleapRtcError('TRANSFER_ABORTED', `Transfer ${this.#transferId} stopped: the sender's channel closed before the transfer completed.`, { transfer_id: this.#transferId }), false),
+    });
+    this.#stall = new StallTimer(this.#opts.stallTimeoutMs, () =>
+      this.#fail(new SleapRtcError('TRANSFER_STALLED', `Transfer ${this.#transferId} received nothing for ${Math.round(this.#opts.stallTimeoutMs / 1000)} s.`, { transfer_id: this.#transferId }), true),
+    );
+    const signal = this.#opts.signal;
+    if (signal) {
+      const onAbort = (): void => this.#cancelLocally();
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      void this.#result.catch(() => {}).finally(() => signal.removeEventListener('abort', onAbort));
+    }
+    return this.#result;
+  }
+
+  #onControl(message: SenderToReceiver): void {
+    this.#stall?.touch();
+    if (message.type === 'TRANSFER_CANCEL') {
+      const why = message.reason ? `: ${message.reason}` : '';
+      this.#fail(new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${this.#transferId} was cancelled by the sender${why}.`, { transfer_id: this.#transferId, by: 'remote' }), false);
+      return;
+    }
+    this.#enqueue({ kind: 'control', message }, 0);
+  }
+
+  #onData(chunk: Uint8Array): void {
+    this.#stall?.touch();
+    this.#enqueue({ kind: 'data', chunk }, chunk.byteLength);
+    // The sender may be `windowBytes` ahead of our writes; twice that means it is not listening.
+    if (this.#inboxBytes > 2 * this.#opts.windowBytes + LIMITS.transferChunkBytes) {
+      this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: the sender ignored flow control (more than ${2 * this.#opts.windowBytes} bytes unconfirmed).`), true);
+    }
+  }
+
+  #enqueue(item: Inbound, bytes: number): void {
+    if (this.#state === 'failed' || this.#state === 'done') return;
+    this.#inbox.push(item);
+    this.#inboxBytes += bytes;
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#pumping || this.#inbox.length === 0 || this.#state === 'failed' || this.#state === 'done') return;
+    this.#pumping = this.#pump().finally(() => {
+      this.#pumping = null;
+      this.#kick();
+    });
+  }
+
+  /** Processes inbound items strictly in order, one step at a time; the only writer to disk. */
+  async #pump(): Promise<void> {
+    try {
+      while (this.#inbox.length > 0 && this.#state !== 'failed' && this.#state !== 'done') {
+        const item = this.#inbox[0] as Inbound;
+        if (item.kind === 'data') {
+          // Take every data chunk queued right now: one writev instead of many writes.
+          const batch: Uint8Array[] = [];
+          while (batch.length < MAX_WRITEV_CHUNKS && this.#inbox[0]?.kind === 'data') {
+            const next = this.#inbox.shift() as { kind: 'data'; chunk: Uint8Array };
+            this.#inboxBytes -= next.chunk.byteLength;
+            if (next.chunk.byteLength > 0) batch.push(next.chunk);
+          }
+          if (batch.length > 0) await this.#writeData(batch);
+          continue;
+        }
+        this.#inbox.shift();
+        const message = item.message;
+        if (message.type === 'FILE_META' && this.#state === 'meta') await this.#prepare(message);
+        else if (message.type === 'FILE_COMPLETE' && this.#state === 'data') await this.#complete(message);
+        else throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: ${message.type} arrived out of order (while ${this.#state === 'meta' ? 'waiting for FILE_META' : this.#state}).`);
+      }
+    } catch (err) {
+      this.#fail(asTransferError(err, this.#transferId), true);
+    }
+  }
+
+  async #prepare(meta: FileMeta): Promise<void> {
+    this.#state = 'preparing';
+    this.#meta = meta;
+    if (meta.transfer_id !== this.#transferId) throw new SleapRtcError('TRANSFER_PROTOCOL', 'FILE_META names another transfer.');
+    const announced = meta.kind === 'file' ? (meta.size ?? 0) : (meta.approx_size ?? 0);
+    if (announced > this.#opts.maxBytes) {
+      throw new SleapRtcError('TRANSFER_TOO_LARGE', `"${meta.name}" is ${announced} bytes; this receiver accepts at most ${this.#opts.maxBytes}.`, { limit: this.#opts.maxBytes });
+    }
+    if (meta.kind === 'tar' && (meta.entries ?? 0) > this.#opts.maxEntries) {
+      throw new SleapRtcError('TRANSFER_TOO_LARGE', `"${meta.name}" has ${meta.entries} entries; this receiver accepts at most ${this.#opts.maxEntries}.`, { limit: this.#opts.maxEntries });
+    }
+    await this.#opts.onMeta?.(meta);
+    this.#finalPath = await confinePath(this.#opts.destDir, meta.name);
+    await mkdir(path.dirname(this.#finalPath), { recursive: true });
+    // Re-check now that the parents exist: none of them may have led outside destDir.
+    this.#finalPath = await confinePath(this.#opts.destDir, meta.name);
+    if (!this.#opts.overwrite && (await exists(this.#finalPath))) {
+      throw new SleapRtcError('TRANSFER_DEST_EXISTS', `${this.#finalPath} already exists; remove it or allow overwriting.`, { path: this.#finalPath });
+    }
+    this.#partPath = await confinePath(this.#opts.destDir, `${meta.name}.${this.#transferId}.part`);
+    if (this.#state !== 'preparing') return;
+    if (meta.kind === 'file') {
+      this.#fh = await open(this.#partPath, 'wx', 0o644);
+    } else {
+      await mkdir(this.#partPath, { mode: 0o755 });
+      this.#extractor = new TarExtractor(this.#partPath, { maxEntries: this.#opts.maxEntries, maxBytes: this.#opts.maxBytes });
+      this.#extractor.onFail((err) => this.#fail(err, true));
+    }
+    if (this.#state !== 'preparing') {
+      // Failed while the part file was being created: the failure's cleanup may have run already.
+      await this.#removePart();
+      return;
+    }
+    this.#state = 'data';
+    this.#emitProgress(true);
+  }
+
+  async #writeData(batch: Uint8Array[]): Promise<void> {
+    if (this.#state !== 'data') {
+      throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: data arrived ${this.#state === 'meta' || this.#state === 'preparing' ? 'before FILE_META' : 'after FILE_COMPLETE'}.`);
+    }
+    const meta = this.#meta as FileMeta;
+    let bytes = 0;
+    for (const c of batch) bytes += c.byteLength;
+    this.#received += bytes;
+    if (meta.kind === 'file' && this.#received > (meta.size ?? 0)) {
+      throw new SleapRtcError('TRANSFER_SIZE_MISMATCH', `"${meta.name}": received more than the announced ${meta.size} bytes.`, { expected: meta.size, received: this.#received });
+    }
+    if (this.#received > this.#opts.maxBytes) {
+      throw new SleapRtcError('TRANSFER_TOO_LARGE', `"${meta.name}" exceeds the ${this.#opts.maxBytes}-byte limit of this receiver.`, { limit: this.#opts.maxBytes });
+    }
+    for (const c of batch) this.#hash.update(c);
+    if (this.#fh) {
+      await writeAll(this.#fh, batch, this.#written);
+    } else if (this.#extractor) {
+      for (const c of batch) await this.#extractor.write(c);
+    }
+    this.#written += bytes;
+    this.#stall?.touch();
+    this.#emitProgress(false);
+  }
+
+  async #complete(done: FileComplete): Promise<void> {
+    this.#state = 'completing';
+    // From here on the work is local (hash, fsync, rename); a slow disk is not a stalled sender.
+    this.#stall?.stop();
+    const meta = this.#meta as FileMeta;
+    const expectedSize = meta.kind === 'file' ? meta.size : done.size;
+    if (this.#received !== done.size || expectedSize !== done.size) {
+      throw new SleapRtcError(
+        'TRANSFER_SIZE_MISMATCH',
+        `"${meta.name}": received ${this.#received} bytes but the sender ${expectedSize !== done.size ? `announced ${expectedSize} and then reported` : 'reported'} ${done.size}.`,
+        { expected: done.size, received: this.#received },
+      );
+    }
+    const digest = this.#hash.digest('hex');
+    if (digest !== done.sha256 || (meta.sha256 !== null && meta.sha256 !== done.sha256)) {
+      throw new SleapRtcError('TRANSFER_HASH_MISMATCH', `"${meta.name}": the SHA-256 of the received bytes (${digest}) is not the one the sender announced (${meta.sha256 ?? done.sha256}).`, {
+        expected: meta.sha256 ?? done.sha256,
+        received: digest,
+      });
+    }
+    let entries: number | null = null;
+    if (this.#fh) {
+      if (this.#opts.fsync !== false) await this.#fh.sync();
+      await this.#fh.close();
+      this.#fh = null;
+    } else if (this.#extractor) {
+      entries = (await this.#extractor.finish()).entries;
+    }
+    if (this.#state !== 'completing') return;
+    await this.#moveIntoPlace(meta.kind);
+    this.#state = 'done';
+    this.#emitProgress(true);
+    this.#stall?.stop();
+    this.#unlisten?.();
+    this.#framing.send({ type: 'TRANSFER_ACK', transfer_id: this.#transferId, size: done.size, sha256: digest });
+    void this.#framing.lingerThenClose(this.#opts.lingerMs);
+    this.#resolve({
+      transferId: this.#transferId,
+      name: meta.name,
+      kind: meta.kind,
+      path: this.#finalPath,
+      size: done.size,
+      sha256: digest,
+      entries,
+      durationMs: Date.now() - this.#started,
+    });
+  }
+
+  async #moveIntoPlace(kind: TransferKind): Promise<void> {
+    const taken = await exists(this.#finalPath);
+    if (taken && !this.#opts.overwrite) {
+      throw new SleapRtcError('TRANSFER_DEST_EXISTS', `${this.#finalPath} appeared while the transfer ran; the received copy was discarded.`, { path: this.#finalPath });
+    }
+    if (kind === 'file' || !taken) {
+      // rename() replaces a file atomically; a folder only moves onto a free name.
+      await rename(this.#partPath, this.#finalPath);
+      return;
+    }
+    const old = `${this.#partPath}.old`;
+    await rename(this.#finalPath, old);
+    await rename(this.#partPath, this.#finalPath);
+    await rm(old, { recursive: true, force: true });
+  }
+
+  #emitProgress(force: boolean): void {
+    const due = this.#written - this.#reported >= this.#opts.progressEveryBytes;
+    if (!due && !force) return;
+    this.#reported = this.#written;
+    if (this.#state === 'data' || this.#state === 'completing') {
+      this.#framing.send({ type: 'TRANSFER_PROGRESS', transfer_id: this.#transferId, bytes: this.#written });
+    }
+    const meta = this.#meta;
+    if (!meta || !this.#opts.onProgress) return;
+    const total = meta.kind === 'file' ? meta.size : (meta.approx_size ?? null);
+    this.#opts.onProgress({ transferId: this.#transferId, name: meta.name, bytes: this.#written, total, rateBytesPerSec: this.#rate.update(this.#written) });
+  }
+
+  #cancelLocally(): void {
+    this.#fail(new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${this.#transferId} was cancelled on this side.`, { transfer_id: this.#transferId, by: 'local' }), 'cancel');
+  }
+
+  /**
+   * The single failure path: settle once, tell the sender (TRANSFER_ERROR, or TRANSFER_CANCEL when
+   * we cancelled) unless the sender is the one who stopped, remove what was written, close.
+   */
+  #fail(err: SleapRtcError, notify: boolean | 'cancel'): void {
+    if (this.#state === 'failed' || this.#state === 'done') return;
+    this.#state = 'failed';
+    this.#stall?.stop();
+    this.#unlisten?.();
+    if (notify === 'cancel') {
+      this.#framing.send({ type: 'TRANSFER_CANCEL', transfer_id: this.#transferId });
+    } else if (notify) {
+      this.#framing.send({ type: 'TRANSFER_ERROR', transfer_id: this.#transferId, code: err.code, message: err.message.slice(0, 4000) });
+    }
+    // Release a write waiting on the extractor, then let in-flight writes finish before deleting,
+    // so nothing is recreated after the delete.
+    this.#extractor?.fail(err);
+    void (async () => {
+      await this.#pumping?.catch(() => {});
+      await this.#extractor?.abort(err);
+      await this.#removePart();
+      this.#reject(err);
+      await this.#framing.lingerThenClose(notify ? this.#opts.lingerMs : 0);
+    })();
+  }
+
+  async #removePart(): Promise<void> {
+    const fh = this.#fh;
+    this.#fh = null;
+    await fh?.close().catch(() => {});
+    if (this.#partPath) await rm(this.#partPath, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+async function writeAll(fh: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
+  let pos = position;
+  let pending = chunks;
+  while (pending.length > 0) {
+    const { bytesWritten } = await fh.writev(pending, pos);
+    pos += bytesWritten;
+    // Short writes are rare (disk full is an error instead) but legal: continue where it stopped.
+    let skip = bytesWritten;
+    const rest: Uint8Array[] = [];
+    for (const c of pending) {
+      if (skip >= c.byteLength) {
+        skip -= c.byteLength;
+        continue;
+      }
+      rest.push(skip > 0 ? c.subarray(skip) : c);
+      skip = 0;
+    }
+    pending = rest;
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function asTransferError(err: unknown, transferId: string): SleapRtcError {
+  if (err instanceof SleapRtcError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new SleapRtcError('TRANSFER_IO', `Transfer ${transferId}: could not write the received data (${e.code ?? ''} ${e.message}).`.replace('( ', '('), {
+    transfer_id: transferId,
+  });
+}

@@ -1,0 +1,384 @@
+/**
+ * Sending a file, or a folder as a tar stream, from disk over its own data channel
+ * (`transfer:<id>`) of a peer connection. docs/transfer.md describes the protocol and the figures.
+ *
+ * Flow control is ours, on two levels, and nothing is ever read into memory beyond them:
+ *  - the channel's send buffer: stop queueing above `highWaterBytes` of bufferedAmount, resume on
+ *    `bufferedamountlow` (threshold `lowWaterBytes`). node-datachannel's own stream wrapper drops
+ *    messages when its buffer is full, so it is not used.
+ *  - the receiver's disk: stay at most `windowBytes` ahead of the bytes the receiver reports as
+ *    written (TRANSFER_PROGRESS), so a slow disk on the far side cannot fill its memory.
+ *
+ * Integrity: a file's size and SHA-256 are computed in a first pass and announced in FILE_META;
+ * a folder's tar stream is hashed as it is produced and its size and hash go in FILE_COMPLETE.
+ * The receiver verifies before it renames into place and answers TRANSFER_ACK.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { SleapRtcError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import {
+  RECEIVER_TO_SENDER_TYPES,
+  ReceiverToSenderSchema,
+  transferChannelLabel,
+  type FileMeta,
+  type ReceiverToSender,
+  type SenderToReceiver,
+  type TransferKind,
+} from '../protocol/transfer.js';
+import type { PeerChannel } from './channel.js';
+import { sha256File, type FileDigest } from './file-hash.js';
+import type { PeerConnection } from './peer-connection.js';
+import { RateMeter, type TransferProgressEvent } from './progress.js';
+import { StallTimer } from './stall-timer.js';
+import { packStream, planDirectory, rechunk, type PackPlan } from './tar-pack.js';
+import { remoteTransferError, TransferFraming } from './transfer-framing.js';
+
+export interface SendOptions {
+  /** Name at the receiver, a relative path (default: the base name of the local path). */
+  name?: string;
+  transferId?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: TransferProgressEvent) => void;
+  /** Folder sends: refuse (default) or skip symbolic links inside the folder. */
+  symlinks?: 'refuse' | 'skip';
+  chunkBytes?: number;
+  highWaterBytes?: number;
+  lowWaterBytes?: number;
+  windowBytes?: number;
+  stallTimeoutMs?: number;
+  /** After cancelling, how long to wait for the receiver to close the channel (it then has the cancel). */
+  lingerMs?: number;
+  /**
+   * TEST HOOK, never for production: rewrite each chunk after it was hashed and before it is sent
+   * (corruption and truncation tests inject faults here instead of mocking WebRTC).
+   */
+  transformChunk?: (chunk: Uint8Array, offset: number) => Uint8Array;
+}
+
+export interface SendResult {
+  transferId: string;
+  name: string;
+  kind: TransferKind;
+  /** Bytes of the stream (the file, or the tar of the folder). */
+  size: number;
+  sha256: string;
+  /** Files and folders sent (folders), null for a file. */
+  entries: number | null;
+  durationMs: number;
+}
+
+/** Send a regular file or a folder, whichever `localPath` is. */
+export async function sendPath(peer: PeerConnection, localPath: string, opts: SendOptions = {}): Promise<SendResult> {
+  const st = await stat(localPath).catch(() => null);
+  if (st?.isDirectory()) return sendDirectory(peer, localPath, opts);
+  return sendFile(peer, localPath, opts);
+}
+
+export async function sendFile(peer: PeerConnection, filePath: string, opts: SendOptions = {}): Promise<SendResult> {
+  opts.signal?.throwIfAborted();
+  const st = await stat(filePath).catch(() => null);
+  if (!st || !st.isFile()) {
+    throw new SleapRtcError('TRANSFER_SOURCE_INVALID', `Cannot send ${filePath}: ${st ? 'it is not a regular file' : 'it does not exist'}.`, { path: filePath });
+  }
+  const digest = await sha256File(filePath, opts.signal).catch((err: unknown) => {
+    throw sourceReadError(filePath, err);
+  });
+  const fh = await open(filePath, 'r');
+  try {
+    const sender = new Sender(peer, opts, 'file', opts.name ?? path.basename(filePath));
+    return await sender.run(
+      { size: digest.size, sha256: digest.sha256 },
+      () => readFileChunks(fh, digest.size, sender.chunkBytes, filePath),
+      async (err) => describeChangedSource(err, filePath, digest),
+    );
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function sendDirectory(peer: PeerConnection, dirPath: string, opts: SendOptions = {}): Promise<SendResult> {
+  opts.signal?.throwIfAborted();
+  const plan: PackPlan = await planDirectory(dirPath, { symlinks: opts.symlinks ?? 'refuse', signal: opts.signal });
+  const sender = new Sender(peer, opts, 'tar', opts.name ?? path.basename(path.resolve(dirPath)));
+  return sender.run(
+    { approxSize: plan.approxTarBytes, entries: plan.paths.length },
+    () => rechunk(packStream(plan), sender.chunkBytes),
+    async (err) => err,
+  );
+}
+
+async function* readFileChunks(fh: FileHandle, size: number, chunkBytes: number, filePath: string): AsyncGenerator<Uint8Array> {
+  let pos = 0;
+  const read = async (at: number): Promise<Uint8Array> => {
+    const buf = Buffer.allocUnsafe(Math.min(chunkBytes, size - at));
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, at + got);
+      if (bytesRead === 0) {
+        throw new SleapRtcError('TRANSFER_SOURCE_INVALID', `${filePath} became shorter while it was being sent (${at + got} of ${size} bytes).`, { path: filePath });
+      }
+      got += bytesRead;
+    }
+    return buf;
+  };
+  // Read one chunk ahead so the disk and the channel work at the same time.
+  let next = size > 0 ? read(0) : null;
+  while (next) {
+    const chunk = await next;
+    pos += chunk.byteLength;
+    next = pos < size ? read(pos) : null;
+    // An abandoned read-ahead must not surface as an unhandled rejection.
+    next?.catch(() => {});
+    yield chunk;
+  }
+}
+
+function sourceReadError(filePath: string, err: unknown): SleapRtcError {
+  if (err instanceof SleapRtcError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.name === 'AbortError') return cancelledLocally('');
+  return new SleapRtcError('TRANSFER_SOURCE_INVALID', `Cannot read ${filePath}: ${e?.message ?? String(err)}`, { path: filePath });
+}
+
+async function describeChangedSource(err: SleapRtcError, filePath: string, digest: FileDigest): Promise<SleapRtcError> {
+  if (err.code !== 'TRANSFER_HASH_MISMATCH' && err.code !== 'TRANSFER_SIZE_MISMATCH') return err;
+  const now = await stat(filePath).catch(() => null);
+  if (now && now.mtimeMs === digest.mtimeMs && now.size === digest.size) return err;
+  return new SleapRtcError(err.code, `${err.message} ${filePath} changed while it was being sent; send it again once it is no longer being written.`, {
+    ...err.details,
+    source_changed: true,
+  });
+}
+
+function cancelledLocally(transferId: string): SleapRtcError {
+  return new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${transferId} was cancelled on this side.`, { transfer_id: transferId, by: 'local' });
+}
+
+interface Announce {
+  size?: number;
+  sha256?: string;
+  approxSize?: number;
+  entries?: number;
+}
+
+class Sender {
+  readonly transferId: string;
+  readonly chunkBytes: number;
+  readonly #peer: PeerConnection;
+  readonly #opts: SendOptions;
+  readonly #kind: TransferKind;
+  readonly #name: string;
+  readonly #high: number;
+  readonly #low: number;
+  readonly #window: number;
+  readonly #started = Date.now();
+  #framing: TransferFraming<ReceiverToSender, SenderToReceiver> | null = null;
+  #error: SleapRtcError | null = null;
+  #failed: Promise<never>;
+  #rejectFailed!: (err: SleapRtcError) => void;
+  #acked = 0;
+  #sent = 0;
+  #total: number | null = null;
+  #ackWaiter: (() => void) | null = null;
+  #finalAck: ((ack: Extract<ReceiverToSender, { type: 'TRANSFER_ACK' }>) => void) | null = null;
+  #rate = new RateMeter();
+  #stall: StallTimer | null = null;
+  /** A TRANSFER_CANCEL went out: close only after the receiver has had the chance to read it. */
+  #notified = false;
+
+  constructor(peer: PeerConnection, opts: SendOptions, kind: TransferKind, name: string) {
+    this.#peer = peer;
+    this.#opts = opts;
+    this.#kind = kind;
+    this.#name = name;
+    this.transferId = opts.transferId ?? randomUUID();
+    this.chunkBytes = Math.max(1024, Math.min(opts.chunkBytes ?? LIMITS.transferChunkBytes, peer.maxMessageSize));
+    this.#high = opts.highWaterBytes ?? LIMITS.transferBufferedHighBytes;
+    this.#low = Math.min(opts.lowWaterBytes ?? LIMITS.transferBufferedLowBytes, this.#high);
+    this.#window = Math.max(opts.windowBytes ?? LIMITS.transferWindowBytes, this.chunkBytes);
+    this.#failed = new Promise<never>((_, reject) => {
+      this.#rejectFailed = reject;
+    });
+    this.#failed.catch(() => {});
+  }
+
+  async run(
+    announce: Announce,
+    source: () => AsyncIterable<Uint8Array>,
+    explain: (err: SleapRtcError) => Promise<SleapRtcError>,
+  ): Promise<SendResult> {
+    const signal = this.#opts.signal;
+    const onAbort = (): void => this.#fail(cancelledLocally(this.transferId), 'cancel');
+    let channel: PeerChannel | null = null;
+    try {
+      channel = await this.#peer.openChannel(transferChannelLabel(this.transferId));
+      channel.lowWaterBytes = this.#low;
+      const framing = new TransferFraming<ReceiverToSender, SenderToReceiver>(channel, this.transferId, ReceiverToSenderSchema, RECEIVER_TO_SENDER_TYPES);
+      this.#framing = framing;
+      framing.listen({
+        control: (m) => this.#onControl(m),
+        binary: () => this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver sent binary data.`), 'cancel'),
+        invalid: (err) => this.#fail(err, 'cancel'),
+        closed: () =>
+          this.#fail(new SleapRtcError('TRANSFER_ABORTED', `Transfer ${this.transferId} stopped: the receiver's channel closed before it confirmed the transfer.`, { transfer_id: this.transferId }), false),
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) onAbort();
+      const stallMs = this.#opts.stallTimeoutMs ?? LIMITS.transferStallTimeoutMs;
+      this.#stall = new StallTimer(stallMs, () =>
+        this.#fail(new SleapRtcError('TRANSFER_STALLED', `Transfer ${this.transferId} made no progress for ${Math.round(stallMs / 1000)} s.`, { transfer_id: this.transferId }), 'cancel'),
+      );
+
+      const meta: FileMeta = {
+        type: 'FILE_META',
+        transfer_id: this.transferId,
+        name: this.#name,
+        kind: this.#kind,
+        size: announce.size ?? null,
+        sha256: announce.sha256 ?? null,
+        ...(announce.approxSize !== undefined ? { approx_size: announce.approxSize } : {}),
+        ...(announce.entries !== undefined ? { entries: announce.entries } : {}),
+      };
+      this.#total = announce.size ?? announce.approxSize ?? null;
+      this.#check();
+      framing.send(meta);
+
+      const hash = announce.sha256 === undefined ? createHash('sha256') : null;
+      let produced = 0;
+      for await (const raw of source()) {
+        this.#check();
+        hash?.update(raw);
+        const chunk = this.#opts.transformChunk ? this.#opts.transformChunk(raw, produced) : raw;
+        produced += raw.byteLength;
+        await this.#waitForRoom(channel);
+        channel.send(chunk);
+        this.#sent += chunk.byteLength;
+        this.#stall.touch();
+      }
+      this.#check();
+      const sha256 = announce.sha256 ?? (hash as ReturnType<typeof createHash>).digest('hex');
+      const ack = new Promise<Extract<ReceiverToSender, { type: 'TRANSFER_ACK' }>>((resolve) => {
+        this.#finalAck = resolve;
+      });
+      framing.send({ type: 'FILE_COMPLETE', transfer_id: this.transferId, size: produced, sha256 });
+      await Promise.race([ack, this.#failed]);
+      this.#stall.stop();
+      this.#emitProgress(this.#acked);
+      return {
+        transferId: this.transferId,
+        name: this.#name,
+        kind: this.#kind,
+        size: produced,
+        sha256,
+        entries: announce.entries ?? null,
+        durationMs: Date.now() - this.#started,
+      };
+    } catch (err) {
+      const e = this.#error ?? asSendError(err, this.transferId);
+      this.#fail(e, 'cancel');
+      throw await explain(e);
+    } finally {
+      this.#stall?.stop();
+      signal?.removeEventListener('abort', onAbort);
+      if (this.#notified && this.#framing) {
+        // We told the receiver to stop: let it read that (it closes when it has) before closing.
+        await this.#framing.lingerThenClose(this.#opts.lingerMs ?? LIMITS.transferLingerMs);
+      } else {
+        channel?.close();
+      }
+    }
+  }
+
+  #check(): void {
+    if (this.#error) throw this.#error;
+  }
+
+  async #waitForRoom(channel: PeerChannel): Promise<void> {
+    for (;;) {
+      this.#check();
+      if (channel.bufferedAmount > this.#high) {
+        await Promise.race([channel.whenWritable(this.#high), this.#failed]);
+        continue;
+      }
+      if (this.#sent - this.#acked >= this.#window) {
+        await Promise.race([new Promise<void>((resolve) => (this.#ackWaiter = resolve)), this.#failed]);
+        continue;
+      }
+      return;
+    }
+  }
+
+  #onControl(message: ReceiverToSender): void {
+    this.#stall?.touch();
+    switch (message.type) {
+      case 'TRANSFER_PROGRESS': {
+        if (message.bytes > this.#sent || message.bytes < this.#acked) {
+          this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver confirmed ${message.bytes} bytes (sent ${this.#sent}, confirmed before ${this.#acked}).`), 'cancel');
+          return;
+        }
+        this.#acked = message.bytes;
+        this.#emitProgress(message.bytes);
+        const wake = this.#ackWaiter;
+        this.#ackWaiter = null;
+        wake?.();
+        return;
+      }
+      case 'TRANSFER_ACK':
+        if (!this.#finalAck) {
+          this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver confirmed the transfer before it was complete.`), 'cancel');
+          return;
+        }
+        this.#acked = message.size;
+        this.#finalAck(message);
+        return;
+      case 'TRANSFER_ERROR':
+        this.#fail(remoteTransferError(message.code, message.message, this.transferId), false);
+        return;
+      case 'TRANSFER_CANCEL': {
+        const why = message.reason ? `: ${message.reason}` : '';
+        this.#fail(new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${this.transferId} was cancelled by the receiver${why}.`, { transfer_id: this.transferId, by: 'remote' }), false);
+        return;
+      }
+    }
+  }
+
+  #emitProgress(bytes: number): void {
+    this.#opts.onProgress?.({
+      transferId: this.transferId,
+      name: this.#name,
+      bytes,
+      total: this.#total,
+      rateBytesPerSec: this.#rate.update(bytes),
+    });
+  }
+
+  /** Settle the failure once; tell the receiver to stop unless it is the one who stopped. */
+  #fail(err: SleapRtcError, notify: 'cancel' | false): void {
+    if (this.#error) return;
+    this.#error = err;
+    this.#stall?.stop();
+    if (notify) {
+      // A plain cancel needs no reason; any other local failure tells the receiver what happened.
+      const reason = err.code === 'TRANSFER_CANCELLED' ? {} : { reason: err.message.slice(0, 1000) };
+      this.#notified = this.#framing?.send({ type: 'TRANSFER_CANCEL', transfer_id: this.transferId, ...reason }) ?? false;
+    }
+    this.#rejectFailed(err);
+    const wake = this.#ackWaiter;
+    this.#ackWaiter = null;
+    wake?.();
+  }
+}
+
+function asSendError(err: unknown, transferId: string): SleapRtcError {
+  if (err instanceof SleapRtcError) {
+    // A channel that closed under a send is the peer going away, in transfer terms.
+    if (err.code === 'PEER_CLOSED') {
+      return new SleapRtcError('TRANSFER_ABORTED', `Transfer ${transferId} stopped: ${err.message}`, { transfer_id: transferId });
+    }
+    return err;
+  }
+  const e = err as NodeJS.ErrnoException;
+  return new SleapRtcError('TRANSFER_IO', `Transfer ${transferId}: could not read the data to send (${e?.message ?? String(err)}).`, { transfer_id: transferId });
+}

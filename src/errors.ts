@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: { exit: 1, summary: 'Too many messages in too short a time.' },
   SIGNALING_UNREACHABLE: { exit: 1, summary: 'The signaling server could not be reached.' },
   SIGNALING_CLOSED: { exit: 1, summary: 'The signaling connection closed.' },
+  SIGNALING_TIMEOUT: { exit: 1, summary: 'The signaling server did not answer a request in time.' },
   ROUTE_NOT_FOUND: { exit: 1, summary: 'No such HTTP route on the signaling server.' },
   METHOD_NOT_ALLOWED: { exit: 1, summary: 'The HTTP route exists but not for this method.' },
   UPGRADE_REQUIRED: { exit: 1, summary: 'The /ws endpoint only speaks WebSocket.' },

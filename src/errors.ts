@@ -61,6 +61,11 @@ export const ERROR_CODES = {
   WRONG_ROLE: { exit: 1, summary: 'The message is only accepted from the other role (worker or client).' },
   // jobs (src/worker, src/client)
   SLEAP_NN_NOT_FOUND: { exit: 2, summary: 'The configured sleap-nn executable could not be started.' },
+  SLEAP_NN_FAILED: { exit: 1, summary: 'sleap-nn exited with an error.' },
+  JOB_OUTPUT_MISSING: { exit: 1, summary: 'sleap-nn reported success but an expected output is missing.' },
+  JOB_CANCELLED: { exit: 1, summary: 'The job was cancelled before it finished.' },
+  BACKEND_NOT_AVAILABLE: { exit: 1, summary: 'The worker has no healthy storage backend of the name the job asked for.' },
+  WORKER_BUSY: { exit: 1, summary: 'The worker already runs as many jobs as it may.' },
   INTERNAL: { exit: 1, summary: 'An unexpected internal error.' },
 } as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
 

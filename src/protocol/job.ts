@@ -118,6 +118,8 @@ const jobRequestFields = {
   job_id: JobIdSchema,
   transfer: TransferModeSchema.optional(),
   storage: JobStorageSchema.optional(),
+  /** From `worker_assigned` when the server routed the job here; the worker claims it before running. */
+  reservation_id: IdSchema.optional(),
 };
 const storageOnlyWhenShared = (m: { transfer?: TransferMode | undefined; storage?: unknown }): boolean =>
   !(m.transfer === 'webrtc' && m.storage !== undefined);

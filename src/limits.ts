@@ -87,12 +87,16 @@ export const LIMITS = {
   jobMessageMaxBytes: 64 * 1024,
   /** nvidia-smi gets this long to answer before the worker advertises no GPU. */
   gpuProbeTimeoutMs: 5_000,
-  /** A transfer job's inputs must start arriving within this after the worker's UPLOAD_REQUEST. */
-  jobUploadStartTimeoutMs: 60_000,
+  /** A file transfer one side announced (UPLOAD_REQUEST, a transfer JOB_COMPLETE) must start within this. */
+  jobTransferStartTimeoutMs: 60_000,
   /** After Ctrl-C the client waits this long for JOB_CANCELLED (longer than the worker's SIGINT->SIGTERM->SIGKILL ladder). */
   jobCancelReplyTimeoutMs: 25_000,
   /** Without routing, the client waits this long for an available worker before giving up. */
   clientWorkerWaitMs: 30_000,
+  /** While the control channel holds more unsent bytes than this, sleap-nn log lines are dropped (and counted). */
+  jobLogMaxBufferedBytes: 4 * 1024 * 1024,
+  /** A session that closes (client gone, worker stopping) waits at most this for its last messages to leave. */
+  jobCloseDrainMs: 1_000,
   // ---- routing (src/signaling/routing*.ts; docs/routing.md) ----
   /** A reserved worker that has not claimed its reservation within this loses it; the job goes to the next match. */
   routingReservationTimeoutMs: 30_000,

@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { register as registerConfig } from './config.js';
 import { register as registerRoom } from './room.js';
 import { register as registerServer } from './server.js';
+import { register as registerWorker } from './worker.js';
 
 /** Each command module exports `register(program)`; add new ones here. */
 export function registerCommands(program: Command): void {
   registerConfig(program);
   registerServer(program);
   registerRoom(program);
+  registerWorker(program);
 }

@@ -1,0 +1,310 @@
+/**
+ * Checking a JOB_REQUEST's paths before anything runs: the worker's half of the security boundary.
+ *
+ * Shared storage: every path is resolved under `<backend base>/<user_subdir>` on THIS machine with
+ * the storage layer's confinement (real paths, symlinks followed), then inputs must exist, be of
+ * the right kind and be readable, and the output must be creatable and writable. Transfer jobs:
+ * every path is a name inside the job's fresh staging folder, and names may not overlap.
+ *
+ * Answers never hold this worker's absolute paths: a PATH_ERROR says the field, the rule and the
+ * relative path the client sent, so a peer learns nothing about how the storage is mounted here.
+ * Nothing is created unless every check passed.
+ */
+import { constants } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  interpretStorage,
+  jobPaths,
+  type JobPath,
+  type JobRequest,
+  type PathErrorRule,
+  type PathField,
+  type WorkerToClient,
+} from '../protocol/job.js';
+import { checkRelativePath, confinePath, PathValidationError, type StorageConfig } from '../storage/index.js';
+
+/** A path of the job as this worker will hand it to sleap-nn. */
+export interface CheckedPath extends JobPath {
+  /** Absolute path on this worker. */
+  local: string;
+}
+
+export type CheckedStorage =
+  | { transfer: 'shared'; storage_backend: string; user_subdir: string; client_base_path?: string; worker_base_path: string; legacy: boolean }
+  | { transfer: 'webrtc'; legacy: boolean };
+
+export type CheckOutcome =
+  | { ok: true; storage: CheckedStorage; paths: CheckedPath[]; messages: WorkerToClient[] }
+  | { ok: false; messages: WorkerToClient[] };
+
+export interface CheckContext {
+  storage: StorageConfig;
+  /** Backends this worker advertises (healthy at start-up). */
+  healthyBackends: ReadonlySet<string>;
+  /** Creates the staging folder of a transfer job (only called when the request passes). */
+  stagingDir: () => Promise<string>;
+}
+
+type PathProblem = { field: PathField; rule: PathErrorRule; message: string };
+
+/** Check `request`; the messages are what to send the client, in order. */
+export async function checkRequest(request: JobRequest, ctx: CheckContext): Promise<CheckOutcome> {
+  const plan = interpretStorage(request, (name) => ctx.healthyBackends.has(name));
+  if (plan.transfer === 'webrtc') return checkTransfer(request, ctx, plan.legacy);
+  return checkShared(request, ctx, plan);
+}
+
+// ---- shared storage ---------------------------------------------------------------------------
+
+async function checkShared(
+  request: JobRequest,
+  ctx: CheckContext,
+  plan: { storage_backend: string; user_subdir: string; client_base_path?: string; legacy: boolean },
+): Promise<CheckOutcome> {
+  const { job_id } = request;
+  const name = plan.storage_backend;
+  if (!ctx.healthyBackends.has(name) || !ctx.storage.hasBackend(name)) return backendMissing(job_id, name, ctx);
+  const backend = ctx.storage.getBackend(name);
+
+  try {
+    await backend.resolvePath(plan.user_subdir, '', { allowEmpty: true });
+  } catch (err) {
+    if (err instanceof PathValidationError && err.rule === 'base_missing') return backendMissing(job_id, name, ctx);
+    return refuse(job_id, [problemFrom(err, 'user_subdir', plan.user_subdir, name)]);
+  }
+
+  const problems: PathProblem[] = [];
+  const checked: CheckedPath[] = [];
+  for (const p of jobPaths(request)) {
+    let local: string;
+    try {
+      local = await backend.resolvePath(plan.user_subdir, p.relative_path, { allowEmpty: p.role === 'output' });
+    } catch (err) {
+      if (err instanceof PathValidationError && err.rule === 'base_missing') return backendMissing(job_id, name, ctx);
+      problems.push(problemFrom(err, p.field, p.relative_path, name));
+      continue;
+    }
+    const problem = p.role === 'input' ? await inputProblem(p, local) : await outputProblem(p, local);
+    if (problem) problems.push(problem);
+    else checked.push({ ...p, local });
+  }
+  if (problems.length === 0) {
+    const clash = overwritesInput(checked);
+    if (clash) problems.push(clash);
+  }
+  if (problems.length) return refuse(job_id, problems);
+
+  // Every check passed: only now create the output folder, then confine again in case the
+  // storage changed under us between the check and the mkdir.
+  for (const p of checked.filter((c) => c.role === 'output')) {
+    const dir = p.kind === 'directory' ? p.local : path.dirname(p.local);
+    try {
+      await mkdir(dir, { recursive: true });
+      p.local = await backend.resolvePath(plan.user_subdir, p.relative_path, { allowEmpty: true });
+    } catch (err) {
+      const problem: PathProblem =
+        err instanceof PathValidationError
+          ? problemFrom(err, p.field, p.relative_path, name)
+          : { field: p.field, rule: 'not_writable', message: `${p.field}: the folder for '${p.relative_path}' cannot be created on this worker (${errnoOf(err)})` };
+      return refuse(job_id, [problem]);
+    }
+  }
+
+  const storage: CheckedStorage = {
+    transfer: 'shared',
+    storage_backend: name,
+    user_subdir: plan.user_subdir,
+    worker_base_path: backend.basePath,
+    legacy: plan.legacy,
+    ...(plan.client_base_path !== undefined ? { client_base_path: plan.client_base_path } : {}),
+  };
+  const messages: WorkerToClient[] = checked.map((p) => ({
+    type: 'PATH_VALIDATED',
+    job_id,
+    field: p.field,
+    path: {
+      type: p.role === 'input' ? 'SHARED_INPUT_PATH' : 'SHARED_OUTPUT_PATH',
+      storage_backend: name,
+      user_subdir: plan.user_subdir,
+      relative_path: p.relative_path,
+    },
+  }));
+  return { ok: true, storage, paths: checked, messages };
+}
+
+async function inputProblem(p: JobPath, local: string): Promise<PathProblem | undefined> {
+  const shown = `'${p.relative_path}'`;
+  let st;
+  try {
+    st = await stat(local);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      return { field: p.field, rule: 'missing', message: `${p.field}: ${shown} does not exist on this worker's mount of the backend` };
+    }
+    return { field: p.field, rule: 'not_readable', message: `${p.field}: ${shown} cannot be opened on this worker (${code})` };
+  }
+  if (p.kind === 'file' && !st.isFile()) {
+    return { field: p.field, rule: 'invalid', message: `${p.field}: ${shown} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}; name a file` };
+  }
+  if (p.kind === 'directory' && !st.isDirectory()) {
+    return { field: p.field, rule: 'invalid', message: `${p.field}: ${shown} is not a folder; name the model folder (the one holding best.ckpt)` };
+  }
+  const mode = p.kind === 'directory' ? constants.R_OK | constants.X_OK : constants.R_OK;
+  if (!(await can(local, mode))) {
+    return { field: p.field, rule: 'not_readable', message: `${p.field}: ${shown} is not readable by the worker's user` };
+  }
+  return undefined;
+}
+
+async function outputProblem(p: JobPath, local: string): Promise<PathProblem | undefined> {
+  const shown = `'${p.relative_path}'`;
+  const st = await stat(local).catch(() => undefined);
+  if (st) {
+    if (p.kind === 'directory' && !st.isDirectory()) {
+      return { field: p.field, rule: 'invalid', message: `${p.field}: ${shown} exists and is not a folder` };
+    }
+    if (p.kind === 'file' && !st.isFile()) {
+      return { field: p.field, rule: 'invalid', message: `${p.field}: ${shown} exists and is not a regular file` };
+    }
+  }
+  // Where the output will be created: the folder itself, or the nearest folder that exists above it.
+  let probe = p.kind === 'directory' && st ? local : path.dirname(local);
+  for (;;) {
+    const pst = await stat(probe).catch(() => undefined);
+    if (pst) {
+      if (!pst.isDirectory()) return { field: p.field, rule: 'invalid', message: `${p.field}: a parent of ${shown} is not a folder` };
+      break;
+    }
+    const parent = path.dirname(probe);
+    if (parent === probe) break;
+    probe = parent;
+  }
+  const writable = (await can(probe, constants.W_OK | constants.X_OK)) && (!st?.isFile() || (await can(local, constants.W_OK)));
+  if (!writable) return { field: p.field, rule: 'not_writable', message: `${p.field}: ${shown} is not writable by the worker's user` };
+  return undefined;
+}
+
+/** A track job must not write its predictions over one of its own inputs. */
+function overwritesInput(paths: readonly CheckedPath[]): PathProblem | undefined {
+  const output = paths.find((p) => p.role === 'output' && p.kind === 'file');
+  if (!output) return undefined;
+  const hit = paths.find((p) => p.role === 'input' && p.local === output.local);
+  return hit && { field: 'output', rule: 'invalid', message: `output: '${output.relative_path}' is the same file as ${hit.field}; choose another output file` };
+}
+
+// ---- transfer ---------------------------------------------------------------------------------
+
+async function checkTransfer(request: JobRequest, ctx: CheckContext, legacy: boolean): Promise<CheckOutcome> {
+  const { job_id } = request;
+  const paths = jobPaths(request);
+  const problems: PathProblem[] = [];
+  // The names the job will occupy in its staging folder (a train job writes <output>/<run_name>).
+  const claimed: { field: PathField; segments: string[] }[] = [];
+  for (const p of paths) {
+    let segments: string[];
+    try {
+      segments = checkRelativePath(p.relative_path, { allowEmpty: p.role === 'output' });
+    } catch (err) {
+      problems.push(problemFrom(err, p.field, p.relative_path, null));
+      continue;
+    }
+    if (p.role === 'output' && request.job_type === 'train') segments = [...segments, request.spec.run_name];
+    const overlap = claimed.find((c) => isPrefix(c.segments, segments) || isPrefix(segments, c.segments));
+    if (overlap) {
+      problems.push({
+        field: p.field,
+        rule: 'invalid',
+        message: `${p.field}: '${p.relative_path}' overlaps ${overlap.field} in the job's staging folder; give each file its own name`,
+      });
+      continue;
+    }
+    claimed.push({ field: p.field, segments });
+  }
+  if (problems.length) return refuse(job_id, problems);
+  const staging = await ctx.stagingDir();
+  const checked: CheckedPath[] = [];
+  for (const p of paths) {
+    // The folder is new and empty, so this cannot fail short of a bug; it is the same boundary check anyway.
+    checked.push({ ...p, local: await confinePath(staging, p.relative_path, { allowEmpty: p.role === 'output' }) });
+  }
+  return { ok: true, storage: { transfer: 'webrtc', legacy }, paths: checked, messages: [] };
+}
+
+function isPrefix(a: readonly string[], b: readonly string[]): boolean {
+  return a.length <= b.length && a.every((s, i) => s === b[i]);
+}
+
+// ---- answers ----------------------------------------------------------------------------------
+
+function backendMissing(job_id: string, backend: string, ctx: CheckContext): CheckOutcome {
+  const available = [...ctx.healthyBackends].sort();
+  const list = available.length ? `it has: ${available.join(', ')}` : 'it has no storage backends';
+  return {
+    ok: false,
+    messages: [
+      { type: 'BACKEND_NOT_AVAILABLE', job_id, backend, available_backends: available },
+      { type: 'JOB_REJECTED', job_id, code: 'BACKEND_NOT_AVAILABLE', message: `This worker has no usable storage backend '${backend}'; ${list}.` },
+    ],
+  };
+}
+
+function refuse(job_id: string, problems: readonly PathProblem[]): CheckOutcome {
+  const list = problems.map((p) => `${p.field} (${p.rule})`).join(', ');
+  return {
+    ok: false,
+    messages: [
+      ...problems.map((p): WorkerToClient => ({ type: 'PATH_ERROR', job_id, field: p.field, rule: p.rule, message: p.message.slice(0, 2000) })),
+      {
+        type: 'JOB_REJECTED',
+        job_id,
+        code: 'PATH_VALIDATION',
+        message: `${problems.length === 1 ? 'A path was' : `${problems.length} paths were`} refused: ${list}.`.slice(0, 2000),
+      },
+    ],
+  };
+}
+
+/** A confinement failure as a PATH_ERROR, in words that never show this worker's base path. */
+function problemFrom(err: unknown, field: PathField, relative: string, backend: string | null): PathProblem {
+  if (!(err instanceof PathValidationError)) {
+    return { field, rule: 'invalid', message: `${field}: '${show(relative)}' could not be checked on this worker (${errnoOf(err)})` };
+  }
+  const where = backend === null ? "the job's staging folder" : `storage backend '${backend}'`;
+  switch (err.rule) {
+    case 'escapes_base':
+      return { field, rule: 'outside_base', message: `${field}: '${show(relative)}' is refused: it leads outside ${where} (through a symbolic link, or it cannot be resolved)` };
+    case 'absolute':
+    case 'dotdot':
+      return { field, rule: 'outside_base', message: `${field}: ${lexicalReason(err)}` };
+    case 'base_missing':
+      return { field, rule: 'invalid', message: `${field}: ${where} is not available on this worker` };
+    default:
+      return { field, rule: 'invalid', message: `${field}: ${lexicalReason(err)}` };
+  }
+}
+
+/** The lexical rules' messages name only the offending path, never a base. */
+function lexicalReason(err: PathValidationError): string {
+  return err.message.replace(/^user_subdir /, '');
+}
+
+function show(p: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = p.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > 200 ? `${clean.slice(0, 200)}...` : clean;
+}
+
+function errnoOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException)?.code ?? 'error';
+}
+
+async function can(p: string, mode: number): Promise<boolean> {
+  try {
+    await access(p, mode);
+    return true;
+  } catch {
+    return false;
+  }
+}

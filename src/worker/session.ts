@@ -1,0 +1,335 @@
+/**
+ * The worker's side of one client connection: job messages on the `control` channel, checked
+ * against the schema, each JOB_REQUEST taken through check -> claim -> accept -> (upload) -> run ->
+ * result, in the order docs/jobs.md gives. A frame that fails the schema gets an `error` reply
+ * with its code and the session carries on. When the client goes away its jobs are cancelled.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { SleapRtcError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import type { Logger } from '../log.js';
+import { encodeMessage, ProtocolError } from '../protocol/codec.js';
+import type { JobType } from '../protocol/common.js';
+import { decodeClientToWorker, TERMINAL_JOB_MESSAGE_TYPES, type JobRequest, type WorkerToClient } from '../protocol/job.js';
+import type { ChannelMessage } from '../transport/channel.js';
+import type { PeerConnection } from '../transport/peer-connection.js';
+import type { SignalingClient } from '../transport/signaling-client.js';
+import type { StorageConfig } from '../storage/index.js';
+import { JobRun } from './job-runner.js';
+import { checkRequest } from './request-check.js';
+import { claimReservation, releaseReservation } from './reservations.js';
+import { outputTransfers, receiveInputs, sendOutputs, TransferInbox } from './transfers.js';
+
+export type CancelReason = 'client_request' | 'client_disconnected' | 'worker_shutdown';
+
+export interface SessionContext {
+  workerName: string;
+  storage: StorageConfig;
+  healthyBackends: ReadonlySet<string>;
+  jobTypes: ReadonlySet<JobType>;
+  executable: string;
+  /** Parent of every job's own folder (cwd of sleap-nn; staging for transfer jobs). */
+  workDir: string;
+  env?: NodeJS.ProcessEnv;
+  /** Job slots of the whole worker (max_concurrent_jobs); the worker turns them into its status. */
+  slots: { acquire(): boolean; release(): void };
+  /** For claiming routed jobs; null when there is no signaling connection (tests). */
+  signaling: Pick<SignalingClient, 'send' | 'on' | 'off'> | null;
+  logger: Logger;
+  cancelGraceMs?: number;
+  killGraceMs?: number;
+  uploadStartTimeoutMs?: number;
+}
+
+interface ActiveJob {
+  id: string;
+  abort: AbortController;
+  run: JobRun | null;
+  cancelReason: CancelReason | null;
+  /** The message that ends the attempt has been sent; a cancel now has nothing to stop. */
+  ended: boolean;
+  finished: Promise<void>;
+}
+
+export class WorkerSession {
+  readonly clientPeerId: string;
+  readonly #peer: PeerConnection;
+  readonly #ctx: SessionContext;
+  readonly #log: Logger;
+  readonly #jobs = new Map<string, ActiveJob>();
+  readonly #inbox: TransferInbox;
+  #closing: Promise<void> | null = null;
+  #droppedLines = 0;
+
+  constructor(peer: PeerConnection, ctx: SessionContext) {
+    this.#peer = peer;
+    this.#ctx = ctx;
+    this.clientPeerId = peer.remotePeerId;
+    this.#log = ctx.logger.child({ client: peer.remotePeerId });
+    this.#inbox = new TransferInbox(peer);
+    peer.control.onMessage((frame) => this.#onFrame(frame));
+    peer.onClose(() => void this.close('client_disconnected'));
+  }
+
+  get activeJobs(): number {
+    return this.#jobs.size;
+  }
+
+  /** Cancel every job of this client, wait until each has ended, and close the connection. Idempotent. */
+  close(reason: CancelReason): Promise<void> {
+    this.#closing ??= (async () => {
+      const jobs = [...this.#jobs.values()];
+      for (const job of jobs) this.#cancel(job, reason);
+      await Promise.all(jobs.map((j) => j.finished));
+      this.#inbox.close();
+      await this.#drain();
+      this.#peer.close();
+    })();
+    return this.#closing;
+  }
+
+  #onFrame(frame: ChannelMessage): void {
+    if (this.#closing) return;
+    if (typeof frame !== 'string') {
+      this.#send({ type: 'error', code: 'INVALID_MESSAGE', message: 'The control channel carries JSON text frames only; file data goes on transfer channels.' });
+      return;
+    }
+    let message;
+    try {
+      message = decodeClientToWorker(frame);
+    } catch (err) {
+      const e = err instanceof ProtocolError ? err : new SleapRtcError('INVALID_MESSAGE', String(err));
+      this.#log.warn(`refused a message from client ${this.clientPeerId}: ${e.message}`);
+      this.#send({ type: 'error', code: e.code, message: e.message.slice(0, 2000) });
+      return;
+    }
+    switch (message.type) {
+      case 'JOB_REQUEST':
+        this.#start(message);
+        return;
+      case 'JOB_CANCEL': {
+        const job = this.#jobs.get(message.job_id);
+        if (job) this.#cancel(job, 'client_request');
+        else this.#log.debug(`JOB_CANCEL for job ${message.job_id}, which is not running here`);
+        return;
+      }
+      case 'error':
+        this.#log.warn(`client ${this.clientPeerId} could not read a message: [${message.code}] ${message.message.slice(0, 500)}`);
+        return;
+    }
+  }
+
+  #start(request: JobRequest): void {
+    if (this.#jobs.has(request.job_id)) {
+      this.#send({ type: 'JOB_REJECTED', job_id: request.job_id, code: 'INVALID_MESSAGE', message: `Job ${request.job_id} is already running on this connection; use a new job_id.` });
+      return;
+    }
+    const job: ActiveJob = { id: request.job_id, abort: new AbortController(), run: null, cancelReason: null, ended: false, finished: Promise.resolve() };
+    this.#jobs.set(job.id, job);
+    job.finished = this.#runJob(request, job).finally(() => this.#jobs.delete(job.id));
+  }
+
+  #cancel(job: ActiveJob, reason: CancelReason): void {
+    if (job.cancelReason || job.ended) return;
+    job.cancelReason = reason;
+    this.#log.info(`cancelling job ${job.id} (${reason.replace('_', ' ')})`);
+    job.abort.abort();
+    job.run?.cancel();
+  }
+
+  async #runJob(request: JobRequest, job: ActiveJob): Promise<void> {
+    const ctx = this.#ctx;
+    const job_id = request.job_id;
+    let jobDir: string | null = null;
+    const makeJobDir = async (): Promise<string> => (jobDir ??= await mkdtemp(path.join(ctx.workDir, `job-${job_id}-`)));
+    let haveSlot = false;
+    let reservation: string | null = null;
+    let accepted = false;
+    try {
+      if (!ctx.jobTypes.has(request.job_type)) {
+        const types = [...ctx.jobTypes].join(', ');
+        this.#send({ type: 'JOB_REJECTED', job_id, code: 'NO_MATCHING_WORKER', message: `This worker does not run ${request.job_type} jobs (it runs: ${types}).` });
+        return;
+      }
+      if (!ctx.slots.acquire()) {
+        this.#send({ type: 'JOB_REJECTED', job_id, code: 'WORKER_BUSY', message: `Worker ${ctx.workerName} is running as many jobs as it may; try another worker or wait.` });
+        return;
+      }
+      haveSlot = true;
+      const outcome = await checkRequest(request, { storage: ctx.storage, healthyBackends: ctx.healthyBackends, stagingDir: makeJobDir });
+      if (!outcome.ok) {
+        this.#log.info(`refused job ${job_id}: ${summary(outcome.messages)}`);
+        this.#sendAll(outcome.messages);
+        return;
+      }
+      if (request.reservation_id !== undefined) {
+        if (!ctx.signaling) {
+          this.#send({ type: 'JOB_REJECTED', job_id, code: 'RESERVATION_NOT_FOUND', message: 'This worker is not connected to a signaling server and cannot claim reservations.' });
+          return;
+        }
+        try {
+          await claimReservation(ctx.signaling, request.reservation_id, this.clientPeerId);
+          reservation = request.reservation_id;
+        } catch (err) {
+          const e = asError(err);
+          this.#log.warn(`refused job ${job_id}: ${e.message}`);
+          this.#send({ type: 'JOB_REJECTED', job_id, code: e.code, message: `${e.message} The job was not started here.`.slice(0, 2000) });
+          return;
+        }
+      }
+      this.#sendAll(outcome.messages);
+      const storage = outcome.storage;
+      this.#send(
+        storage.transfer === 'shared'
+          ? { type: 'JOB_ACCEPTED', job_id, transfer: 'shared', storage_backend: storage.storage_backend, user_subdir: storage.user_subdir }
+          : { type: 'JOB_ACCEPTED', job_id, transfer: 'webrtc' },
+      );
+      accepted = true;
+      this.#log.info(
+        `job ${job_id} (${request.job_type}) accepted from client ${this.clientPeerId}: ` +
+          (storage.transfer === 'shared' ? `shared storage (backend ${storage.storage_backend}, user ${storage.user_subdir || '(base)'})` : 'files by transfer'),
+      );
+
+      if (storage.transfer === 'webrtc' && !job.cancelReason) {
+        try {
+          await receiveInputs({
+            jobId: job_id,
+            inputs: outcome.paths.filter((p) => p.role === 'input'),
+            stagingDir: await makeJobDir(),
+            inbox: this.#inbox,
+            send: (m) => this.#send(m),
+            signal: job.abort.signal,
+            ...(ctx.uploadStartTimeoutMs !== undefined ? { startTimeoutMs: ctx.uploadStartTimeoutMs } : {}),
+          });
+        } catch (err) {
+          if (job.cancelReason) {
+            this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason });
+            return;
+          }
+          const e = asError(err);
+          this.#log.warn(`job ${job_id}: receiving its inputs failed: ${e.message}`);
+          this.#send({ type: 'JOB_FAILED', job_id, exit_code: null, last_lines: [], code: e.code, message: `The input files did not arrive: ${e.message}`.slice(0, 2000) });
+          return;
+        }
+      }
+
+      job.run = new JobRun({
+        request,
+        storage,
+        paths: outcome.paths,
+        executable: ctx.executable,
+        workerName: ctx.workerName,
+        cwd: await makeJobDir(),
+        send: (m) => this.#send(m),
+        ...(ctx.env ? { env: ctx.env } : {}),
+        ...(ctx.cancelGraceMs !== undefined ? { cancelGraceMs: ctx.cancelGraceMs } : {}),
+        ...(ctx.killGraceMs !== undefined ? { killGraceMs: ctx.killGraceMs } : {}),
+      });
+      if (job.cancelReason) job.run.cancel();
+      const result = await job.run.run();
+      if (result.status === 'cancelled') {
+        this.#log.info(`job ${job_id} cancelled`);
+        this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason ?? 'client_request' });
+      } else if (result.status === 'failed') {
+        this.#log.warn(`job ${job_id} failed: ${result.message.message}`);
+        this.#send(result.message);
+      } else if (storage.transfer === 'shared') {
+        this.#log.info(`job ${job_id} completed`);
+        const { storage_backend, user_subdir } = storage;
+        this.#send({
+          type: 'JOB_COMPLETE',
+          job_id,
+          transfer: 'shared',
+          outputs: result.outputs.map((o) => ({ type: 'SHARED_OUTPUT_PATH', storage_backend, user_subdir, relative_path: o.relative_path })),
+        });
+      } else {
+        const outputs = outputTransfers(result.outputs);
+        this.#send({
+          type: 'JOB_COMPLETE',
+          job_id,
+          transfer: 'webrtc',
+          outputs: outputs.map((o) => ({ relative_path: o.relative_path, transfer_id: o.transfer_id, kind: o.kind })),
+        });
+        try {
+          await sendOutputs(this.#peer, outputs, job.abort.signal);
+          this.#log.info(`job ${job_id} completed; its outputs were sent to the client`);
+        } catch (err) {
+          this.#log.warn(`job ${job_id} completed but sending its outputs failed: ${asError(err).message}`);
+        }
+      }
+    } catch (err) {
+      const e = asError(err);
+      this.#log.error({ err }, `job ${job_id}: ${e.message}`);
+      this.#send(
+        accepted
+          ? { type: 'JOB_FAILED', job_id, exit_code: null, last_lines: [], code: e.code, message: e.message.slice(0, 2000) }
+          : { type: 'JOB_REJECTED', job_id, code: e.code, message: e.message.slice(0, 2000) },
+      );
+    } finally {
+      if (reservation !== null && ctx.signaling) releaseReservation(ctx.signaling, reservation);
+      if (haveSlot) ctx.slots.release();
+      if (jobDir !== null) await rm(jobDir, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  /** Give the last messages (JOB_CANCELLED on shutdown) a moment to leave before the connection closes. */
+  async #drain(): Promise<void> {
+    const deadline = Date.now() + LIMITS.jobCloseDrainMs;
+    while (Date.now() < deadline) {
+      let buffered = 0;
+      try {
+        buffered = this.#peer.control.bufferedAmount;
+      } catch {
+        return;
+      }
+      if (buffered === 0) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  #sendAll(messages: readonly WorkerToClient[]): void {
+    for (const m of messages) this.#send(m);
+  }
+
+  /** Best effort: a client that went away is handled by close(), not by failed sends. */
+  #send(message: WorkerToClient): void {
+    let control;
+    try {
+      control = this.#peer.control;
+    } catch {
+      return;
+    }
+    if (TERMINAL_JOB_MESSAGE_TYPES.has(message.type) && 'job_id' in message) {
+      const job = this.#jobs.get(message.job_id);
+      if (job) job.ended = true;
+    }
+    if (!control.isOpen) return;
+    if (message.type === 'JOB_LOG') {
+      // A client on a slow link must not make the worker buffer sleap-nn's output without bound.
+      if (control.bufferedAmount > LIMITS.jobLogMaxBufferedBytes) {
+        this.#droppedLines += 1;
+        return;
+      }
+      if (this.#droppedLines > 0) {
+        const n = this.#droppedLines;
+        this.#droppedLines = 0;
+        this.#send({ ...message, stream: 'stderr', line: `[sleap-rtc: ${n} log line(s) dropped; the connection is slower than sleap-nn's output]` });
+      }
+    }
+    try {
+      control.send(encodeMessage(message));
+    } catch (err) {
+      this.#log.debug({ err }, `could not send ${message.type} to client ${this.clientPeerId}`);
+    }
+  }
+}
+
+function asError(err: unknown): SleapRtcError {
+  return err instanceof SleapRtcError ? err : new SleapRtcError('INTERNAL', (err as Error)?.message ?? String(err));
+}
+
+function summary(messages: readonly WorkerToClient[]): string {
+  const last = messages.at(-1);
+  return last && last.type === 'JOB_REJECTED' ? last.message : `${messages.length} message(s)`;
+}

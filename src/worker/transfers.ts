@@ -1,0 +1,118 @@
+/**
+ * Files of a transfer job: the inputs the worker asks the client for (UPLOAD_REQUEST), received
+ * into the job's staging folder, and the outputs sent back after JOB_COMPLETE. Each file travels
+ * on its own `transfer:<id>` channel (src/transport/file-send.ts, file-receive.ts); the worker
+ * picks the ids, so a channel it did not ask for is closed unread.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { SleapRtcError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import type { WorkerToClient } from '../protocol/job.js';
+import { transferIdFromLabel } from '../protocol/transfer.js';
+import type { PeerChannel } from '../transport/channel.js';
+import { receiveTransfer } from '../transport/file-receive.js';
+import { sendPath } from '../transport/file-send.js';
+import type { PeerConnection } from '../transport/peer-connection.js';
+import type { CheckedPath } from './request-check.js';
+import type { JobOutput } from './job-runner.js';
+
+/** Routes the client's transfer channels on one peer connection to the job that asked for them. */
+export class TransferInbox {
+  readonly #expected = new Map<string, (channel: PeerChannel) => void>();
+  readonly #detach: () => void;
+
+  constructor(peer: PeerConnection) {
+    this.#detach = peer.onChannel((channel) => {
+      const id = transferIdFromLabel(channel.label);
+      const take = id === null ? undefined : this.#expected.get(id);
+      if (!take || id === null) {
+        channel.close();
+        return;
+      }
+      this.#expected.delete(id);
+      take(channel);
+    });
+  }
+
+  /** Resolves with the channel of transfer `id` once the client opens it; rejects on timeout or abort. */
+  expect(id: string, timeoutMs: number, signal: AbortSignal): Promise<PeerChannel> {
+    return new Promise((resolve, reject) => {
+      const stop = (err: SleapRtcError): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.#expected.delete(id);
+        reject(err);
+      };
+      const onAbort = (): void => stop(new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${id} was cancelled on this side.`, { transfer_id: id }));
+      const timer = setTimeout(
+        () => stop(new SleapRtcError('TRANSFER_STALLED', `The client did not start sending transfer ${id} within ${Math.round(timeoutMs / 1000)} s.`, { transfer_id: id })),
+        timeoutMs,
+      );
+      this.#expected.set(id, (channel) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(channel);
+      });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  close(): void {
+    this.#detach();
+    this.#expected.clear();
+  }
+}
+
+/**
+ * Ask for every input and receive them into `stagingDir`. Each must arrive under exactly the name
+ * the request gave it and as the kind it is (a model folder as a folder). Rejects with the first
+ * transfer error; the others are cancelled through `signal` by the caller.
+ */
+export async function receiveInputs(opts: {
+  jobId: string;
+  inputs: readonly CheckedPath[];
+  stagingDir: string;
+  inbox: TransferInbox;
+  send: (message: WorkerToClient) => void;
+  signal: AbortSignal;
+  startTimeoutMs?: number;
+}): Promise<void> {
+  const wanted = opts.inputs.map((p) => ({ path: p, transferId: randomUUID() }));
+  const timeoutMs = opts.startTimeoutMs ?? LIMITS.jobTransferStartTimeoutMs;
+  const channels = wanted.map((w) => opts.inbox.expect(w.transferId, timeoutMs, opts.signal));
+  // Every expectation exists before the client hears of them, so no channel can arrive unrouted.
+  channels.forEach((c) => c.catch(() => {}));
+  opts.send({ type: 'UPLOAD_REQUEST', job_id: opts.jobId, files: wanted.map((w) => ({ field: w.path.field, transfer_id: w.transferId })) });
+  await Promise.all(
+    wanted.map(async (w, i) => {
+      const channel = await (channels[i] as Promise<PeerChannel>);
+      await receiveTransfer(channel, {
+        destDir: opts.stagingDir,
+        signal: opts.signal,
+        onMeta: (meta) => {
+          const kind = w.path.kind === 'directory' ? 'tar' : 'file';
+          if (meta.name !== w.path.relative_path || meta.kind !== kind) {
+            throw new SleapRtcError(
+              'TRANSFER_PROTOCOL',
+              `Transfer ${w.transferId} for ${w.path.field} must be the ${w.path.kind} '${w.path.relative_path}', not the ${meta.kind === 'tar' ? 'folder' : 'file'} '${meta.name.slice(0, 200)}'.`,
+            );
+          }
+        },
+      });
+    }),
+  );
+}
+
+/** The transfer ids for a transfer job's JOB_COMPLETE. */
+export function outputTransfers(outputs: readonly JobOutput[]): (JobOutput & { transfer_id: string })[] {
+  return outputs.map((o) => ({ ...o, transfer_id: randomUUID() }));
+}
+
+/** Send each output (after JOB_COMPLETE named their ids); the client names them by their last segment. */
+export async function sendOutputs(peer: PeerConnection, outputs: readonly (JobOutput & { transfer_id: string })[], signal: AbortSignal): Promise<void> {
+  for (const o of outputs) {
+    await sendPath(peer, o.local, { transferId: o.transfer_id, name: path.posix.basename(o.relative_path), signal });
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * A worker in a room: registers with its storage backends, job types and GPU, accepts WebRTC
+ * connections from clients, runs one WorkerSession per connection, and keeps its advertised
+ * status honest (`busy` while every job slot is taken, `available` otherwise).
+ */
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { SleapRtcConfig } from '../config/index.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { Capabilities, GpuInfo, JobType, Metadata, WorkerStatus } from '../protocol/common.js';
+import { StorageConfig } from '../storage/index.js';
+import { acceptPeer } from '../transport/peer-connection.js';
+import { SignalingClient } from '../transport/signaling-client.js';
+import { buildCapabilities, checkBackends, describeBackend } from './capabilities.js';
+import { detectGpu } from './gpu.js';
+import { WorkerSession, type CancelReason } from './session.js';
+
+export interface WorkerOptions {
+  config: SleapRtcConfig;
+  serverUrl: string;
+  roomId: string;
+  token: string;
+  /** Identity in the room (requested peer id and metadata.name); default [worker] name, else the host name. */
+  name?: string;
+  logger?: Logger;
+  /** Environment for sleap-nn (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** Skip the nvidia-smi probe and advertise this (tests; null = no GPU). */
+  gpu?: GpuInfo | null;
+  cancelGraceMs?: number;
+  killGraceMs?: number;
+  uploadStartTimeoutMs?: number;
+}
+
+export interface RunningWorker {
+  readonly name: string;
+  readonly peerId: string;
+  readonly capabilities: Capabilities;
+  readonly signaling: SignalingClient;
+  /** Jobs accepted and not yet over. */
+  readonly runningJobs: number;
+  /** Cancel running jobs (JOB_CANCELLED, reason worker_shutdown), close every connection, leave the room. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  const log = opts.logger ?? silentLogger();
+  const config = opts.config;
+  const storage = StorageConfig.fromConfig(config);
+  const backends = await checkBackends(storage);
+  for (const b of backends) (b.healthy ? log.info.bind(log) : log.warn.bind(log))(describeBackend(b));
+  if (backends.length === 0) log.info('no storage backends configured: this worker serves jobs whose files are sent to it');
+  const gpu = opts.gpu === undefined ? await detectGpu({ log }) : (opts.gpu ?? undefined);
+  log.info(gpu ? `GPU: ${gpu.count ?? 1} x ${gpu.name}${gpu.memory_mb ? ` (${gpu.memory_mb} MiB)` : ''}` : 'GPU: none found (nvidia-smi absent or silent)');
+  const maxJobs = config.worker.max_concurrent_jobs;
+  const jobTypes: JobType[] = [...config.worker.job_types];
+  const capabilities = buildCapabilities({ backends, jobTypes, maxConcurrentJobs: maxJobs, gpu });
+  const name = opts.name ?? config.worker.name ?? hostName();
+  const workDir = config.worker.work_dir ?? path.join(os.tmpdir(), 'sleap-rtc-worker');
+  await mkdir(workDir, { recursive: true });
+
+  let running = 0;
+  const statusOf = (): WorkerStatus => (running >= maxJobs ? 'busy' : 'available');
+  const metadata = (): Metadata => ({ name, status: statusOf(), capabilities });
+  const signaling = await SignalingClient.connect({
+    serverUrl: opts.serverUrl,
+    roomId: opts.roomId,
+    token: opts.token,
+    role: 'worker',
+    peerId: name,
+    metadata: metadata(),
+    logger: log,
+  });
+
+  let lastStatus = statusOf();
+  const slots = {
+    acquire(): boolean {
+      if (running >= maxJobs) return false;
+      running += 1;
+      publish();
+      return true;
+    },
+    release(): void {
+      running = Math.max(0, running - 1);
+      publish();
+    },
+  };
+  function publish(): void {
+    const status = statusOf();
+    if (status === lastStatus) return;
+    lastStatus = status;
+    log.info(`status: ${status} (${running} of ${maxJobs} job slot(s) in use)`);
+    signaling.updateMetadata(metadata());
+  }
+
+  const sessions = new Set<WorkerSession>();
+  let closing: Promise<void> | null = null;
+  const healthyBackends = new Set(capabilities.storage_backends);
+
+  signaling.on('offer', (from) => {
+    if (closing) return;
+    const peer = signaling.peers.get(from);
+    if (peer?.role !== 'client') {
+      log.warn(`ignored a connection offer from ${from}, which is not a client in this room`);
+      return;
+    }
+    acceptPeer({ signaler: signaling, remotePeerId: from, iceServers: config.ice.servers.map((s) => ({ ...s, urls: [...s.urls] })) })
+      .then((pc) => {
+        if (closing) {
+          pc.close();
+          return;
+        }
+        log.info(`client ${from} connected`);
+        const session = new WorkerSession(pc, {
+          workerName: name,
+          storage,
+          healthyBackends,
+          jobTypes: new Set(jobTypes),
+          executable: config.worker.sleap_nn,
+          workDir,
+          slots,
+          signaling,
+          logger: log,
+          ...(opts.env ? { env: opts.env } : {}),
+          ...(opts.cancelGraceMs !== undefined ? { cancelGraceMs: opts.cancelGraceMs } : {}),
+          ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
+          ...(opts.uploadStartTimeoutMs !== undefined ? { uploadStartTimeoutMs: opts.uploadStartTimeoutMs } : {}),
+        });
+        sessions.add(session);
+        void pc.closed.then(() => {
+          log.info(`client ${from} disconnected`);
+          return session.close('client_disconnected').finally(() => sessions.delete(session));
+        });
+      })
+      .catch((err: Error) => log.warn(`connection from client ${from} failed: ${err.message}`));
+  });
+  // The signaling server sees a client vanish at once; the WebRTC connection may take much longer.
+  signaling.on('peer_left', (peerId) => {
+    for (const s of sessions) if (s.clientPeerId === peerId) void s.close('client_disconnected');
+  });
+
+  const closeAll = async (reason: CancelReason): Promise<void> => {
+    await Promise.all([...sessions].map((s) => s.close(reason)));
+    await signaling.close();
+  };
+
+  return {
+    name,
+    get peerId() {
+      return signaling.peerId;
+    },
+    capabilities,
+    signaling,
+    get runningJobs() {
+      return running;
+    },
+    close() {
+      closing ??= closeAll('worker_shutdown');
+      return closing;
+    },
+  };
+}
+
+/** A peer id built from the host name (letters, digits, ".", "_", "-"). */
+function hostName(): string {
+  const cleaned = os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  return cleaned || 'worker';
+}

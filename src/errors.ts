@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   RESERVATION_EXPIRED: { exit: 1, summary: 'The reserved worker did not take the job in time and no other worker can serve it.' },
   RESERVATION_NOT_FOUND: { exit: 1, summary: 'No such reservation for this peer (expired, released, or never existed).' },
   WRONG_ROLE: { exit: 1, summary: 'The message is only accepted from the other role (worker or client).' },
+  REQUEST_CANCELLED: { exit: 1, summary: 'The request for a worker was cancelled before one was assigned.' },
   // jobs (src/worker, src/client)
   SLEAP_NN_NOT_FOUND: { exit: 2, summary: 'The configured sleap-nn executable could not be started.' },
   SLEAP_NN_FAILED: { exit: 1, summary: 'sleap-nn exited with an error.' },

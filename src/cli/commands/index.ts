@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { register as registerConfig } from './config.js';
 import { register as registerRoom } from './room.js';
 import { register as registerServer } from './server.js';
+import { register as registerTrack } from './track.js';
+import { register as registerTrain } from './train.js';
 import { register as registerWorker } from './worker.js';
 
 /** Each command module exports `register(program)`; add new ones here. */
@@ -10,4 +12,6 @@ export function registerCommands(program: Command): void {
   registerServer(program);
   registerRoom(program);
   registerWorker(program);
+  registerTrain(program);
+  registerTrack(program);
 }

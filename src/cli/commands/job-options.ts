@@ -1,0 +1,109 @@
+/**
+ * What `sleap-rtc train` and `sleap-rtc track` share: the connection, worker and storage flags,
+ * and running the job with Ctrl-C wired to a remote cancel. Results go to stdout (paths, or one
+ * JSON object with --json); everything else goes to stderr.
+ */
+import type { Command } from 'commander';
+import { loadConfig, resolveSignaling } from '../../config/index.js';
+import { ERROR_CODES, UsageError } from '../../errors.js';
+import { createLogger } from '../../log.js';
+import type { JobArgs } from '../../client/plan.js';
+import { createReporter } from '../../client/reporter.js';
+import { runJob } from '../../client/run-job.js';
+
+export interface CommonJobOptions {
+  room?: string;
+  token?: string;
+  server?: string;
+  worker?: string;
+  storageBackend?: string;
+  userSubdir?: string;
+  /** commander's --no-fallback sets this false. */
+  fallback: boolean;
+  json?: boolean;
+  config?: string;
+}
+
+export function addCommonJobOptions(cmd: Command): Command {
+  return cmd
+    .option('--room <id>', 'room to use (default: $SLEAP_RTC_ROOM, else [signaling] room_id in the config)')
+    .option('--token <token>', 'the room\'s token (default: $SLEAP_RTC_TOKEN, else [signaling] token)')
+    .option('--server <url>', 'signaling server (default: $SLEAP_RTC_SERVER, else [signaling] server_url, else http://127.0.0.1:8080)')
+    .option('--worker <name>', 'run on this worker (its name or peer id); default: the first available one')
+    .option('--storage-backend <name>', 'read the inputs in place on this configured backend (default: the backend whose base path holds them)')
+    .option('--user-subdir <dir>', 'your folder under the backend\'s base path (default: inferred from the inputs\' location)')
+    .option('--no-fallback', 'fail instead of sending the files when the worker cannot read them on shared storage')
+    .option('--json', 'print one JSON object with the result as the last line of stdout')
+    .option('--config <file>', 'config file with [storage.*] backends and [signaling] settings');
+}
+
+/** Parse a whole number flag, >= 1. */
+export function positiveInt(flag: string, example: string): (text: string) => number {
+  return (text) => {
+    if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(Number(text))) {
+      throw new UsageError(`${flag} must be a whole number of at least 1, not "${text}"; e.g. ${flag} ${example}.`);
+    }
+    return Number(text);
+  };
+}
+
+export function positiveNumber(flag: string, example: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a number above 0, not "${text}"; e.g. ${flag} ${example}.`);
+    return n;
+  };
+}
+
+/** Runs the job and sets the exit code: 0 only when it completed. */
+export async function runJobCommand(args: Omit<JobArgs, 'cwd' | 'storageBackend' | 'userSubdir'>, opts: CommonJobOptions): Promise<void> {
+  const log = createLogger({ name: 'client' });
+  const config = await loadConfig({ ...(opts.config !== undefined ? { configPath: opts.config } : {}), logger: log });
+  const signaling = resolveSignaling(config, { server_url: opts.server, room_id: opts.room, token: opts.token });
+  if (!signaling.room_id || !signaling.token) {
+    const missing = [!signaling.room_id && '--room ID (or SLEAP_RTC_ROOM)', !signaling.token && '--token TOKEN (or SLEAP_RTC_TOKEN)'].filter(Boolean);
+    throw new UsageError(`sleap-rtc ${args.jobType} needs ${missing.join(' and ')}: the room the workers are in, e.g. \`sleap-rtc ${args.jobType} --room ROOM --token TOKEN ...\`.`);
+  }
+  const reporter = createReporter();
+  const cancel = new AbortController();
+  let interrupts = 0;
+  const onInterrupt = (): void => {
+    interrupts += 1;
+    if (interrupts > 1) {
+      reporter.close();
+      process.stderr.write('Interrupted again: quitting without waiting for the worker.\n');
+      process.exit(130);
+    }
+    reporter.info('Ctrl-C: cancelling the job on the worker (press Ctrl-C again to quit at once)');
+    cancel.abort();
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
+  try {
+    const result = await runJob({
+      args: {
+        ...args,
+        cwd: process.cwd(),
+        ...(opts.storageBackend !== undefined ? { storageBackend: opts.storageBackend } : {}),
+        ...(opts.userSubdir !== undefined ? { userSubdir: opts.userSubdir } : {}),
+      },
+      config,
+      serverUrl: signaling.server_url,
+      roomId: signaling.room_id,
+      token: signaling.token,
+      ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
+      noFallback: !opts.fallback,
+      reporter,
+      logger: log,
+      signal: cancel.signal,
+    });
+    reporter.close();
+    if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else if (result.status === 'completed') process.stdout.write(result.outputs.map((o) => `${o}\n`).join(''));
+    process.exitCode = result.status === 'completed' ? 0 : result.error ? ERROR_CODES[result.error.code].exit : 1;
+  } finally {
+    reporter.close();
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The client's side of the job conversation with one worker, on the connection's `control`
+ * channel: send a JOB_REQUEST, follow the worker's answers in the order docs/jobs.md gives, and
+ * report how the attempt ended. Every frame is checked against the schema; one that fails gets an
+ * `error` reply and is otherwise ignored. A rejected attempt can be followed by another one on the
+ * same connection (the fallback to a transfer job).
+ */
+import { SleapRtcError, type ErrorCode } from '../errors.js';
+import { encodeMessage, ProtocolError } from '../protocol/codec.js';
+import { decodeWorkerToClient, type JobRequest, type WorkerToClient } from '../protocol/job.js';
+import type { ChannelMessage } from '../transport/channel.js';
+import type { PeerConnection } from '../transport/peer-connection.js';
+import type { JobReporter } from './reporter.js';
+
+type Msg<T extends WorkerToClient['type']> = Extract<WorkerToClient, { type: T }>;
+
+export type AttemptOutcome =
+  | { kind: 'rejected'; code: ErrorCode; message: string; pathErrors: Msg<'PATH_ERROR'>[]; backendMissing: Msg<'BACKEND_NOT_AVAILABLE'> | null }
+  | { kind: 'completed'; complete: Msg<'JOB_COMPLETE'> }
+  | { kind: 'failed'; code: ErrorCode; message: string; exitCode: number | null; lastLines: string[] }
+  | { kind: 'cancelled'; reason: Msg<'JOB_CANCELLED'>['reason'] }
+  | { kind: 'lost'; error: SleapRtcError };
+
+export interface SessionHooks {
+  /** The worker's name, for its log lines. */
+  workerName: string;
+  reporter: JobReporter;
+  /** Send what an UPLOAD_REQUEST asks for; a rejection becomes the attempt's failure. */
+  upload(request: Msg<'UPLOAD_REQUEST'>, signal: AbortSignal): Promise<void>;
+  onStarted?: () => void;
+}
+
+interface Attempt {
+  jobId: string;
+  pathErrors: Msg<'PATH_ERROR'>[];
+  backendMissing: Msg<'BACKEND_NOT_AVAILABLE'> | null;
+  uploads: AbortController;
+  uploadError: SleapRtcError | null;
+  finish: (outcome: AttemptOutcome) => void;
+}
+
+export class ClientSession {
+  readonly #peer: PeerConnection;
+  readonly #hooks: SessionHooks;
+  #attempt: Attempt | null = null;
+
+  constructor(peer: PeerConnection, hooks: SessionHooks) {
+    this.#peer = peer;
+    this.#hooks = hooks;
+    peer.control.onMessage((frame) => this.#onFrame(frame));
+    peer.onClose((reason) => {
+      this.#end({ kind: 'lost', error: new SleapRtcError('PEER_CLOSED', `The connection to worker ${hooks.workerName} closed before the job ended (${reason.message}).`) });
+    });
+  }
+
+  /** Send `request` and resolve with how the worker ended it. One attempt at a time. */
+  attempt(request: JobRequest): Promise<AttemptOutcome> {
+    if (this.#attempt) return Promise.reject(new SleapRtcError('INTERNAL', 'An attempt is already in progress on this connection.'));
+    return new Promise((resolve) => {
+      this.#attempt = { jobId: request.job_id, pathErrors: [], backendMissing: null, uploads: new AbortController(), uploadError: null, finish: resolve };
+      if (!this.#peer.isOpen) {
+        this.#end({ kind: 'lost', error: new SleapRtcError('PEER_CLOSED', `The connection to worker ${this.#hooks.workerName} is closed.`) });
+        return;
+      }
+      this.#send(request);
+    });
+  }
+
+  /** Ask the worker to stop the current attempt; its JOB_CANCELLED (or another end) settles it. */
+  cancel(): void {
+    const a = this.#attempt;
+    if (!a) return;
+    a.uploads.abort();
+    this.#send({ type: 'JOB_CANCEL', job_id: a.jobId });
+  }
+
+  /** Settle the current attempt as lost (a timeout in the caller). */
+  abandon(error: SleapRtcError): void {
+    this.#end({ kind: 'lost', error });
+  }
+
+  #onFrame(frame: ChannelMessage): void {
+    const a = this.#attempt;
+    if (typeof frame !== 'string') return;
+    let m: WorkerToClient;
+    try {
+      m = decodeWorkerToClient(frame);
+    } catch (err) {
+      const e = err instanceof ProtocolError ? err : new SleapRtcError('INVALID_MESSAGE', String(err));
+      this.#hooks.reporter.warn(`ignored a message from worker ${this.#hooks.workerName}: ${e.message}`);
+      this.#send({ type: 'error', code: e.code, message: e.message.slice(0, 2000) });
+      return;
+    }
+    if (m.type === 'error') {
+      this.#hooks.reporter.warn(`worker ${this.#hooks.workerName} could not read a message: [${m.code}] ${m.message.slice(0, 500)}`);
+      return;
+    }
+    if (!a || m.job_id !== a.jobId) return;
+    const r = this.#hooks.reporter;
+    switch (m.type) {
+      case 'PATH_VALIDATED':
+        return;
+      case 'PATH_ERROR':
+        a.pathErrors.push(m);
+        r.warn(`worker ${this.#hooks.workerName}: ${m.message}`);
+        return;
+      case 'BACKEND_NOT_AVAILABLE':
+        a.backendMissing = m;
+        return;
+      case 'JOB_REJECTED':
+        this.#end({ kind: 'rejected', code: m.code, message: m.message, pathErrors: a.pathErrors, backendMissing: a.backendMissing });
+        return;
+      case 'JOB_ACCEPTED':
+        r.info(`job ${m.job_id} accepted by worker ${this.#hooks.workerName}`);
+        return;
+      case 'UPLOAD_REQUEST':
+        this.#hooks.upload(m, a.uploads.signal).catch((err: unknown) => {
+          if (a.uploads.signal.aborted && !a.uploadError) return;
+          a.uploadError = err instanceof SleapRtcError ? err : new SleapRtcError('TRANSFER_IO', String(err));
+          r.warn(`sending the input files failed: ${a.uploadError.message}`);
+          this.cancel();
+        });
+        return;
+      case 'JOB_STARTED':
+        this.#hooks.onStarted?.();
+        r.info(`sleap-nn started on worker ${m.worker}`);
+        return;
+      case 'JOB_LOG':
+        r.workerLine(this.#hooks.workerName, m.stream, m.line);
+        return;
+      case 'JOB_PROGRESS':
+        r.epoch(m.epoch, m.total_epochs);
+        return;
+      case 'JOB_COMPLETE':
+        this.#end({ kind: 'completed', complete: m });
+        return;
+      case 'JOB_FAILED':
+        this.#end(
+          a.uploadError
+            ? { kind: 'failed', code: a.uploadError.code, message: a.uploadError.message, exitCode: null, lastLines: [] }
+            : { kind: 'failed', code: m.code, message: m.message, exitCode: m.exit_code, lastLines: m.last_lines },
+        );
+        return;
+      case 'JOB_CANCELLED':
+        this.#end(
+          a.uploadError
+            ? { kind: 'failed', code: a.uploadError.code, message: a.uploadError.message, exitCode: null, lastLines: [] }
+            : { kind: 'cancelled', reason: m.reason },
+        );
+        return;
+    }
+  }
+
+  #end(outcome: AttemptOutcome): void {
+    const a = this.#attempt;
+    if (!a) return;
+    this.#attempt = null;
+    if (outcome.kind !== 'completed') a.uploads.abort();
+    a.finish(outcome);
+  }
+
+  #send(message: JobRequest | { type: 'JOB_CANCEL'; job_id: string } | { type: 'error'; code: ErrorCode; message: string }): void {
+    try {
+      this.#peer.control.send(encodeMessage(message));
+    } catch (err) {
+      this.#end({ kind: 'lost', error: err instanceof SleapRtcError ? err : new SleapRtcError('PEER_CLOSED', String(err)) });
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The client's files in a transfer job: inputs sent when the worker asks (UPLOAD_REQUEST), and
+ * outputs received after a transfer JOB_COMPLETE. The worker names the transfer ids; the client
+ * decides the names things get on its own disk and refuses anything else.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { SleapRtcError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import type { WorkerToClient } from '../protocol/job.js';
+import { transferIdFromLabel } from '../protocol/transfer.js';
+import type { PeerChannel } from '../transport/channel.js';
+import { receiveTransfer } from '../transport/file-receive.js';
+import { sendPath } from '../transport/file-send.js';
+import type { PeerConnection } from '../transport/peer-connection.js';
+import type { LocalInput } from './plan.js';
+import type { JobReporter } from './reporter.js';
+
+type UploadRequest = Extract<WorkerToClient, { type: 'UPLOAD_REQUEST' }>;
+type TransferComplete = Extract<WorkerToClient, { type: 'JOB_COMPLETE'; transfer: 'webrtc' }>;
+
+/** Send the inputs the worker asked for, one after the other, under their staged names. */
+export async function sendInputs(opts: {
+  peer: PeerConnection;
+  request: UploadRequest;
+  inputs: readonly LocalInput[];
+  reporter: JobReporter;
+  signal: AbortSignal;
+}): Promise<void> {
+  const plan = opts.request.files.map((f) => {
+    const input = opts.inputs.find((i) => i.field === f.field);
+    if (!input) throw new SleapRtcError('INVALID_MESSAGE', `The worker asked for ${f.field}, which this job does not have.`);
+    return { input, transferId: f.transfer_id };
+  });
+  for (const { input, transferId } of plan) {
+    await sendPath(opts.peer, input.local, {
+      transferId,
+      name: input.staged,
+      signal: opts.signal,
+      onProgress: (p) => opts.reporter.transfer('upload', p),
+    });
+  }
+}
+
+/**
+ * Receive a transfer job's outputs. `destination` is a folder for train (the run folder lands in
+ * it) and the predictions file for track. Returns the local paths.
+ */
+export async function receiveOutputs(opts: {
+  peer: PeerConnection;
+  complete: TransferComplete;
+  jobType: 'train' | 'track';
+  destination: string;
+  reporter: JobReporter;
+  signal: AbortSignal;
+  startTimeoutMs?: number;
+}): Promise<string[]> {
+  const destDir = opts.jobType === 'train' ? opts.destination : path.dirname(opts.destination);
+  await mkdir(destDir, { recursive: true });
+  const wanted = new Map(opts.complete.outputs.map((o) => [o.transfer_id, o]));
+  const arrived = new Map<string, (channel: PeerChannel) => void>();
+  // Channels the worker opened before JOB_COMPLETE reached us were held by the peer connection.
+  const detach = opts.peer.onChannel((channel) => {
+    const id = transferIdFromLabel(channel.label);
+    const take = id === null ? undefined : arrived.get(id);
+    if (!take) {
+      channel.close();
+      return;
+    }
+    take(channel);
+  });
+  const timeoutMs = opts.startTimeoutMs ?? LIMITS.jobTransferStartTimeoutMs;
+  try {
+    const results: string[] = [];
+    for (const [id, out] of wanted) {
+      const channel = await new Promise<PeerChannel>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new SleapRtcError('TRANSFER_STALLED', `The worker did not start sending ${out.relative_path} within ${Math.round(timeoutMs / 1000)} s.`)), timeoutMs);
+        const onAbort = (): void => {
+          clearTimeout(timer);
+          reject(new SleapRtcError('TRANSFER_CANCELLED', `Receiving ${out.relative_path} was cancelled.`));
+        };
+        opts.signal.addEventListener('abort', onAbort, { once: true });
+        arrived.set(id, (channel) => {
+          clearTimeout(timer);
+          opts.signal.removeEventListener('abort', onAbort);
+          resolve(channel);
+        });
+      });
+      const expectedKind = out.kind === 'directory' ? 'tar' : 'file';
+      const result = await receiveTransfer(channel, {
+        destDir,
+        // Predictions are rewritten like sleap-nn would on shared storage; run folders are new each time.
+        overwrite: opts.jobType === 'track',
+        signal: opts.signal,
+        onProgress: (p) => opts.reporter.transfer('download', p),
+        onMeta: (meta) => {
+          if (meta.name !== path.posix.basename(out.relative_path) || meta.kind !== expectedKind) {
+            throw new SleapRtcError('TRANSFER_PROTOCOL', `The worker sent '${meta.name.slice(0, 200)}' (${meta.kind}) for output '${out.relative_path}' (${out.kind}).`);
+          }
+        },
+      });
+      results.push(result.path);
+    }
+    return results;
+  } finally {
+    detach();
+  }
+}

@@ -37,6 +37,12 @@ export const RequestWorkerSchema = z.strictObject({
   ...requirementFields,
   /** Longest wait in the queue; 0 fails at once when no matching worker is free. Absent: wait until cancelled. */
   queue_timeout_s: z.number().nonnegative().max(LIMITS.routingMaxQueueTimeoutS).optional(),
+  /**
+   * Queue even when no worker in the room can serve the job now, waiting for one to join
+   * (instead of NO_MATCHING_WORKER). A client re-sending its request after a reconnect sets
+   * this: the workers may not have reconnected yet.
+   */
+  wait_for_match: z.boolean().optional(),
 });
 export type RequestWorker = z.infer<typeof RequestWorkerSchema>;
 

@@ -63,7 +63,7 @@ export class RoutingBook implements RoutingStore {
     room.seq += 1;
     const request: RouteRequest = Object.freeze({ ...input, requirements: Object.freeze({ ...input.requirements }), seq: room.seq, excluded: [] });
     const peers = this.peers.listPeers(input.room_id);
-    if (!peers.some((p) => canServe(p, request.requirements))) {
+    if (request.wait_for_match !== true && !peers.some((p) => canServe(p, request.requirements))) {
       const noMatch = explainNoMatch(peers, request.requirements);
       events.push({ kind: 'failed', request, failure: { code: 'NO_MATCHING_WORKER', ...noMatch } });
       return this.settle<RouteRequestResult>(input.room_id, { events });

@@ -32,6 +32,8 @@ export interface NewRouteRequest {
   readonly requested_at_ms: number;
   /** After this it may no longer wait in the queue; null: no bound. */
   readonly deadline_ms: number | null;
+  /** Queue rather than fail when no peer of the room can serve it now. */
+  readonly wait_for_match?: boolean;
 }
 
 export interface RouteRequest extends NewRouteRequest {

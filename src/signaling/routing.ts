@@ -167,6 +167,7 @@ export class Router {
         },
         requested_at_ms: now,
         deadline_ms: m.queue_timeout_s === undefined ? null : now + Math.round(m.queue_timeout_s * 1000),
+        ...(m.wait_for_match === true ? { wait_for_match: true } : {}),
       };
       const result = await this.opts.store.routeRequest(request, {
         ...this.params(now),

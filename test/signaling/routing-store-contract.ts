@@ -140,6 +140,24 @@ export function runRoutingContract(name: string, factory: Factory): void {
     }
   });
 
+  test(`${name} routing: wait_for_match queues a request nobody can serve yet, until a worker joins`, async (t) => {
+    const room = await openRoom(factory, t);
+    await room.client('c');
+    const request: NewRouteRequest = {
+      room_id: room.roomId,
+      client_peer_id: 'c',
+      request_id: 'patient',
+      requirements: { job_type: 'train', required_storage: 'vast' },
+      requested_at_ms: room.now,
+      deadline_ms: null,
+      wait_for_match: true,
+    };
+    assert.deepEqual((await room.store.routeRequest(request, { ...room.params(), ...LIMITS })).events, []);
+    assert.deepEqual(await queueIds(room), ['patient']);
+    await room.worker('w', workerMeta(['vast']));
+    assert.deepEqual(assigned(await room.store.drainRoutingQueue(room.roomId, room.params())).map((a) => [a.request, a.worker]), [['patient', 'w']]);
+  });
+
   test(`${name} routing: slots follow max_concurrent_jobs and status; the rest queue in order`, async (t) => {
     const room = await openRoom(factory, t);
     await room.worker('two', workerMeta(['vast'], { max_concurrent_jobs: 2 }));

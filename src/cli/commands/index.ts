@@ -5,6 +5,7 @@ import { register as registerServer } from './server.js';
 import { register as registerTrack } from './track.js';
 import { register as registerTrain } from './train.js';
 import { register as registerWorker } from './worker.js';
+import { register as registerWorkers } from './workers.js';
 
 /** Each command module exports `register(program)`; add new ones here. */
 export function registerCommands(program: Command): void {
@@ -14,4 +15,5 @@ export function registerCommands(program: Command): void {
   registerWorker(program);
   registerTrain(program);
   registerTrack(program);
+  registerWorkers(program);
 }

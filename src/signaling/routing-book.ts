@@ -261,18 +261,19 @@ export class RoutingBook implements RoutingStore {
     const live = this.liveCounts(peers);
     let free = 0;
     for (const p of peers) free += freeSlots(p, live.get(p.peer_id) ?? 0);
+    // Nobody can be served: nothing to do (overdue requests are failed by their timers, or by
+    // the next drain that could otherwise serve them late).
+    if (free === 0) return;
     // Requirement keys known to have no free worker in this pass: later requests with the same
     // key are skipped without scanning the workers again.
     const stuck = new Set<string>();
     const kept: RouteRequest[] = [];
-    for (const request of room.queue) {
+    let i = 0;
+    for (; i < room.queue.length && free > 0; i++) {
+      const request = room.queue[i] as RouteRequest;
       if (request.deadline_ms !== null && request.deadline_ms <= params.now_ms) {
         this.forget(request);
         events.push({ kind: 'failed', request, failure: { code: 'QUEUE_TIMEOUT' } });
-        continue;
-      }
-      if (free === 0) {
-        kept.push(request);
         continue;
       }
       const key = request.excluded.length === 0 ? requirementKey(request.requirements) : undefined;
@@ -287,7 +288,8 @@ export class RoutingBook implements RoutingStore {
       live.set(worker.peer_id, (live.get(worker.peer_id) ?? 0) + 1);
       free -= 1;
     }
-    room.queue = kept;
+    // The slots ran out: the rest keep their places unread.
+    room.queue = i === room.queue.length ? kept : kept.concat(room.queue.slice(i));
   }
 
   private reserve(room: RoomRouting, request: RouteRequest, worker: PeerRecord, params: RoutingParams): RoutingEvent {

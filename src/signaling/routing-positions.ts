@@ -26,8 +26,24 @@ interface Group {
   count: number;
 }
 
+const groupKeys = new WeakMap<RouteRequest, string>();
+
 function groupKey(r: RouteRequest): string {
-  return r.excluded.length === 0 ? requirementKey(r.requirements) : `${requirementKey(r.requirements)}|${[...r.excluded].sort().join(',')}`;
+  if (r.excluded.length === 0) return requirementKey(r.requirements);
+  let key = groupKeys.get(r);
+  if (key === undefined) {
+    key = `${requirementKey(r.requirements)}|${[...r.excluded].sort().join(',')}`;
+    groupKeys.set(r, key);
+  }
+  return key;
+}
+
+function candidates(r: RouteRequest, workers: readonly RoutablePeer[]): Set<number> {
+  const out = new Set<number>();
+  workers.forEach((w, i) => {
+    if (canServe(w, r.requirements, r.excluded)) out.add(i);
+  });
+  return out;
 }
 
 function buildGroups(queue: readonly RouteRequest[], workers: readonly RoutablePeer[]): { groups: Group[]; groupOf: number[] } {
@@ -38,12 +54,8 @@ function buildGroups(queue: readonly RouteRequest[], workers: readonly RoutableP
     const key = groupKey(r);
     let g = index.get(key);
     if (g === undefined) {
-      const mine = new Set<number>();
-      workers.forEach((w, i) => {
-        if (canServe(w, r.requirements, r.excluded)) mine.add(i);
-      });
       g = groups.length;
-      groups.push({ workers: mine, rivals: [], count: 0 });
+      groups.push({ workers: candidates(r, workers), rivals: [], count: 0 });
       index.set(key, g);
     }
     (groups[g] as Group).count += 1;
@@ -78,6 +90,35 @@ export function queuePositions(queue: readonly RouteRequest[], peers: readonly R
     passed[g] = (passed[g] as number) + 1;
   });
   return out;
+}
+
+/**
+ * The facts for one queued request (a newcomer's first answer): one pass over the requests ahead
+ * of it, deciding "competes" once per distinct requirement.
+ */
+export function queuePositionOf(queue: readonly RouteRequest[], index: number, peers: readonly RoutablePeer[]): QueueFacts {
+  const workers = peers.filter((p) => p.role === 'worker');
+  const target = queue[index] as RouteRequest;
+  const mine = candidates(target, workers);
+  const competes = new Map<string, boolean>();
+  let ahead = 0;
+  for (let i = 0; i < index; i++) {
+    const r = queue[i] as RouteRequest;
+    const key = groupKey(r);
+    let c = competes.get(key);
+    if (c === undefined) {
+      c = false;
+      for (const w of candidates(r, workers)) {
+        if (mine.has(w)) {
+          c = true;
+          break;
+        }
+      }
+      competes.set(key, c);
+    }
+    if (c) ahead += 1;
+  }
+  return { position: ahead + 1, queue_length: queue.length, matching_workers: mine.size };
 }
 
 /** The `room_status` rows: every worker in join order with its slots and the queued requests it could serve. */

@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import type { NoMatchReason } from '../protocol/routing.js';
 import type { PeerToServer, ServerToPeer } from '../protocol/signaling.js';
 import type { LocalPeer } from './connection.js';
-import { queuePositions, workerStatusEntries } from './routing-positions.js';
+import { queuePositionOf, queuePositions, workerStatusEntries, type QueueFacts } from './routing-positions.js';
 import type { NewRouteRequest, ReservationRecord, RouteFailure, RouteRejection, RouteRequest, RoutingEvent, RoutingOutcome, RoutingParams } from './routing-store.js';
 import type { PeerRecord, SignalingStore } from './store.js';
 
@@ -178,7 +178,7 @@ export class Router {
       await this.apply(result);
       const settled = result.rejected !== undefined || result.events.some((e) => sameRequest(e, peer.peer_id, m.request_id));
       // Queued: the client hears its position now, not at the next periodic report.
-      if (!settled) await this.reposition(peer.room_id, requestKey(peer.peer_id, m.request_id));
+      if (!settled) await this.reportNewcomer(peer.room_id, peer.peer_id, m.request_id);
     });
   }
 
@@ -286,11 +286,36 @@ export class Router {
     return st;
   }
 
-  /** Sends changed positions to every queued request of the room, or only to `onlyKey`. */
-  private async reposition(roomId: string, onlyKey?: string): Promise<void> {
+  /** A request just queued hears its position at once. */
+  private async reportNewcomer(roomId: string, clientPeerId: string, requestId: string): Promise<void> {
+    const snapshot = await this.opts.store.routingSnapshot(roomId);
+    const index = snapshot.queue.findIndex((r) => r.request_id === requestId && r.client_peer_id === clientPeerId);
+    if (index < 0) return;
+    const request = snapshot.queue[index] as RouteRequest;
+    const facts = queuePositionOf(snapshot.queue, index, await this.opts.store.listPeers(roomId));
+    this.armQueueTimer(request);
+    await this.sendPosition(this.roomPositions(roomId), request, facts);
+  }
+
+  private sendPosition(st: RoomPositions, request: RouteRequest, f: QueueFacts): void | Promise<void> {
+    const key = requestKey(request.client_peer_id, request.request_id);
+    const signature = `${f.position}/${f.matching_workers}`;
+    if (st.sent.get(key) === signature) return;
+    st.sent.set(key, signature);
+    return this.opts.deliver(request.client_peer_id, {
+      type: 'queue_position',
+      request_id: request.request_id,
+      position: f.position,
+      queue_length: f.queue_length,
+      matching_workers: f.matching_workers,
+    });
+  }
+
+  /** Sends changed positions to every queued request of the room. */
+  private async reposition(roomId: string): Promise<void> {
     const snapshot = await this.opts.store.routingSnapshot(roomId);
     const st = this.roomPositions(roomId);
-    if (onlyKey === undefined) st.lastAt = this.now();
+    st.lastAt = this.now();
     if (snapshot.queue.length === 0) {
       if (st.timer === undefined) this.positions.delete(roomId);
       else st.sent.clear();
@@ -301,27 +326,11 @@ export class Router {
     const live = new Set<string>();
     const sends: (void | Promise<void>)[] = [];
     snapshot.queue.forEach((request, i) => {
-      const key = requestKey(request.client_peer_id, request.request_id);
-      live.add(key);
+      live.add(requestKey(request.client_peer_id, request.request_id));
       this.armQueueTimer(request);
-      if (onlyKey !== undefined && key !== onlyKey) return;
-      const f = facts[i] as (typeof facts)[number];
-      const signature = `${f.position}/${f.matching_workers}`;
-      if (st.sent.get(key) === signature) return;
-      st.sent.set(key, signature);
-      sends.push(
-        this.opts.deliver(request.client_peer_id, {
-          type: 'queue_position',
-          request_id: request.request_id,
-          position: f.position,
-          queue_length: f.queue_length,
-          matching_workers: f.matching_workers,
-        }),
-      );
+      sends.push(this.sendPosition(st, request, facts[i] as QueueFacts));
     });
-    if (onlyKey === undefined) {
-      for (const key of st.sent.keys()) if (!live.has(key)) st.sent.delete(key);
-    }
+    for (const key of st.sent.keys()) if (!live.has(key)) st.sent.delete(key);
     await Promise.all(sends);
   }
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Metadata } from '../../src/protocol/signaling.js';
 import { canServe, explainNoMatch, freeSlots, unmetRequirement, type RoutablePeer } from '../../src/signaling/routing-match.js';
-import { queuePositions, workerStatusEntries } from '../../src/signaling/routing-positions.js';
+import { queuePositionOf, queuePositions, workerStatusEntries } from '../../src/signaling/routing-positions.js';
 import type { RouteRequest, WorkerRequirements } from '../../src/signaling/routing-store.js';
 
 function worker(peer_id: string, backends: string[], extra: Partial<NonNullable<Metadata['capabilities']>> = {}, meta: Partial<Metadata> = {}): RoutablePeer {
@@ -86,6 +86,9 @@ test('queuePositions: only requests competing for the same workers count as ahea
     ],
   );
   assert.deepEqual(queuePositions([], peers), []);
+  // The one-request form agrees with the whole-queue form.
+  const all = queuePositions(queue, peers);
+  queue.forEach((_, i) => assert.deepEqual(queuePositionOf(queue, i, peers), all[i], `request ${i}`));
 });
 
 test('workerStatusEntries: slots from reservations, queue share from requirements', () => {

@@ -149,23 +149,23 @@ export class WorkerSession {
     try {
       if (!ctx.jobTypes.has(request.job_type)) {
         const types = [...ctx.jobTypes].join(', ');
-        this.#send({ type: 'JOB_REJECTED', job_id, code: 'NO_MATCHING_WORKER', message: `This worker does not run ${request.job_type} jobs (it runs: ${types}).` });
+        this.#send({ type: 'JOB_REJECTED', job_id, code: 'NO_MATCHING_WORKER', message: `This worker does not run ${request.job_type} jobs (it runs: ${types}).` }, job);
         return;
       }
       if (!ctx.slots.acquire()) {
-        this.#send({ type: 'JOB_REJECTED', job_id, code: 'WORKER_BUSY', message: `Worker ${ctx.workerName} is running as many jobs as it may; try another worker or wait.` });
+        this.#send({ type: 'JOB_REJECTED', job_id, code: 'WORKER_BUSY', message: `Worker ${ctx.workerName} is running as many jobs as it may; try another worker or wait.` }, job);
         return;
       }
       haveSlot = true;
       const outcome = await checkRequest(request, { storage: ctx.storage, healthyBackends: ctx.healthyBackends, stagingDir: makeJobDir });
       if (!outcome.ok) {
         this.#log.info(`refused job ${job_id}: ${summary(outcome.messages)}`);
-        this.#sendAll(outcome.messages);
+        this.#sendAll(outcome.messages, job);
         return;
       }
       if (request.reservation_id !== undefined) {
         if (!ctx.signaling) {
-          this.#send({ type: 'JOB_REJECTED', job_id, code: 'RESERVATION_NOT_FOUND', message: 'This worker is not connected to a signaling server and cannot claim reservations.' });
+          this.#send({ type: 'JOB_REJECTED', job_id, code: 'RESERVATION_NOT_FOUND', message: 'This worker is not connected to a signaling server and cannot claim reservations.' }, job);
           return;
         }
         try {
@@ -174,16 +174,17 @@ export class WorkerSession {
         } catch (err) {
           const e = asError(err);
           this.#log.warn(`refused job ${job_id}: ${e.message}`);
-          this.#send({ type: 'JOB_REJECTED', job_id, code: e.code, message: `${e.message} The job was not started here.`.slice(0, 2000) });
+          this.#send({ type: 'JOB_REJECTED', job_id, code: e.code, message: `${e.message} The job was not started here.`.slice(0, 2000) }, job);
           return;
         }
       }
-      this.#sendAll(outcome.messages);
+      this.#sendAll(outcome.messages, job);
       const storage = outcome.storage;
       this.#send(
         storage.transfer === 'shared'
           ? { type: 'JOB_ACCEPTED', job_id, transfer: 'shared', storage_backend: storage.storage_backend, user_subdir: storage.user_subdir }
           : { type: 'JOB_ACCEPTED', job_id, transfer: 'webrtc' },
+        job,
       );
       accepted = true;
       this.#log.info(
@@ -198,18 +199,18 @@ export class WorkerSession {
             inputs: outcome.paths.filter((p) => p.role === 'input'),
             stagingDir: await makeJobDir(),
             inbox: this.#inbox,
-            send: (m) => this.#send(m),
+            send: (m) => this.#send(m, job),
             signal: job.abort.signal,
             ...(ctx.uploadStartTimeoutMs !== undefined ? { startTimeoutMs: ctx.uploadStartTimeoutMs } : {}),
           });
         } catch (err) {
           if (job.cancelReason) {
-            this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason });
+            this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason }, job);
             return;
           }
           const e = asError(err);
           this.#log.warn(`job ${job_id}: receiving its inputs failed: ${e.message}`);
-          this.#send({ type: 'JOB_FAILED', job_id, exit_code: null, last_lines: [], code: e.code, message: `The input files did not arrive: ${e.message}`.slice(0, 2000) });
+          this.#send({ type: 'JOB_FAILED', job_id, exit_code: null, last_lines: [], code: e.code, message: `The input files did not arrive: ${e.message}`.slice(0, 2000) }, job);
           return;
         }
       }
@@ -221,7 +222,7 @@ export class WorkerSession {
         executable: ctx.executable,
         workerName: ctx.workerName,
         cwd: await makeJobDir(),
-        send: (m) => this.#send(m),
+        send: (m) => this.#send(m, job),
         ...(ctx.env ? { env: ctx.env } : {}),
         ...(ctx.cancelGraceMs !== undefined ? { cancelGraceMs: ctx.cancelGraceMs } : {}),
         ...(ctx.killGraceMs !== undefined ? { killGraceMs: ctx.killGraceMs } : {}),
@@ -230,27 +231,33 @@ export class WorkerSession {
       const result = await job.run.run();
       if (result.status === 'cancelled') {
         this.#log.info(`job ${job_id} cancelled`);
-        this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason ?? 'client_request' });
+        this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason ?? 'client_request' }, job);
       } else if (result.status === 'failed') {
         this.#log.warn(`job ${job_id} failed: ${result.message.message}`);
-        this.#send(result.message);
+        this.#send(result.message, job);
       } else if (storage.transfer === 'shared') {
         this.#log.info(`job ${job_id} completed`);
         const { storage_backend, user_subdir } = storage;
-        this.#send({
-          type: 'JOB_COMPLETE',
-          job_id,
-          transfer: 'shared',
-          outputs: result.outputs.map((o) => ({ type: 'SHARED_OUTPUT_PATH', storage_backend, user_subdir, relative_path: o.relative_path })),
-        });
+        this.#send(
+          {
+            type: 'JOB_COMPLETE',
+            job_id,
+            transfer: 'shared',
+            outputs: result.outputs.map((o) => ({ type: 'SHARED_OUTPUT_PATH', storage_backend, user_subdir, relative_path: o.relative_path })),
+          },
+          job,
+        );
       } else {
         const outputs = outputTransfers(result.outputs);
-        this.#send({
-          type: 'JOB_COMPLETE',
-          job_id,
-          transfer: 'webrtc',
-          outputs: outputs.map((o) => ({ relative_path: o.relative_path, transfer_id: o.transfer_id, kind: o.kind })),
-        });
+        this.#send(
+          {
+            type: 'JOB_COMPLETE',
+            job_id,
+            transfer: 'webrtc',
+            outputs: outputs.map((o) => ({ relative_path: o.relative_path, transfer_id: o.transfer_id, kind: o.kind })),
+          },
+          job,
+        );
         try {
           await sendOutputs(this.#peer, outputs, job.abort.signal);
           this.#log.info(`job ${job_id} completed; its outputs were sent to the client`);
@@ -265,11 +272,13 @@ export class WorkerSession {
         accepted
           ? { type: 'JOB_FAILED', job_id, exit_code: null, last_lines: [], code: e.code, message: e.message.slice(0, 2000) }
           : { type: 'JOB_REJECTED', job_id, code: e.code, message: e.message.slice(0, 2000) },
+        job,
       );
     } finally {
+      // The job's folder is gone before the worker says it is free again.
+      if (jobDir !== null) await rm(jobDir, { recursive: true, force: true }).catch(() => {});
       if (reservation !== null && ctx.signaling) releaseReservation(ctx.signaling, reservation);
       if (haveSlot) ctx.slots.release();
-      if (jobDir !== null) await rm(jobDir, { recursive: true, force: true }).catch(() => {});
     }
   }
 
@@ -288,21 +297,18 @@ export class WorkerSession {
     }
   }
 
-  #sendAll(messages: readonly WorkerToClient[]): void {
-    for (const m of messages) this.#send(m);
+  #sendAll(messages: readonly WorkerToClient[], job: ActiveJob): void {
+    for (const m of messages) this.#send(m, job);
   }
 
   /** Best effort: a client that went away is handled by close(), not by failed sends. */
-  #send(message: WorkerToClient): void {
+  #send(message: WorkerToClient, job: ActiveJob | null = null): void {
+    if (job && TERMINAL_JOB_MESSAGE_TYPES.has(message.type)) job.ended = true;
     let control;
     try {
       control = this.#peer.control;
     } catch {
       return;
-    }
-    if (TERMINAL_JOB_MESSAGE_TYPES.has(message.type) && 'job_id' in message) {
-      const job = this.#jobs.get(message.job_id);
-      if (job) job.ended = true;
     }
     if (!control.isOpen) return;
     if (message.type === 'JOB_LOG') {
@@ -314,7 +320,7 @@ export class WorkerSession {
       if (this.#droppedLines > 0) {
         const n = this.#droppedLines;
         this.#droppedLines = 0;
-        this.#send({ ...message, stream: 'stderr', line: `[sleap-rtc: ${n} log line(s) dropped; the connection is slower than sleap-nn's output]` });
+        this.#send({ ...message, stream: 'stderr', line: `[sleap-rtc: ${n} log line(s) dropped; the connection is slower than sleap-nn's output]` }, job);
       }
     }
     try {

@@ -81,28 +81,44 @@ export async function receiveInputs(opts: {
 }): Promise<void> {
   const wanted = opts.inputs.map((p) => ({ path: p, transferId: randomUUID() }));
   const timeoutMs = opts.startTimeoutMs ?? LIMITS.jobTransferStartTimeoutMs;
-  const channels = wanted.map((w) => opts.inbox.expect(w.transferId, timeoutMs, opts.signal));
+  // One failed input stops the others (and their waits), as does the caller's signal.
+  const stop = new AbortController();
+  const onOuterAbort = (): void => stop.abort();
+  if (opts.signal.aborted) stop.abort();
+  else opts.signal.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = stop.signal;
+  const channels = wanted.map((w) => opts.inbox.expect(w.transferId, timeoutMs, signal));
   // Every expectation exists before the client hears of them, so no channel can arrive unrouted.
   channels.forEach((c) => c.catch(() => {}));
   opts.send({ type: 'UPLOAD_REQUEST', job_id: opts.jobId, files: wanted.map((w) => ({ field: w.path.field, transfer_id: w.transferId })) });
-  await Promise.all(
-    wanted.map(async (w, i) => {
-      const channel = await (channels[i] as Promise<PeerChannel>);
-      await receiveTransfer(channel, {
-        destDir: opts.stagingDir,
-        signal: opts.signal,
-        onMeta: (meta) => {
-          const kind = w.path.kind === 'directory' ? 'tar' : 'file';
-          if (meta.name !== w.path.relative_path || meta.kind !== kind) {
-            throw new SleapRtcError(
-              'TRANSFER_PROTOCOL',
-              `Transfer ${w.transferId} for ${w.path.field} must be the ${w.path.kind} '${w.path.relative_path}', not the ${meta.kind === 'tar' ? 'folder' : 'file'} '${meta.name.slice(0, 200)}'.`,
-            );
-          }
-        },
-      });
-    }),
-  );
+  const receiveOne = async (w: { path: CheckedPath; transferId: string }, i: number): Promise<void> => {
+    const channel = await (channels[i] as Promise<PeerChannel>);
+    await receiveTransfer(channel, {
+      destDir: opts.stagingDir,
+      signal,
+      onMeta: (meta) => {
+        const kind = w.path.kind === 'directory' ? 'tar' : 'file';
+        if (meta.name !== w.path.relative_path || meta.kind !== kind) {
+          throw new SleapRtcError(
+            'TRANSFER_PROTOCOL',
+            `Transfer ${w.transferId} for ${w.path.field} must be the ${w.path.kind} '${w.path.relative_path}', not the ${meta.kind === 'tar' ? 'folder' : 'file'} '${meta.name.slice(0, 200)}'.`,
+          );
+        }
+      },
+    });
+  };
+  try {
+    await Promise.all(
+      wanted.map((w, i) =>
+        receiveOne(w, i).catch((err: unknown) => {
+          stop.abort();
+          throw err;
+        }),
+      ),
+    );
+  } finally {
+    opts.signal.removeEventListener('abort', onOuterAbort);
+  }
 }
 
 /** The transfer ids for a transfer job's JOB_COMPLETE. */

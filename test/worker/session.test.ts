@@ -1,0 +1,242 @@
+/**
+ * WorkerSession over a real WebRTC connection in this process, with the sleap-nn stand-in: the
+ * message order of shared and transfer jobs, bad frames, refusals, cancel, a client that leaves,
+ * failures, and a client that sends something other than what the worker asked for.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { silentLogger } from '../../src/log.js';
+import { LIMITS } from '../../src/limits.js';
+import type { JobRequest } from '../../src/protocol/job.js';
+import { StorageConfig } from '../../src/storage/index.js';
+import { receiveTransfer } from '../../src/transport/file-receive.js';
+import { sendFile, sendPath } from '../../src/transport/file-send.js';
+import { transferIdFromLabel } from '../../src/protocol/transfer.js';
+import { WorkerSession, type SessionContext } from '../../src/worker/session.js';
+import { FAKE_SLEAP_NN, readRecords, tempDir } from '../fixtures/fake-sleap-nn.js';
+import { connectedPair } from '../transport/helpers/peers.js';
+import { JobPeer } from './helpers/job-peer.js';
+
+interface Setup {
+  client: JobPeer;
+  session: WorkerSession;
+  share: string;
+  workDir: string;
+  record: string;
+  slots: { used: number; max: number };
+}
+
+async function setup(t: TestContext, opts: { env?: NodeJS.ProcessEnv; executable?: string; max?: number; jobTypes?: ('train' | 'track')[] } = {}): Promise<Setup> {
+  const root = await tempDir(t);
+  const share = path.join(root, 'share');
+  const workDir = path.join(root, 'work');
+  await mkdir(path.join(share, 'alice', 'proj'), { recursive: true });
+  await mkdir(workDir);
+  await writeFile(path.join(share, 'alice', 'proj', 'labels.slp'), 'labels');
+  await writeFile(path.join(share, 'alice', 'proj', 'config.yaml'), 'max_epochs: 3\n');
+  const record = path.join(root, 'record.jsonl');
+  const slots = { used: 0, max: opts.max ?? 1 };
+  const { offerer, answerer } = await connectedPair(t);
+  const ctx: SessionContext = {
+    workerName: 'gpu-test',
+    storage: StorageConfig.fromToml({ vast: { base_path: share } }),
+    healthyBackends: new Set(['vast']),
+    jobTypes: new Set(opts.jobTypes ?? ['train', 'track']),
+    executable: opts.executable ?? FAKE_SLEAP_NN,
+    workDir,
+    env: { ...process.env, FAKE_SLEAP_NN_RECORD: record, ...opts.env },
+    slots: {
+      acquire: () => (slots.used < slots.max ? (slots.used++, true) : false),
+      release: () => void slots.used--,
+    },
+    signaling: null,
+    logger: silentLogger(),
+    cancelGraceMs: 2_000,
+    killGraceMs: 1_000,
+  };
+  const session = new WorkerSession(answerer, ctx);
+  t.after(() => session.close('worker_shutdown'));
+  return { client: new JobPeer(offerer), session, share, workDir, record, slots };
+}
+
+const sharedTrain = (jobId = 'j1', extra: Partial<JobRequest> = {}): JobRequest =>
+  ({
+    type: 'JOB_REQUEST',
+    job_id: jobId,
+    job_type: 'train',
+    transfer: 'shared',
+    storage: { storage_backend: 'vast', user_subdir: 'alice', client_base_path: '/Volumes/vast' },
+    spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'r1' },
+    ...extra,
+  }) as JobRequest;
+
+/** Resolves once the slot count has dropped back to zero (the job's cleanup ran). */
+async function slotsFree(s: Setup): Promise<void> {
+  for (let i = 0; i < 500 && s.slots.used > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(s.slots.used, 0, 'the job slot was given back');
+}
+
+test('a shared-storage train job: paths validated, accepted, started, logs, progress, complete with relative outputs', async (t) => {
+  const s = await setup(t);
+  s.client.send(sharedTrain());
+  const done = await s.client.next('JOB_COMPLETE');
+  assert.deepEqual(done.outputs, [{ type: 'SHARED_OUTPUT_PATH', storage_backend: 'vast', user_subdir: 'alice', relative_path: 'proj/models/r1' }]);
+  const types = s.client.of('j1').map((m) => m.type);
+  assert.deepEqual(types.slice(0, 5), ['PATH_VALIDATED', 'PATH_VALIDATED', 'PATH_VALIDATED', 'JOB_ACCEPTED', 'JOB_STARTED']);
+  assert.equal(types.at(-1), 'JOB_COMPLETE');
+  assert.deepEqual(
+    s.client.of('j1').filter((m) => m.type === 'JOB_PROGRESS').map((m) => m.type === 'JOB_PROGRESS' && m.epoch),
+    [1, 2, 3],
+  );
+  assert.ok(s.client.of('j1').some((m) => m.type === 'JOB_LOG' && m.line.startsWith('Epoch 2/3')));
+  assert.ok((await readFile(path.join(s.share, 'alice/proj/models/r1/best.ckpt'), 'utf8')).startsWith('FAKE-CKPT'));
+  const [rec] = await readRecords(s.record);
+  assert.ok(rec, 'sleap-nn ran');
+  const i = rec.argv.indexOf('--prefix-map');
+  assert.equal(rec.argv[i + 1], `/Volumes/vast->${s.share}`, 'the client mount is mapped to this worker\'s mount');
+  assert.ok(rec.cwd.startsWith(s.workDir), 'sleap-nn runs in the job folder');
+  await slotsFree(s);
+  assert.deepEqual(await readdir(s.workDir), [], 'the job folder is removed');
+});
+
+test('a transfer job: UPLOAD_REQUEST, files staged under their names, outputs sent back after JOB_COMPLETE', async (t) => {
+  const s = await setup(t);
+  const local = await tempDir(t);
+  await writeFile(path.join(local, 'my labels.slp'), 'L'.repeat(10_000));
+  await writeFile(path.join(local, 'cfg.yaml'), 'max_epochs: 2\n');
+  const dest = await tempDir(t);
+  s.client.send({ type: 'JOB_REQUEST', job_id: 'tj', job_type: 'train', transfer: 'webrtc', spec: { labels: 'my labels.slp', config_file: 'cfg.yaml', output: 'output', run_name: 'r' } });
+  const upload = await s.client.next('UPLOAD_REQUEST');
+  assert.deepEqual(upload.files.map((f) => f.field), ['labels', 'config_file']);
+  const names: Record<string, string> = { labels: 'my labels.slp', config_file: 'cfg.yaml' };
+  // Output channels may open before JOB_COMPLETE is read; collect them from the start.
+  const channels = new Map<string, Parameters<typeof receiveTransfer>[0]>();
+  s.client.peer.onChannel((ch) => channels.set(transferIdFromLabel(ch.label) ?? '', ch));
+  for (const f of upload.files) await sendFile(s.client.peer, path.join(local, names[f.field] as string), { transferId: f.transfer_id, name: names[f.field] as string });
+  const complete = await s.client.next('JOB_COMPLETE');
+  assert.equal(complete.transfer, 'webrtc');
+  const out = complete.transfer === 'webrtc' ? complete.outputs : [];
+  assert.deepEqual(out.map((o) => [o.relative_path, o.kind]), [['output/r', 'directory']]);
+  for (let i = 0; i < 200 && !channels.has(out[0]?.transfer_id ?? ''); i++) await new Promise((r) => setTimeout(r, 10));
+  const got = await receiveTransfer(channels.get(out[0]?.transfer_id ?? '') as Parameters<typeof receiveTransfer>[0], { destDir: dest });
+  assert.equal(got.path, path.join(dest, 'r'));
+  assert.match(await readFile(path.join(dest, 'r', 'best.ckpt'), 'utf8'), /labels_bytes=10000/);
+  const types = s.client.of('tj').map((m) => m.type);
+  assert.deepEqual([types[0], types[1], types[2]], ['JOB_ACCEPTED', 'UPLOAD_REQUEST', 'JOB_STARTED']);
+  await slotsFree(s);
+  assert.deepEqual(await readdir(s.workDir), [], 'the staging folder is removed');
+});
+
+test('frames that are not valid job messages get an error with a code, and the session keeps working', async (t) => {
+  const s = await setup(t);
+  const bad: [unknown, string][] = [
+    ['not json', 'INVALID_JSON'],
+    [new Uint8Array([1, 2, 3]), 'INVALID_MESSAGE'],
+    [{ type: 'RUN_SHELL', cmd: 'rm -rf /' }, 'UNKNOWN_TYPE'],
+    [{ type: 'JOB_REQUEST', job_id: 'x' }, 'INVALID_MESSAGE'],
+    [{ ...sharedTrain('x'), spec: { labels: 'a\0b', config_file: 'c', output: '', run_name: 'r' } }, 'INVALID_MESSAGE'],
+    [{ ...sharedTrain('x'), extra_field: 1 }, 'INVALID_MESSAGE'],
+    [[1, 2], 'INVALID_MESSAGE'],
+    [JSON.stringify({ type: 'JOB_CANCEL', job_id: 'x', pad: 'x'.repeat(LIMITS.jobMessageMaxBytes) }), 'FRAME_TOO_LARGE'],
+  ];
+  for (const [frame, code] of bad) {
+    const before = s.client.received.length;
+    s.client.send(frame);
+    const reply = await s.client.next('error', () => s.client.received.length > before);
+    assert.equal(reply.code, code, `reply to ${String(frame).slice(0, 60)}`);
+    assert.ok(reply.message.length > 10);
+  }
+  s.client.send(sharedTrain('after'));
+  await s.client.next('JOB_COMPLETE', (m) => m.job_id === 'after');
+});
+
+test('busy, unknown job types, a repeated job id and an unclaimable reservation are rejected with their code', async (t) => {
+  const s = await setup(t, { max: 1, jobTypes: ['train'], env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200' } });
+  s.client.send({ type: 'JOB_REQUEST', job_id: 'trk', job_type: 'track', transfer: 'shared', storage: { storage_backend: 'vast', user_subdir: 'alice' }, spec: { data: 'd', models: ['m'], output: 'o' } });
+  assert.equal((await s.client.next('JOB_REJECTED', (m) => m.job_id === 'trk')).code, 'NO_MATCHING_WORKER');
+  const long = sharedTrain('long', { spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'l', max_epochs: 1000 } } as Partial<JobRequest>);
+  s.client.send(long);
+  await s.client.next('JOB_STARTED', (m) => m.job_id === 'long');
+  s.client.send(long);
+  assert.equal((await s.client.next('JOB_REJECTED', (m) => m.job_id === 'long')).code, 'INVALID_MESSAGE');
+  s.client.send(sharedTrain('second'));
+  const busy = await s.client.next('JOB_REJECTED', (m) => m.job_id === 'second');
+  assert.equal(busy.code, 'WORKER_BUSY');
+  s.client.send({ type: 'JOB_CANCEL', job_id: 'long' });
+  await s.client.next('JOB_CANCELLED', (m) => m.job_id === 'long');
+  await slotsFree(s);
+  s.client.send(sharedTrain('routed', { reservation_id: 'res-1' } as Partial<JobRequest>));
+  assert.equal((await s.client.next('JOB_REJECTED', (m) => m.job_id === 'routed')).code, 'RESERVATION_NOT_FOUND');
+  await slotsFree(s);
+});
+
+test('JOB_CANCEL stops sleap-nn (SIGINT) and answers JOB_CANCELLED; the slot is free again', async (t) => {
+  const s = await setup(t, { env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '300' } });
+  s.client.send(sharedTrain('c', { spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'c', max_epochs: 1000 } } as Partial<JobRequest>));
+  await s.client.next('JOB_PROGRESS', (m) => m.job_id === 'c');
+  s.client.send({ type: 'JOB_CANCEL', job_id: 'c' });
+  const cancelled = await s.client.next('JOB_CANCELLED', (m) => m.job_id === 'c');
+  assert.equal(cancelled.reason, 'client_request');
+  assert.ok(s.client.of('c').some((m) => m.type === 'JOB_LOG' && m.line === 'KeyboardInterrupt'), 'sleap-nn got SIGINT');
+  assert.equal(s.client.of('c').filter((m) => m.type === 'JOB_COMPLETE' || m.type === 'JOB_FAILED').length, 0);
+  await slotsFree(s);
+});
+
+test('a client that goes away mid-job has its job cancelled and the slot given back', async (t) => {
+  const s = await setup(t, { env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '300' } });
+  s.client.send(sharedTrain('gone', { spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'g', max_epochs: 1000 } } as Partial<JobRequest>));
+  await s.client.next('JOB_PROGRESS', (m) => m.job_id === 'gone');
+  assert.equal(s.slots.used, 1);
+  s.client.peer.close();
+  await slotsFree(s);
+  assert.equal(s.session.activeJobs, 0);
+  // sleap-nn never got to write its checkpoint: it was stopped, not left running.
+  await assert.rejects(readFile(path.join(s.share, 'alice/proj/models/g/best.ckpt')));
+});
+
+test('a failing sleap-nn gives JOB_FAILED with its exit code and last lines; a missing one names [worker] sleap_nn', async (t) => {
+  const s = await setup(t, { env: { FAKE_SLEAP_NN_FAIL: '1' } });
+  s.client.send(sharedTrain('f'));
+  const failed = await s.client.next('JOB_FAILED', (m) => m.job_id === 'f');
+  assert.equal(failed.exit_code, 3);
+  assert.equal(failed.code, 'SLEAP_NN_FAILED');
+  assert.match(failed.message, /exited with code 3/);
+  assert.ok(failed.last_lines.some((l) => l.includes('OutOfMemoryError')));
+  await slotsFree(s);
+
+  const m = await setup(t, { executable: '/nonexistent/sleap-nn' });
+  m.client.send(sharedTrain('nf'));
+  const notFound = await m.client.next('JOB_FAILED', (x) => x.job_id === 'nf');
+  assert.equal(notFound.code, 'SLEAP_NN_NOT_FOUND');
+  assert.equal(notFound.exit_code, null);
+  assert.match(notFound.message, /\[worker\] sleap_nn/);
+  await slotsFree(m);
+});
+
+test('a transfer client that sends another name or kind than asked gets JOB_FAILED and nothing lands outside staging', async (t) => {
+  const s = await setup(t);
+  const local = await tempDir(t);
+  await writeFile(path.join(local, 'labels.slp'), 'x');
+  await mkdir(path.join(local, 'folder'));
+  await writeFile(path.join(local, 'folder', 'f'), 'x');
+  const cases: [string, string, string][] = [
+    ['wrong-name', path.join(local, 'labels.slp'), 'other.slp'],
+    ['traversal', path.join(local, 'labels.slp'), '../../escaped.slp'],
+    ['folder-for-file', path.join(local, 'folder'), 'labels.slp'],
+  ];
+  for (const [jobId, source, name] of cases) {
+    s.client.send({ type: 'JOB_REQUEST', job_id: jobId, job_type: 'train', transfer: 'webrtc', spec: { labels: 'labels.slp', config_file: 'c.yaml', output: 'out', run_name: 'r' } });
+    const upload = await s.client.next('UPLOAD_REQUEST', (m) => m.job_id === jobId);
+    const labels = upload.files.find((f) => f.field === 'labels');
+    await assert.rejects(sendPath(s.client.peer, source, { transferId: labels?.transfer_id as string, name }), (e: { code?: string }) => e.code === 'TRANSFER_PROTOCOL');
+    const failed = await s.client.next('JOB_FAILED', (m) => m.job_id === jobId);
+    assert.equal(failed.code, 'TRANSFER_PROTOCOL', `${jobId}: ${failed.message}`);
+    assert.equal(failed.exit_code, null);
+    await slotsFree(s);
+  }
+  assert.deepEqual(await readdir(s.workDir), [], 'staging folders are removed');
+  assert.deepEqual((await readdir(path.dirname(s.workDir))).sort(), ['share', 'work'], 'nothing landed beside the work folder');
+  assert.equal((await readRecords(s.record)).length, 0, 'sleap-nn never ran');
+});

@@ -91,8 +91,6 @@ export const LIMITS = {
   jobTransferStartTimeoutMs: 60_000,
   /** After Ctrl-C the client waits this long for JOB_CANCELLED (longer than the worker's SIGINT->SIGTERM->SIGKILL ladder). */
   jobCancelReplyTimeoutMs: 25_000,
-  /** Without routing, the client waits this long for an available worker before giving up. */
-  clientWorkerWaitMs: 30_000,
   /** While the control channel holds more unsent bytes than this, sleap-nn log lines are dropped (and counted). */
   jobLogMaxBufferedBytes: 4 * 1024 * 1024,
   /** A session that closes (client gone, worker stopping) waits at most this for its last messages to leave. */

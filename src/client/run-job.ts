@@ -1,21 +1,21 @@
 /**
- * One job from the client's side, start to end: plan it, find a worker, connect, try shared
- * storage when the plan allows, fall back to sending the files when the worker cannot see them
- * (unless told not to), follow the job, and bring the results home. The outcome is a JobResult,
- * the object `--json` prints; nothing here writes to stdout.
+ * One job from the client's side, start to end: plan it, get a worker from the server's routing,
+ * connect, try shared storage when the plan allows, fall back to sending the files when no worker
+ * (or the chosen worker) can see them, unless told not to, follow the job, and bring the results
+ * home. The outcome is a JobResult, the object `--json` prints; nothing here writes to stdout.
  */
-import path from 'node:path';
 import type { SleapRtcConfig } from '../config/index.js';
 import { SleapRtcError, type ErrorCode } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { JobRequest } from '../protocol/job.js';
-import { StorageConfig, StorageResolver } from '../storage/index.js';
+import { StorageConfig } from '../storage/index.js';
 import { connectToPeer, type PeerConnection } from '../transport/peer-connection.js';
 import { SignalingClient } from '../transport/signaling-client.js';
+import { fallbackReason, noBackendReason, sharedOutputsHere } from './outcome.js';
 import { planJob, type JobArgs, type JobPlan } from './plan.js';
 import type { JobReporter } from './reporter.js';
-import { selectWorker, type WorkerChoice } from './select-worker.js';
+import { isNoBackend, WorkerSelection, type WorkerChoice } from './select-worker.js';
 import { ClientSession, type AttemptOutcome } from './session.js';
 import { receiveOutputs, sendInputs } from './transfers.js';
 
@@ -41,6 +41,8 @@ export interface RunJobOptions {
   token: string;
   /** `--worker NAME`. */
   worker?: string;
+  /** `--queue-timeout SECONDS`. */
+  queueTimeoutS?: number;
   noFallback?: boolean;
   reporter: JobReporter;
   logger?: Logger;
@@ -58,6 +60,15 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
   return runPlannedJob(plan, storage, opts);
 }
 
+/** How one worker ended the job, and the connection the results (if any) come over. */
+interface WorkerRun {
+  outcome: AttemptOutcome;
+  peer: PeerConnection | null;
+  /** The worker never took the job (connection failed, or the server moved it elsewhere first). */
+  retryable: boolean;
+  reassignedTo: WorkerChoice | null;
+}
+
 export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts: RunJobOptions): Promise<JobResult> {
   const r = opts.reporter;
   const signal = opts.signal ?? new AbortController().signal;
@@ -71,56 +82,112 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
     outputs: [],
   };
   r.info(plan.shared ? `transfer: shared storage (backend ${plan.shared.backend}, user ${plan.shared.userSubdir || '(base)'})` : `transfer: webrtc (reason: ${plan.transferReason})`);
+  const fallBack = (reason: string): void => {
+    r.info(`transfer: webrtc (reason: ${reason})`);
+    Object.assign(result, { transfer: 'webrtc', storage_backend: null, user_subdir: null, fallback_reason: reason });
+  };
+  const noFallback = (code: ErrorCode, message: string): SleapRtcError =>
+    new SleapRtcError(code, `${message} Not sending the files instead, as --no-fallback asks.`);
 
   let signaling: SignalingClient | null = null;
-  let peer: PeerConnection | null = null;
-  let choice: WorkerChoice | null = null;
+  let selection: WorkerSelection | null = null;
+  const peers: PeerConnection[] = [];
   try {
     signaling = await SignalingClient.connect({ serverUrl: opts.serverUrl, roomId: opts.roomId, token: opts.token, role: 'client', logger: opts.logger ?? silentLogger() });
-    choice = await selectWorker(signaling, {
-      jobType: plan.jobType,
-      ...(plan.shared ? { requiredStorage: plan.shared.backend } : {}),
-      ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
-      signal,
-      onWaiting: (m) => r.info(m),
-    });
-    result.worker = choice.name;
-    r.info(`worker: ${choice.name}${choice.peerId !== choice.name ? ` (peer ${choice.peerId})` : ''}`);
-    peer = await connectToPeer({
-      signaler: signaling,
-      remotePeerId: choice.peerId,
-      iceServers: opts.config.ice.servers.map((s) => ({ ...s, urls: [...s.urls] })),
-      signal,
-    });
-    const connected = peer;
-    const session = new ClientSession(connected, {
-      workerName: choice.name,
-      reporter: r,
-      upload: (request, uploadSignal) => sendInputs({ peer: connected, request, inputs: plan.inputs, reporter: r, signal: uploadSignal }),
-      ...(opts.onStarted ? { onStarted: opts.onStarted } : {}),
-    });
-    const reservation = choice.reservationId;
-    const withReservation = (req: JobRequest): JobRequest => (reservation !== undefined ? { ...req, reservation_id: reservation } : req);
-
-    let outcome: AttemptOutcome;
-    let fellBack = false;
-    if (plan.shared) {
-      outcome = await attempt(session, withReservation(plan.shared.request), signal, opts.cancelReplyTimeoutMs);
-      const reason = outcome.kind === 'rejected' ? fallbackReason(outcome, plan.shared.backend) : null;
-      if (outcome.kind === 'rejected' && reason !== null && !signal.aborted) {
-        if (opts.noFallback) {
-          result.error = { code: outcome.code, message: `${outcome.message} Not sending the files instead, as --no-fallback asks.` };
-          return result;
-        }
-        r.info(`transfer: webrtc (reason: ${reason})`);
-        Object.assign(result, { transfer: 'webrtc', storage_backend: null, user_subdir: null, fallback_reason: reason });
-        fellBack = true;
-        outcome = await attempt(session, withReservation(plan.transferRequest), signal, opts.cancelReplyTimeoutMs);
-      }
-    } else {
-      outcome = await attempt(session, withReservation(plan.transferRequest), signal, opts.cancelReplyTimeoutMs);
+    const select = (requiredStorage: string | undefined): WorkerSelection =>
+      new WorkerSelection(signaling as SignalingClient, {
+        jobType: plan.jobType,
+        ...(requiredStorage !== undefined ? { requiredStorage } : {}),
+        ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
+        ...(opts.queueTimeoutS !== undefined ? { queueTimeoutS: opts.queueTimeoutS } : {}),
+        signal,
+        report: (m) => r.info(m),
+      });
+    selection = select(plan.shared?.backend);
+    let choice: WorkerChoice;
+    try {
+      choice = await selection.assigned();
+    } catch (err) {
+      if (!plan.shared || !isNoBackend(err) || signal.aborted) throw err;
+      if (opts.noFallback) throw noFallback(err.code, err.message);
+      fallBack(noBackendReason(plan.shared.backend, err.availableBackends, err.reason === 'worker_cannot_serve' ? opts.worker : undefined));
+      selection = select(undefined);
+      choice = await selection.assigned();
     }
 
+    // Follow the job to whichever worker takes it: a worker that cannot be reached or that the
+    // server replaces before it accepted is not the end of the job.
+    let run: WorkerRun;
+    for (;;) {
+      result.worker = choice.name;
+      r.info(`worker: ${choice.name}${choice.peerId !== choice.name ? ` (peer ${choice.peerId})` : ''}`);
+      run = await runOnWorker(choice, selection, result.transfer === 'shared');
+      if (run.peer) peers.push(run.peer);
+      if (!run.retryable || signal.aborted) break;
+      const next = run.reassignedTo ?? (await selection.nextReassignment(LIMITS.routingReservationTimeoutMs + LIMITS.signalingRequestTimeoutMs));
+      if (!next) break;
+      choice = next;
+    }
+    return await finish(run);
+  } catch (err) {
+    const e = err instanceof SleapRtcError ? err : new SleapRtcError('INTERNAL', (err as Error)?.message ?? String(err));
+    result.error = { code: e.code, message: e.message };
+    if (signal.aborted) result.status = 'cancelled';
+    r.warn(`job ${plan.jobId} ${result.status}: [${e.code}] ${e.message}`);
+    return result;
+  } finally {
+    await selection?.release();
+    for (const p of peers) p.close();
+    await signaling?.close();
+  }
+
+  async function runOnWorker(choice: WorkerChoice, sel: WorkerSelection, shared: boolean): Promise<WorkerRun> {
+    let peer: PeerConnection;
+    try {
+      peer = await connectToPeer({
+        signaler: signaling as SignalingClient,
+        remotePeerId: choice.peerId,
+        iceServers: opts.config.ice.servers.map((s) => ({ ...s, urls: [...s.urls] })),
+        signal,
+      });
+    } catch (err) {
+      const error = err instanceof SleapRtcError ? err : new SleapRtcError('PEER_CONNECT_FAILED', String(err));
+      r.warn(`could not connect to worker ${choice.name}: ${error.message}`);
+      return { outcome: { kind: 'lost', error }, peer: null, retryable: true, reassignedTo: null };
+    }
+    const session = new ClientSession(peer, {
+      workerName: choice.name,
+      reporter: r,
+      upload: (request, uploadSignal) => sendInputs({ peer, request, inputs: plan.inputs, reporter: r, signal: uploadSignal }),
+      ...(opts.onStarted ? { onStarted: opts.onStarted } : {}),
+    });
+    let reassignedTo: WorkerChoice | null = null;
+    sel.onReassigned((next) => {
+      if (session.accepted) return;
+      reassignedTo = next;
+      peer.close();
+    });
+    const withReservation = (req: JobRequest): JobRequest => ({ ...req, reservation_id: choice.reservationId });
+    try {
+      let outcome = await attempt(session, withReservation(shared && plan.shared ? plan.shared.request : plan.transferRequest), signal, opts.cancelReplyTimeoutMs);
+      const reason = shared && plan.shared && outcome.kind === 'rejected' ? fallbackReason(outcome, plan.shared.backend) : null;
+      if (outcome.kind === 'rejected' && reason !== null && !signal.aborted) {
+        if (opts.noFallback) {
+          const e = noFallback(outcome.code, outcome.message);
+          return { outcome: { ...outcome, message: e.message }, peer, retryable: false, reassignedTo: null };
+        }
+        fallBack(reason);
+        outcome = await attempt(session, withReservation(plan.transferRequest), signal, opts.cancelReplyTimeoutMs);
+      }
+      const retryable = reassignedTo !== null || (outcome.kind === 'lost' && !session.accepted);
+      return { outcome, peer, retryable, reassignedTo };
+    } finally {
+      sel.onReassigned(null);
+    }
+  }
+
+  async function finish(run: WorkerRun): Promise<JobResult> {
+    const outcome = run.outcome;
     switch (outcome.kind) {
       case 'completed': {
         const complete = outcome.complete;
@@ -128,18 +195,23 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
           result.outputs = await sharedOutputsHere(complete.outputs, storage, plan);
         } else {
           r.info(`receiving ${complete.outputs.length} output(s)`);
-          result.outputs = await receiveOutputs({ peer: connected, complete, jobType: plan.jobType, destination: plan.transferDestination(fellBack), reporter: r, signal });
+          result.outputs = await receiveOutputs({
+            peer: run.peer as PeerConnection,
+            complete,
+            jobType: plan.jobType,
+            destination: plan.transferDestination(result.fallback_reason !== undefined),
+            reporter: r,
+            signal,
+          });
         }
         result.status = 'completed';
         r.info(`job ${plan.jobId} completed`);
         return result;
       }
       case 'rejected':
-        result.error = { code: outcome.code, message: outcome.message };
-        break;
       case 'failed':
         result.error = { code: outcome.code, message: outcome.message };
-        if (outcome.exitCode !== null) r.warn(`sleap-nn exited with code ${outcome.exitCode}; its last line: ${outcome.lastLines.at(-1) ?? '(none)'}`);
+        if (outcome.kind === 'failed' && outcome.exitCode !== null) r.warn(`sleap-nn exited with code ${outcome.exitCode}; its last line: ${outcome.lastLines.at(-1) ?? '(none)'}`);
         break;
       case 'cancelled':
         result.status = 'cancelled';
@@ -150,18 +222,8 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
         if (signal.aborted) result.status = 'cancelled';
         break;
     }
-    if (result.error) r.warn(`job ${plan.jobId} ${result.status}: [${result.error.code}] ${result.error.message}`);
+    r.warn(`job ${plan.jobId} ${result.status}: [${result.error?.code}] ${result.error?.message}`);
     return result;
-  } catch (err) {
-    const e = err instanceof SleapRtcError ? err : new SleapRtcError('INTERNAL', (err as Error)?.message ?? String(err));
-    result.error = { code: e.code, message: e.message };
-    if (signal.aborted) result.status = 'cancelled';
-    r.warn(`job ${plan.jobId} ${result.status}: [${e.code}] ${e.message}`);
-    return result;
-  } finally {
-    choice?.release();
-    peer?.close();
-    await signaling?.close();
   }
 }
 
@@ -184,33 +246,4 @@ async function attempt(session: ClientSession, request: JobRequest, signal: Abor
     signal.removeEventListener('abort', onAbort);
     clearTimeout(timer);
   }
-}
-
-/** Why a refused shared-storage attempt should be retried by sending the files, or null when it should not. */
-export function fallbackReason(outcome: Extract<AttemptOutcome, { kind: 'rejected' }>, backend: string): string | null {
-  if (outcome.backendMissing) return `worker lacks backend ${outcome.backendMissing.backend}`;
-  const errors = outcome.pathErrors;
-  if (errors.length > 0 && errors.every((e) => e.rule === 'missing' && e.field !== 'output' && e.field !== 'user_subdir')) {
-    return `worker cannot find ${errors.map((e) => e.field).join(', ')} on its mount of backend ${backend}`;
-  }
-  return null;
-}
-
-/** The worker's output references as paths on this machine's mount of the same backend. */
-async function sharedOutputsHere(
-  refs: readonly { storage_backend: string; user_subdir: string; relative_path: string }[],
-  storage: StorageConfig,
-  plan: JobPlan,
-): Promise<string[]> {
-  const resolver = new StorageResolver(storage);
-  const out: string[] = [];
-  for (const ref of refs) {
-    if (ref.storage_backend !== plan.shared?.backend || ref.user_subdir !== plan.shared.userSubdir) {
-      throw new SleapRtcError('INVALID_MESSAGE', `The worker reported an output on ${ref.storage_backend}/${ref.user_subdir}, not where the job asked.`);
-    }
-    // Confined like any path from a peer; printed the way this machine names its mount.
-    await resolver.resolve(ref.storage_backend, ref.user_subdir, ref.relative_path, { allowEmpty: true });
-    out.push(path.join(storage.getBackend(ref.storage_backend).basePath, ...[ref.user_subdir, ref.relative_path].filter((s) => s !== '')));
-  }
-  return out;
 }

@@ -1,25 +1,21 @@
 /**
- * Choosing the worker a job goes to. Everything about worker choice lives here, so that the
- * server-side routing (docs/routing.md: `request_worker`, reservations, queue positions) can
- * replace this module's body without touching the rest of the client.
- *
- * Today: `--worker NAME` picks that worker (by peer id or name); otherwise the first available
- * worker that runs the job type, preferring one that advertises the job's storage backend. When
- * none is available yet the client waits for one (joined, or back to `available`), up to a limit.
+ * Choosing the worker a job goes to, through the server's routing (docs/routing.md,
+ * src/transport/routing-client.ts): ask for a worker that has the job's backend and runs its type
+ * (or the one `--worker` names), wait in the room's queue while they are all busy, and follow a
+ * reassignment when the chosen worker did not take the job in time or left. Everything about
+ * worker choice lives in this one module.
  */
 import { SleapRtcError } from '../errors.js';
-import { LIMITS } from '../limits.js';
-import type { JobType, PeerInfo } from '../protocol/common.js';
+import type { JobType } from '../protocol/common.js';
+import { requestWorker, RoutingError, type Assignment, type RoutingUpdate, type WorkerRequest } from '../transport/routing-client.js';
 import type { SignalingClient } from '../transport/signaling-client.js';
 
 export interface WorkerChoice {
   peerId: string;
   /** metadata.name, else the peer id. */
   name: string;
-  /** Set when the server routed the job; goes into the JOB_REQUEST. */
-  reservationId?: string;
-  /** Give back whatever the choice holds (a reservation); safe to call twice. */
-  release(): void;
+  /** Goes into the JOB_REQUEST; the worker claims it before running the job. */
+  reservationId: string;
 }
 
 export interface SelectOptions {
@@ -28,90 +24,101 @@ export interface SelectOptions {
   requiredStorage?: string;
   /** `--worker NAME`: peer id or metadata.name. */
   worker?: string;
-  /** Peers already tried and found wanting (e.g. busy); skipped. */
-  exclude?: ReadonlySet<string>;
-  waitMs?: number;
+  /** `--queue-timeout SECONDS`; absent: wait until a worker is free. */
+  queueTimeoutS?: number;
   signal?: AbortSignal;
-  onWaiting?: (message: string) => void;
+  /** Queue positions and reassignments, as sentences. */
+  report?: (message: string) => void;
 }
 
-type Signaling = Pick<SignalingClient, 'peers' | 'on' | 'off' | 'roomId'>;
+export class WorkerSelection {
+  readonly #request: WorkerRequest;
+  readonly #opts: SelectOptions;
+  #reassigned: ((choice: WorkerChoice) => void) | null = null;
 
-export function selectWorker(signaling: Signaling, opts: SelectOptions): Promise<WorkerChoice> {
-  const waitMs = opts.waitMs ?? LIMITS.clientWorkerWaitMs;
-  return new Promise((resolve, reject) => {
-    let announced = '';
-    const finish = (result: WorkerChoice | SleapRtcError): void => {
-      clearTimeout(timer);
-      signaling.off('peer_joined', evaluate);
-      signaling.off('peer_updated', evaluate);
-      signaling.off('peer_left', evaluate);
-      opts.signal?.removeEventListener('abort', onAbort);
-      if (result instanceof SleapRtcError) reject(result);
-      else resolve(result);
-    };
-    function evaluate(): void {
-      const verdict = choose([...signaling.peers.values()], opts, signaling.roomId);
-      if ('chosen' in verdict) {
-        finish(verdict.chosen);
-        return;
-      }
-      if (verdict.waiting !== announced) {
-        announced = verdict.waiting;
-        opts.onWaiting?.(verdict.waiting);
-      }
+  constructor(signaling: SignalingClient, opts: SelectOptions) {
+    this.#opts = opts;
+    this.#request = requestWorker(
+      signaling,
+      {
+        jobType: opts.jobType,
+        ...(opts.requiredStorage !== undefined ? { requiredStorage: opts.requiredStorage } : {}),
+        ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
+        ...(opts.queueTimeoutS !== undefined ? { queueTimeoutS: opts.queueTimeoutS } : {}),
+      },
+      opts.signal ? { signal: opts.signal } : {},
+    );
+    this.#request.on('update', (u) => this.#onUpdate(u));
+  }
+
+  /** The worker assigned now (waiting in the queue first if need be). Rejects with a RoutingError or on cancel. */
+  async assigned(): Promise<WorkerChoice> {
+    try {
+      return toChoice(await this.#request.assigned());
+    } catch (err) {
+      if (this.#opts.signal?.aborted) throw new SleapRtcError('JOB_CANCELLED', 'Cancelled while waiting for a worker.');
+      throw err;
     }
-    const timer = setTimeout(() => {
-      const verdict = choose([...signaling.peers.values()], opts, signaling.roomId);
-      finish('chosen' in verdict ? verdict.chosen : new SleapRtcError('NO_MATCHING_WORKER', `${verdict.giveUp} (waited ${Math.round(waitMs / 1000)} s).`, { room_id: signaling.roomId }));
-    }, waitMs);
-    const onAbort = (): void => finish(new SleapRtcError('JOB_CANCELLED', 'Cancelled while waiting for a worker.'));
-    signaling.on('peer_joined', evaluate);
-    signaling.on('peer_updated', evaluate);
-    signaling.on('peer_left', evaluate);
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) onAbort();
-    else evaluate();
-  });
+  }
+
+  /** Called when the server moves the job to another worker (the first did not claim it in time, or left). */
+  onReassigned(listener: ((choice: WorkerChoice) => void) | null): void {
+    this.#reassigned = listener;
+  }
+
+  /** Resolves with the next reassignment, or null when none comes within `waitMs`. */
+  nextReassignment(waitMs: number): Promise<WorkerChoice | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(null), waitMs);
+      const done = (c: WorkerChoice | null): void => {
+        clearTimeout(timer);
+        this.#request.off('update', onUpdate);
+        this.#request.off('failed', onFailed);
+        resolve(c);
+      };
+      const onUpdate = (u: RoutingUpdate): void => {
+        if (u.type === 'assigned' && u.reassignedFrom) done(toChoice(u));
+      };
+      const onFailed = (): void => done(null);
+      this.#request.on('update', onUpdate);
+      this.#request.on('failed', onFailed);
+    });
+  }
+
+  /** The job is over (or abandoned): give the reservation back. Never throws. */
+  async release(): Promise<void> {
+    await this.#request.release().catch(() => {});
+  }
+
+  #onUpdate(u: RoutingUpdate): void {
+    const report = this.#opts.report;
+    const what = this.#opts.worker !== undefined ? `worker '${this.#opts.worker}'` : this.#opts.requiredStorage !== undefined ? `a worker with backend '${this.#opts.requiredStorage}'` : `a worker for ${this.#opts.jobType} jobs`;
+    if (u.type === 'queued') {
+      report?.(
+        u.matchingWorkers === 0
+          ? `Waiting for ${what} to join the room`
+          : `Waiting for ${what}: position ${u.position} in the queue (${u.matchingWorkers} worker${u.matchingWorkers === 1 ? '' : 's'} can serve it, all busy)`,
+      );
+      return;
+    }
+    if (u.reassignedFrom) {
+      const next = toChoice(u);
+      const why = u.reassignedFrom.reason === 'worker_left' ? 'left the room' : 'did not take the job in time';
+      report?.(`Worker ${u.reassignedFrom.peerId} ${why}; trying ${next.name}`);
+      this.#reassigned?.(next);
+    }
+  }
 }
 
-type Verdict = { chosen: WorkerChoice } | { waiting: string; giveUp: string };
+/**
+ * A NO_MATCHING_WORKER because the backend is what is missing (no worker in the room has it, or
+ * the worker `--worker` names lacks it): the case for sending the files instead.
+ */
+export function isNoBackend(err: unknown): err is RoutingError {
+  if (!(err instanceof RoutingError) || err.code !== 'NO_MATCHING_WORKER') return false;
+  return err.reason === 'no_backend' || (err.reason === 'worker_cannot_serve' && err.details.missing === 'storage');
+}
 
-/** The pure rule: who gets the job now, or what we are waiting for. */
-export function choose(peers: readonly PeerInfo[], opts: SelectOptions, roomId: string): Verdict {
-  const workers = peers.filter((p) => p.role === 'worker' && !opts.exclude?.has(p.peer_id));
-  const nameOf = (p: PeerInfo): string => p.metadata.name ?? p.peer_id;
-  const runsType = (p: PeerInfo): boolean => p.metadata.capabilities?.job_types.includes(opts.jobType) ?? false;
-  const available = (p: PeerInfo): boolean => p.metadata.status === 'available';
-  const chosen = (p: PeerInfo): Verdict => ({ chosen: { peerId: p.peer_id, name: nameOf(p), release: () => {} } });
-
-  if (opts.worker !== undefined) {
-    const pinned = workers.find((p) => p.peer_id === opts.worker) ?? workers.find((p) => p.metadata.name === opts.worker);
-    if (!pinned) {
-      const here = workers.map(nameOf);
-      const giveUp = `Worker '${opts.worker}' is not in room ${roomId}; ${here.length ? `workers here: ${here.join(', ')}` : 'the room has no workers'}`;
-      return { waiting: `Waiting for worker '${opts.worker}' to join room ${roomId}`, giveUp };
-    }
-    if (!runsType(pinned)) {
-      return { waiting: `Worker '${opts.worker}' does not run ${opts.jobType} jobs`, giveUp: `Worker '${opts.worker}' does not run ${opts.jobType} jobs` };
-    }
-    if (available(pinned)) return chosen(pinned);
-    return { waiting: `Waiting for worker '${opts.worker}' to finish its current job`, giveUp: `Worker '${opts.worker}' stayed busy` };
-  }
-
-  const able = workers.filter(runsType);
-  const hasBackend = (p: PeerInfo): boolean =>
-    opts.requiredStorage === undefined || (p.metadata.capabilities?.storage_backends.includes(opts.requiredStorage) ?? false);
-  const pick = able.find((p) => available(p) && hasBackend(p)) ?? able.find(available);
-  if (pick) return chosen(pick);
-  if (able.length === 0) {
-    return {
-      waiting: `Waiting for a worker that runs ${opts.jobType} jobs to join room ${roomId}`,
-      giveUp: `No worker in room ${roomId} runs ${opts.jobType} jobs; start one with \`sleap-rtc worker --room ${roomId} --token TOKEN\``,
-    };
-  }
-  return {
-    waiting: `Waiting for a worker: all ${able.length} worker(s) that run ${opts.jobType} jobs are busy`,
-    giveUp: `Every worker in room ${roomId} that runs ${opts.jobType} jobs stayed busy`,
-  };
+function toChoice(a: Assignment): WorkerChoice {
+  return { peerId: a.worker.peer_id, name: a.worker.metadata.name ?? a.worker.peer_id, reservationId: a.reservationId };
 }

@@ -43,6 +43,7 @@ export class ClientSession {
   readonly #peer: PeerConnection;
   readonly #hooks: SessionHooks;
   #attempt: Attempt | null = null;
+  #accepted = false;
 
   constructor(peer: PeerConnection, hooks: SessionHooks) {
     this.#peer = peer;
@@ -53,9 +54,15 @@ export class ClientSession {
     });
   }
 
+  /** Whether the worker accepted the latest attempt (it then owns the job, and its reservation). */
+  get accepted(): boolean {
+    return this.#accepted;
+  }
+
   /** Send `request` and resolve with how the worker ended it. One attempt at a time. */
   attempt(request: JobRequest): Promise<AttemptOutcome> {
     if (this.#attempt) return Promise.reject(new SleapRtcError('INTERNAL', 'An attempt is already in progress on this connection.'));
+    this.#accepted = false;
     return new Promise((resolve) => {
       this.#attempt = { jobId: request.job_id, pathErrors: [], backendMissing: null, uploads: new AbortController(), uploadError: null, finish: resolve };
       if (!this.#peer.isOpen) {
@@ -111,6 +118,7 @@ export class ClientSession {
         this.#end({ kind: 'rejected', code: m.code, message: m.message, pathErrors: a.pathErrors, backendMissing: a.backendMissing });
         return;
       case 'JOB_ACCEPTED':
+        this.#accepted = true;
         r.info(`job ${m.job_id} accepted by worker ${this.#hooks.workerName}`);
         return;
       case 'UPLOAD_REQUEST':

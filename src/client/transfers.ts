@@ -99,7 +99,8 @@ export async function receiveOutputs(opts: {
           }
         },
       });
-      results.push(result.path);
+      // Spelled under the destination as given, not as its real path (a mount may be a symlink).
+      results.push(path.join(destDir, path.basename(result.path)));
     }
     return results;
   } finally {

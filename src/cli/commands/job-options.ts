@@ -5,17 +5,19 @@
  */
 import type { Command } from 'commander';
 import { loadConfig, resolveSignaling } from '../../config/index.js';
-import { ERROR_CODES, UsageError } from '../../errors.js';
+import { UsageError, type ErrorCode } from '../../errors.js';
+import { LIMITS } from '../../limits.js';
 import { createLogger } from '../../log.js';
 import type { JobArgs } from '../../client/plan.js';
 import { createReporter } from '../../client/reporter.js';
-import { runJob } from '../../client/run-job.js';
+import { runJob, type JobResult } from '../../client/run-job.js';
 
 export interface CommonJobOptions {
   room?: string;
   token?: string;
   server?: string;
   worker?: string;
+  queueTimeout?: number;
   storageBackend?: string;
   userSubdir?: string;
   /** commander's --no-fallback sets this false. */
@@ -29,7 +31,8 @@ export function addCommonJobOptions(cmd: Command): Command {
     .option('--room <id>', 'room to use (default: $SLEAP_RTC_ROOM, else [signaling] room_id in the config)')
     .option('--token <token>', 'the room\'s token (default: $SLEAP_RTC_TOKEN, else [signaling] token)')
     .option('--server <url>', 'signaling server (default: $SLEAP_RTC_SERVER, else [signaling] server_url, else http://127.0.0.1:8080)')
-    .option('--worker <name>', 'run on this worker (its name or peer id); default: the first available one')
+    .option('--worker <name>', 'run on this worker (its name or peer id); default: the server picks a free worker that can serve the job')
+    .option('--queue-timeout <seconds>', 'give up when no suitable worker is free within this long (default: wait; 0: only if one is free now)', nonNegativeNumber('--queue-timeout', '600'))
     .option('--storage-backend <name>', 'read the inputs in place on this configured backend (default: the backend whose base path holds them)')
     .option('--user-subdir <dir>', 'your folder under the backend\'s base path (default: inferred from the inputs\' location)')
     .option('--no-fallback', 'fail instead of sending the files when the worker cannot read them on shared storage')
@@ -44,6 +47,16 @@ export function positiveInt(flag: string, example: string): (text: string) => nu
       throw new UsageError(`${flag} must be a whole number of at least 1, not "${text}"; e.g. ${flag} ${example}.`);
     }
     return Number(text);
+  };
+}
+
+export function nonNegativeNumber(flag: string, example: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > LIMITS.routingMaxQueueTimeoutS) {
+      throw new UsageError(`${flag} must be a number of seconds from 0 to ${LIMITS.routingMaxQueueTimeoutS} (a week), not "${text}"; e.g. ${flag} ${example}.`);
+    }
+    return n;
   };
 }
 
@@ -92,6 +105,7 @@ export async function runJobCommand(args: Omit<JobArgs, 'cwd' | 'storageBackend'
       roomId: signaling.room_id,
       token: signaling.token,
       ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
+      ...(opts.queueTimeout !== undefined ? { queueTimeoutS: opts.queueTimeout } : {}),
       noFallback: !opts.fallback,
       reporter,
       logger: log,
@@ -100,10 +114,19 @@ export async function runJobCommand(args: Omit<JobArgs, 'cwd' | 'storageBackend'
     reporter.close();
     if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else if (result.status === 'completed') process.stdout.write(result.outputs.map((o) => `${o}\n`).join(''));
-    process.exitCode = result.status === 'completed' ? 0 : result.error ? ERROR_CODES[result.error.code].exit : 1;
+    process.exitCode = exitCodeOf(result);
   } finally {
     reporter.close();
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
   }
+}
+
+/** Errors after planning that the user fixes on this command line (exit 2); anything else the job met is exit 1. */
+const FIX_THE_COMMAND: ReadonlySet<ErrorCode> = new Set(['INVALID_TOKEN', 'USAGE']);
+
+/** 0 only when the job completed. A worker's own configuration problem (say SLEAP_NN_NOT_FOUND) is not the client's to fix: 1. */
+export function exitCodeOf(result: JobResult): 0 | 1 | 2 {
+  if (result.status === 'completed') return 0;
+  return result.error && FIX_THE_COMMAND.has(result.error.code) ? 2 : 1;
 }

@@ -1,0 +1,155 @@
+/**
+ * Real processes for the job end-to-end tests: `sleap-rtc server --port 0`, rooms from
+ * `sleap-rtc room create --json`, `sleap-rtc worker` children with their own config files, and
+ * clients run with `runCli`. Everything started here is stopped by the test's after hooks.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { FAKE_SLEAP_NN } from '../../fixtures/fake-sleap-nn.js';
+import { runCli, spawnCli, type CliResult } from '../../helpers/cli.js';
+
+type Hooks = { after: (fn: () => unknown) => void };
+
+export interface CliChild {
+  child: ChildProcess;
+  stderr(): string;
+  stdout(): string;
+  /** Resolves once stderr matches `pattern` (rejects after `timeoutMs` or when the process exits first). */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns `sleap-rtc ...args`, collecting output; killed after the test if still running. */
+export function spawnTracked(t: Hooks, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): CliChild {
+  const child = spawnCli(args, { env: opts.env ?? {}, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  let out = '';
+  let err = '';
+  const watchers = new Set<() => void>();
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    for (const w of [...watchers]) w();
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exit;
+      clearTimeout(timer);
+    }
+  });
+  return {
+    child,
+    stderr: () => err,
+    stdout: () => out,
+    exit,
+    waitFor(pattern, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = pattern.exec(err);
+          if (!m) return;
+          done();
+          resolve(m);
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`no ${pattern} on stderr within ${timeoutMs} ms; stderr:\n${err}`));
+        }, timeoutMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          watchers.delete(check);
+        };
+        void exit.then(({ code }) => {
+          if (!watchers.has(check)) return;
+          done();
+          reject(new Error(`process exited (${code}) before ${pattern}; stderr:\n${err}`));
+        });
+        watchers.add(check);
+        check();
+      });
+    },
+  };
+}
+
+export interface Room {
+  serverUrl: string;
+  roomId: string;
+  token: string;
+  /** `--server URL --room ID --token T`. */
+  flags: string[];
+}
+
+/** A signaling server child on a free port; shared by the tests of one file. */
+export async function startServer(t: Hooks): Promise<{ url: string; newRoom(): Promise<Room> }> {
+  const server = spawnTracked(t, ['server', '--port', '0']);
+  const m = await server.waitFor(/listening on (http:\/\/\S+) \(WebSocket/);
+  const url = m[1] as string;
+  return {
+    url,
+    async newRoom() {
+      const r = await runCli(['room', 'create', '--server', url, '--json']);
+      if (r.code !== 0) throw new Error(`room create failed: ${r.stderr}`);
+      const room = JSON.parse(r.stdout) as { room_id: string; token: string };
+      return { serverUrl: url, roomId: room.room_id, token: room.token, flags: ['--server', url, '--room', room.room_id, '--token', room.token] };
+    },
+  };
+}
+
+export interface Worker extends CliChild {
+  name: string;
+}
+
+/** A worker child with the given TOML (sleap_nn defaults to the stand-in); resolves once it is in the room. */
+export async function startWorker(
+  t: Hooks,
+  room: Room,
+  dir: string,
+  opts: { name: string; toml?: string; env?: NodeJS.ProcessEnv; noConfig?: boolean },
+): Promise<Worker> {
+  const args = ['worker', ...room.flags, '--name', opts.name];
+  if (!opts.noConfig) {
+    const file = path.join(dir, `worker-${opts.name}.toml`);
+    await writeFile(file, `${opts.toml ?? ''}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(dir, `work-${opts.name}`))}\n`);
+    args.push('--config', file);
+  }
+  const child = spawnTracked(t, args, { env: { HOME: dir, ...opts.env } });
+  await child.waitFor(new RegExp(`worker ${opts.name} ready in room`));
+  return { ...child, name: opts.name };
+}
+
+/** Runs a client command in the room (`train`/`track` args), with HOME isolated. */
+export function runClient(room: Room, dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; config?: string } = {}): Promise<CliResult> {
+  const config = opts.config ? ['--config', opts.config] : [];
+  return runCli([...args, ...room.flags, ...config], { env: { HOME: dir, ...opts.env }, cwd: opts.cwd ?? dir, timeoutMs: 90_000 });
+}
+
+/** The last stdout line as JSON (what --json promises). */
+export function lastJson(r: CliResult): Record<string, unknown> {
+  const lines = r.stdout.trimEnd().split('\n');
+  return JSON.parse(lines.at(-1) ?? '') as Record<string, unknown>;
+}
+
+/**
+ * One lab share seen by two machines: `share/` is the worker's base path, `mnt-client` a symlink
+ * to it is the client's, so the worker really resolves a different path than the client sent.
+ * Holds alice/proj/{labels.slp, config.yaml, video.mp4} and alice/models/m1/best.ckpt.
+ */
+export async function labShare(t: Hooks): Promise<{ dir: string; share: string; mount: string; clientToml: string; workerToml: string }> {
+  const dir = await realpath(await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-e2e-')));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const share = path.join(dir, 'share');
+  const mount = path.join(dir, 'mnt-client');
+  await mkdir(path.join(share, 'alice', 'proj'), { recursive: true });
+  await mkdir(path.join(share, 'alice', 'models', 'm1'), { recursive: true });
+  await writeFile(path.join(share, 'alice', 'proj', 'labels.slp'), 'labels '.repeat(100));
+  await writeFile(path.join(share, 'alice', 'proj', 'config.yaml'), 'max_epochs: 3\n');
+  await writeFile(path.join(share, 'alice', 'proj', 'video.mp4'), 'frames '.repeat(100));
+  await writeFile(path.join(share, 'alice', 'models', 'm1', 'best.ckpt'), 'ckpt');
+  await symlink(share, mount);
+  const clientToml = path.join(dir, 'client.toml');
+  await writeFile(clientToml, `[storage.vast]\nbase_path = ${JSON.stringify(mount)}\ntype = "nfs"\n`);
+  return { dir, share, mount, clientToml, workerToml: `[storage.vast]\nbase_path = ${JSON.stringify(share)}\ntype = "nfs"\n` };
+}

@@ -1,0 +1,91 @@
+/** A worker in a room (in this process, real server and WebRTC): advertising, status, who may connect, shutdown. */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseConfig } from '../../src/config/index.js';
+import type { PeerInfo } from '../../src/protocol/common.js';
+import { startSignalingServer } from '../../src/signaling/server.js';
+import { connectToPeer } from '../../src/transport/peer-connection.js';
+import { SignalingClient } from '../../src/transport/signaling-client.js';
+import { startWorker } from '../../src/worker/worker.js';
+import { FAKE_SLEAP_NN, tempDir } from '../fixtures/fake-sleap-nn.js';
+import { JobPeer } from './helpers/job-peer.js';
+
+async function setup(t: TestContext) {
+  const dir = await tempDir(t);
+  await mkdir(path.join(dir, 'share', 'alice'), { recursive: true });
+  await writeFile(path.join(dir, 'share', 'alice', 'labels.slp'), 'x');
+  await writeFile(path.join(dir, 'share', 'alice', 'config.yaml'), 'max_epochs: 3\n');
+  const toml = `
+[storage.vast]
+base_path = ${JSON.stringify(path.join(dir, 'share'))}
+[storage.offline]
+base_path = ${JSON.stringify(path.join(dir, 'not-mounted'))}
+[worker]
+sleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}
+max_concurrent_jobs = 1
+job_types = ["train"]
+work_dir = ${JSON.stringify(path.join(dir, 'work'))}
+`;
+  const config = parseConfig(toml, 'worker.toml', {});
+  const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
+  t.after(() => server.close());
+  const room = await server.createRoom();
+  const base = { serverUrl: server.url, roomId: room.room_id, token: room.token };
+  const worker = await startWorker({ config, ...base, name: 'gpu-7', gpu: null, env: { ...process.env, FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200' } });
+  t.after(() => worker.close());
+  const join = async (role: 'client' | 'worker', peerId?: string): Promise<SignalingClient> => {
+    const c = await SignalingClient.connect({ ...base, role, ...(peerId ? { peerId } : {}) });
+    t.after(() => c.close());
+    return c;
+  };
+  return { worker, join };
+}
+
+const job = (id: string, epochs: number) => ({
+  type: 'JOB_REQUEST',
+  job_id: id,
+  job_type: 'train',
+  transfer: 'shared',
+  storage: { storage_backend: 'vast', user_subdir: 'alice' },
+  spec: { labels: 'labels.slp', config_file: 'config.yaml', output: 'models', run_name: id, max_epochs: epochs },
+});
+
+test('registers under its name with only its healthy backends, and turns busy while its one slot runs a job', async (t) => {
+  const { worker, join } = await setup(t);
+  assert.equal(worker.peerId, 'gpu-7');
+  assert.deepEqual(worker.capabilities, { storage_backends: ['vast'], job_types: ['train'], max_concurrent_jobs: 1 });
+  const client = await join('client');
+  const seen = client.peers.get('gpu-7') as PeerInfo;
+  assert.deepEqual([seen.metadata.name, seen.metadata.status], ['gpu-7', 'available']);
+  const statuses: string[] = [];
+  client.on('peer_updated', (p) => statuses.push(String(p.metadata.status)));
+  const peer = new JobPeer(await connectToPeer({ signaler: client, remotePeerId: 'gpu-7' }));
+  t.after(() => peer.peer.close());
+  peer.send(job('a', 2));
+  await peer.next('JOB_COMPLETE');
+  while (statuses.length < 2) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(statuses, ['busy', 'available']);
+  assert.equal(worker.runningJobs, 0);
+});
+
+test('a connection offer from another worker is ignored', async (t) => {
+  const { join } = await setup(t);
+  const other = await join('worker', 'intruder');
+  await assert.rejects(connectToPeer({ signaler: other, remotePeerId: 'gpu-7', timeoutMs: 1500 }), (e: { code?: string }) => e.code === 'PEER_CONNECT_TIMEOUT');
+});
+
+test('shutting down cancels running jobs with reason worker_shutdown and leaves the room', async (t) => {
+  const { worker, join } = await setup(t);
+  const client = await join('client');
+  const peer = new JobPeer(await connectToPeer({ signaler: client, remotePeerId: 'gpu-7' }));
+  t.after(() => peer.peer.close());
+  peer.send(job('long', 10_000));
+  await peer.next('JOB_PROGRESS');
+  const left = new Promise<string>((resolve) => client.once('peer_left', resolve));
+  await worker.close();
+  assert.equal((await peer.next('JOB_CANCELLED')).reason, 'worker_shutdown');
+  assert.equal(await left, 'gpu-7');
+  await worker.close();
+});

@@ -4,7 +4,7 @@
  * and flags the real CLI program has.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -225,3 +225,45 @@ for (const file of DOC_FILES) {
     for (const c of REQUIRED_COMMANDS[file] ?? []) assert.ok(commands.has(c), `${file} shows no \`sleap-rtc ${c} ...\` command line`);
   });
 }
+
+/** Flags of sleap-nn's command line that the docs explain; everything else must be a sleap-rtc flag. */
+const SLEAP_NN_FLAGS = new Set(['--prefix-map', '--config-name', '--config-dir', '--data_path', '--model_paths']);
+
+for (const file of DOC_FILES) {
+  test(`${file}: every flag quoted on its own is a real flag`, () => {
+    const program = buildProgram();
+    const all = new Set<string>();
+    const walk = (cmd: Command): void => {
+      for (const f of longFlags(cmd)) all.add(f);
+      cmd.commands.forEach(walk);
+    };
+    walk(program);
+    const prose = read(file).replace(/^\s*```[\s\S]*?^\s*```/gm, '');
+    const unknown = [...prose.matchAll(/`(--[a-z][a-z0-9_-]*)[^`]*`/g)]
+      .map((m) => m[1] as string)
+      .filter((f) => !all.has(f) && !SLEAP_NN_FLAGS.has(f));
+    assert.deepEqual(unknown, [], `${file} quotes flags that no sleap-rtc command has`);
+  });
+}
+
+test('docs/architecture.md lists exactly the benchmarks package.json defines', () => {
+  const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+  const defined = Object.keys(scripts).filter((s) => s.startsWith('bench:'));
+  assert.ok(defined.length > 0);
+  for (const s of defined) {
+    const file = /bench\/[\w-]+\.ts/.exec(scripts[s] as string)?.[0];
+    assert.ok(file && existsSync(path.join(ROOT, file)), `package.json script ${s} runs no existing bench/*.ts file`);
+  }
+  const doc = read('docs/architecture.md');
+  const listed = [...new Set([...doc.matchAll(/^\| `npm run (bench:[\w-]+)`/gm)].map((m) => m[1] as string))];
+  assert.deepEqual(
+    defined.filter((s) => !listed.includes(s)),
+    [],
+    'benchmarks in package.json that docs/architecture.md does not list (add a row to its benchmark table)',
+  );
+  assert.deepEqual(
+    listed.filter((s) => !defined.includes(s)),
+    [],
+    'benchmarks docs/architecture.md lists that package.json does not define',
+  );
+});

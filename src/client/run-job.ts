@@ -48,6 +48,8 @@ export interface RunJobOptions {
   logger?: Logger;
   /** Ctrl-C: cancels the remote job (or the wait for a worker). */
   signal?: AbortSignal;
+  /** Called when the WebRTC connection to the worker is up (benchmarks time the phases). */
+  onConnected?: () => void;
   /** Called when the worker reports that sleap-nn is running (benchmarks time this). */
   onStarted?: () => void;
   cancelReplyTimeoutMs?: number;
@@ -155,6 +157,7 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
       r.warn(`could not connect to worker ${choice.name}: ${error.message}`);
       return { outcome: { kind: 'lost', error }, peer: null, retryable: true, reassignedTo: null };
     }
+    opts.onConnected?.();
     const session = new ClientSession(peer, {
       workerName: choice.name,
       reporter: r,

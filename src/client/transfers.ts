@@ -57,35 +57,43 @@ export async function receiveOutputs(opts: {
 }): Promise<string[]> {
   const destDir = opts.jobType === 'train' ? opts.destination : path.dirname(opts.destination);
   await mkdir(destDir, { recursive: true });
-  const wanted = new Map(opts.complete.outputs.map((o) => [o.transfer_id, o]));
-  const arrived = new Map<string, (channel: PeerChannel) => void>();
-  // Channels the worker opened before JOB_COMPLETE reached us were held by the peer connection.
+  const timeoutMs = opts.startTimeoutMs ?? LIMITS.jobTransferStartTimeoutMs;
+  // Every expected channel has its waiter before the listener is set: channels the worker opened
+  // before JOB_COMPLETE reached us were held by the peer connection and are handed over at once.
+  const waiting = new Map(
+    opts.complete.outputs.map((o) => {
+      let take!: (channel: PeerChannel) => void;
+      let timer: NodeJS.Timeout | undefined;
+      const channel = new Promise<PeerChannel>((resolve, reject) => {
+        timer = setTimeout(() => reject(new SleapRtcError('TRANSFER_STALLED', `The worker did not start sending ${o.relative_path} within ${Math.round(timeoutMs / 1000)} s.`)), timeoutMs);
+        const onAbort = (): void => {
+          clearTimeout(timer);
+          reject(new SleapRtcError('TRANSFER_CANCELLED', `Receiving ${o.relative_path} was cancelled.`));
+        };
+        opts.signal.addEventListener('abort', onAbort, { once: true });
+        take = (ch) => {
+          clearTimeout(timer);
+          opts.signal.removeEventListener('abort', onAbort);
+          resolve(ch);
+        };
+      });
+      channel.catch(() => {});
+      return [o.transfer_id, { out: o, channel, take, stop: () => clearTimeout(timer) }] as const;
+    }),
+  );
   const detach = opts.peer.onChannel((channel) => {
     const id = transferIdFromLabel(channel.label);
-    const take = id === null ? undefined : arrived.get(id);
-    if (!take) {
+    const entry = id === null ? undefined : waiting.get(id);
+    if (!entry) {
       channel.close();
       return;
     }
-    take(channel);
+    entry.take(channel);
   });
-  const timeoutMs = opts.startTimeoutMs ?? LIMITS.jobTransferStartTimeoutMs;
   try {
     const results: string[] = [];
-    for (const [id, out] of wanted) {
-      const channel = await new Promise<PeerChannel>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new SleapRtcError('TRANSFER_STALLED', `The worker did not start sending ${out.relative_path} within ${Math.round(timeoutMs / 1000)} s.`)), timeoutMs);
-        const onAbort = (): void => {
-          clearTimeout(timer);
-          reject(new SleapRtcError('TRANSFER_CANCELLED', `Receiving ${out.relative_path} was cancelled.`));
-        };
-        opts.signal.addEventListener('abort', onAbort, { once: true });
-        arrived.set(id, (channel) => {
-          clearTimeout(timer);
-          opts.signal.removeEventListener('abort', onAbort);
-          resolve(channel);
-        });
-      });
+    for (const { out, channel: pending } of waiting.values()) {
+      const channel = await pending;
       const expectedKind = out.kind === 'directory' ? 'tar' : 'file';
       const result = await receiveTransfer(channel, {
         destDir,
@@ -105,5 +113,6 @@ export async function receiveOutputs(opts: {
     return results;
   } finally {
     detach();
+    for (const w of waiting.values()) w.stop();
   }
 }

@@ -234,8 +234,7 @@ async function trainOnSharedStorage(lab: Lab, roomEnv: Record<string, string>, c
   expect(r, new RegExp(`Prefix map: ${escape(lab.laptopMount)} -> ${escape(lab.clusterMount)}`), 'sleap-nn did not get the laptop->cluster prefix map');
   expect(r, new RegExp(`Loading labels from ${escape(path.join(lab.clusterMount, 'alice'))}`), 'sleap-nn did not read the labels through the cluster path');
   if (r.stdout().trim() !== modelDir) throw new StepFailed(`train printed ${r.stdout().trim() || '(nothing)'} instead of ${modelDir}`);
-  await cluster.waitFor(/job \S+ completed/);
-  say.aside('Meanwhile, in the cluster worker\'s log:', cluster.newStderrLines());
+  await showWorkerLog('cluster', cluster, /job \S+ completed/);
 
   say.say(
     '',
@@ -264,8 +263,7 @@ async function trackByTransfer(lab: Lab, roomEnv: Record<string, string>, workst
   expect(r, /transfer: webrtc \(reason: worker workstation lacks backend vast\)/, 'the track job did not fall back to transfer');
   const predictions = path.join(lab.project, 'session1.mp4.predictions.slp');
   if (r.stdout().trim() !== predictions) throw new StepFailed(`track printed ${r.stdout().trim() || '(nothing)'} instead of ${predictions}`);
-  await workstation.waitFor(/job \S+ completed; its outputs were sent to the client/);
-  say.aside('Meanwhile, in the workstation worker\'s log:', workstation.newStderrLines());
+  await showWorkerLog('workstation', workstation, /job \S+ completed/);
 
   say.say('', 'The predictions are on the laptop, next to the video (and on the share, for everyone):');
   await listFolder(lab, lab.project, ['labels.slp', 'models', 'session1.mp4', 'session1.mp4.predictions.slp']);
@@ -291,6 +289,15 @@ async function runJob(lab: Lab, roomEnv: Record<string, string>, args: string[])
   say.output(r.stdout());
   if (r.result.code !== 0) throw new StepFailed(`${label} exited with ${r.result.signal ?? `code ${String(r.result.code)}`}`);
   return r;
+}
+
+/**
+ * What the worker logged about the job. Narration only: the job's success was already checked on
+ * the client's side, so a worker that is slow to log its last line does not fail the demo.
+ */
+async function showWorkerLog(machineName: string, worker: CliProcess, last: RegExp): Promise<void> {
+  await worker.waitFor(last, 5_000).catch(() => undefined);
+  say.aside(`Meanwhile, in the ${machineName} worker's log:`, worker.newStderrLines());
 }
 
 function expect(r: CliProcess, pattern: RegExp, failure: string): void {

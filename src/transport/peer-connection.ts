@@ -294,6 +294,7 @@ async function openPeerConnection(role: PeerRole, opts: PeerConnectOptions): Pro
       throw new SleapRtcError('PEER_CONNECT_FAILED', `Peer ${remotePeerId} sent an ${signal.type} that could not be used: ${(err as Error).message}`, { peer_id: remotePeerId });
     }
     remoteDescriptionSet = true;
+    for (const c of heldCandidates.splice(0)) sendSignal(c);
     for (const c of pendingCandidates.splice(0)) await addCandidate(c);
     if (role === 'answerer') {
       const answer = await pc.createAnswer();
@@ -302,10 +303,19 @@ async function openPeerConnection(role: PeerRole, opts: PeerConnectOptions): Pro
     }
   };
 
+  // The offerer holds its own candidates until it has applied the answer. Sent earlier, they let
+  // the answerer finish ICE and start DTLS before the offerer knows the answerer's certificate
+  // fingerprint; libdatachannel then rejects the handshake ("unknown CA") and both sides fail.
+  // On a zero-latency link (loopback, veth) that happened in about one set-up in ten.
+  const heldCandidates: SignalMessage[] = [];
+  const sendLocalCandidate = (signal: SignalMessage): void => {
+    if (role === 'offerer' && !remoteDescriptionSet) heldCandidates.push(signal);
+    else sendSignal(signal);
+  };
   pc.addEventListener('icecandidate', (ev) => {
     // A null candidate (end of gathering, in browsers) needs no message.
     if (ev.candidate && ev.candidate.candidate) {
-      sendSignal({ type: 'candidate', candidate: ev.candidate.candidate, mid: ev.candidate.sdpMid ?? '0' });
+      sendLocalCandidate({ type: 'candidate', candidate: ev.candidate.candidate, mid: ev.candidate.sdpMid ?? '0' });
     }
   });
   const unsubscribe = signaler.onSignal(remotePeerId, (signal) => {

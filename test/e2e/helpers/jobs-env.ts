@@ -40,6 +40,8 @@ export function spawnTracked(t: Hooks, args: string[], opts: { env?: NodeJS.Proc
       await exit;
       clearTimeout(timer);
     }
+    // For chasing a failure: SLEAP_RTC_E2E_DEBUG=1 shows what every process said.
+    if (process.env.SLEAP_RTC_E2E_DEBUG) process.stderr.write(`---- sleap-rtc ${args.slice(0, 3).join(' ')}\n${err}\n`);
   });
   return {
     child,

@@ -85,12 +85,14 @@ class LineReporter implements JobReporter {
 }
 
 class BarReporter implements JobReporter {
+  readonly #out: NodeJS.WritableStream;
   readonly #bars: cliProgress.MultiBar;
   readonly #transfers = new Map<string, cliProgress.SingleBar>();
   #epochs: cliProgress.SingleBar | null = null;
   #closed = false;
 
   constructor(out: NodeJS.WritableStream) {
+    this.#out = out;
     this.#bars = new cliProgress.MultiBar(
       {
         stream: out,
@@ -139,11 +141,19 @@ class BarReporter implements JobReporter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#bars.stop();
+    if (this.#bars.isActive) this.#bars.stop();
   }
 
+  /**
+   * cli-progress only prints logged lines on its next redraw, and never once stopped: with no
+   * bar on screen a line is written straight away, with bars it is logged and redrawn at once.
+   */
   #log(line: string): void {
-    if (this.#closed) process.stderr.write(`${line}\n`);
-    else this.#bars.log(`${line}\n`);
+    if (this.#closed || !this.#bars.isActive) {
+      this.#out.write(`${line}\n`);
+      return;
+    }
+    this.#bars.log(`${line}\n`);
+    this.#bars.update();
   }
 }

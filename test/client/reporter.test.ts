@@ -43,3 +43,23 @@ test('plain transfer progress: one line per tenth reached, per transfer, never b
 test('byte sizes read naturally', () => {
   assert.deepEqual([0, 1023, 1024, 1536, 1024 ** 3, 5 * 1024 ** 4].map(formatBytes), ['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '1.0 GiB', '5.0 TiB']);
 });
+
+test('on a terminal: bars for uploads and epochs, with status and sleap-nn lines printed above them', () => {
+  const c = capture();
+  Object.assign(c.stream, { isTTY: true, columns: 120 });
+  const r = createReporter({ stream: c.stream });
+  r.info('transfer: webrtc (reason: labels is not under any storage backend)');
+  r.transfer('upload', { transferId: 'a', name: 'labels.slp', bytes: 512, total: 1024, rateBytesPerSec: 1024 });
+  r.workerLine('gpu-1', 'stdout', 'Epoch 3/10: loss=0.2');
+  r.epoch(3, 10);
+  r.close();
+  r.info('after the bars are gone');
+  // eslint-disable-next-line no-control-regex
+  const text = c.text().replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
+  assert.match(text, /transfer: webrtc \(reason: labels is not under any storage backend\)\n/);
+  assert.match(text, / {2}gpu-1 \| Epoch 3\/10: loss=0\.2\n/);
+  assert.match(text, /upload labels\.slp .*50% \| 512 B of 1\.0 KiB, 1\.0 KiB\/s/);
+  assert.match(text, /training .*30% \| epoch 3\/10/);
+  assert.match(text, /after the bars are gone\n$/);
+  assert.ok(text.indexOf('transfer: webrtc') < text.indexOf('upload labels.slp'), 'a line written before any bar comes first');
+});

@@ -86,8 +86,22 @@ async function checkShared(
       continue;
     }
     const problem = p.role === 'input' ? await inputProblem(p, local) : await outputProblem(p, local);
-    if (problem) problems.push(problem);
-    else checked.push({ ...p, local });
+    if (problem) {
+      problems.push(problem);
+      continue;
+    }
+    if (request.job_type === 'train' && p.field === 'output') {
+      // sleap-nn writes into <output>/<run_name>: a run folder that already exists as a link
+      // leading out of the storage would take the results with it.
+      const run = p.relative_path === '' ? request.spec.run_name : `${p.relative_path}/${request.spec.run_name}`;
+      try {
+        await backend.resolvePath(plan.user_subdir, run);
+      } catch (err) {
+        problems.push(problemFrom(err, p.field, run, name));
+        continue;
+      }
+    }
+    checked.push({ ...p, local });
   }
   if (problems.length === 0) {
     const clash = overwritesInput(checked);

@@ -43,6 +43,8 @@ before(async () => {
   await symlink('../../../outside/secret.slp', path.join(share, 'alice', 'proj', 'evil.slp'));
   await symlink('../../outside/new-dir', path.join(share, 'alice', 'dangling'));
   await symlink('../outside', path.join(share, 'bob-link'));
+  await mkdir(path.join(share, 'alice', 'runs'));
+  await symlink('../../../outside', path.join(share, 'alice', 'runs', 'r1'));
   storage = StorageConfig.fromToml({ vast: { base_path: share, type: 'nfs' }, scratch: { base_path: path.join(root, 'gone') } });
 });
 
@@ -129,6 +131,7 @@ const attacks: { name: string; request: () => JobRequest; field: string; rule: s
   { name: 'output through a folder link out', request: () => trainReq({ output: 'escape/models' }), field: 'output', rule: 'outside_base' },
   { name: 'output through a dangling link out', request: () => trainReq({ output: 'dangling' }), field: 'output', rule: 'outside_base' },
   { name: 'output absolute', request: () => trainReq({ output: '/tmp' }), field: 'output', rule: 'outside_base' },
+  { name: 'train run folder is a link out', request: () => trainReq({ output: 'runs' }), field: 'output', rule: 'outside_base' },
   { name: 'track data traversal', request: () => trackReq({ data: '../../outside/secret.slp' }), field: 'data', rule: 'outside_base' },
   { name: 'track model through a link out', request: () => trackReq({ models: ['models/m1', 'escape'] }), field: 'models.1', rule: 'outside_base' },
   { name: 'track output through a link out', request: () => trackReq({ output: 'escape/p.slp' }), field: 'output', rule: 'outside_base' },

@@ -25,7 +25,19 @@ if (files.length === 0) {
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    // A test that never settles fails after this instead of hanging the run (and CI).
+    `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? '180000'}`,
+    // node-datachannel's native threads can keep a finished test file's process alive; once every
+    // test in a file has finished, exit regardless.
+    '--test-force-exit',
+    '--test-reporter=spec',
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
 process.exit(r.status ?? 1);

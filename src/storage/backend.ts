@@ -6,11 +6,12 @@
  * contract suite in test/storage/backend-contract.ts is what such a kind must pass.
  */
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../config/errors.js';
 import { STORAGE_TYPES, type StorageType } from '../config/schema.js';
 import { BackendNameSchema } from '../protocol/common.js';
+import { canAccess } from './access.js';
 import { checkRelativePath, confinePath, isInside, PathValidationError } from './confine.js';
 
 export type { StorageType };
@@ -101,8 +102,8 @@ export class StorageBackend implements StorageBackendApi {
       return { exists: !missing, isDirectory: false, readable: false, writable: false, error };
     }
     if (!isDirectory) return { exists: true, isDirectory: false, readable: false, writable: false, error: 'not a directory' };
-    const readable = await can(this.basePath, constants.R_OK | constants.X_OK);
-    const writable = await can(this.basePath, constants.W_OK);
+    const readable = await canAccess(this.basePath, constants.R_OK | constants.X_OK);
+    const writable = await canAccess(this.basePath, constants.W_OK);
     const health: BackendHealth = { exists: true, isDirectory: true, readable, writable };
     if (!readable) health.error = 'not readable (permission denied)';
     else if (!writable) health.error = 'not writable (read-only for this user)';
@@ -116,14 +117,6 @@ export class StorageBackend implements StorageBackendApi {
   }
 }
 
-async function can(p: string, mode: number): Promise<boolean> {
-  try {
-    await access(p, mode);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Build a backend from options, checking the same invariants the config schema enforces (for

@@ -1,4 +1,5 @@
 /** Storage backends: named mounts, path confinement, and reference <-> local path translation. */
+export { canAccess } from './access.js';
 export { checkRelativePath, confinePath, isInside, realPathOf, PathValidationError } from './confine.js';
 export type { PathRule } from './confine.js';
 export { StorageBackend, createStorageBackend } from './backend.js';

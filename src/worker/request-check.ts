@@ -11,7 +11,7 @@
  * Nothing is created unless every check passed.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   interpretStorage,
@@ -22,7 +22,7 @@ import {
   type PathField,
   type WorkerToClient,
 } from '../protocol/job.js';
-import { checkRelativePath, confinePath, PathValidationError, type StorageConfig } from '../storage/index.js';
+import { canAccess, checkRelativePath, confinePath, PathValidationError, type StorageConfig } from '../storage/index.js';
 
 /** A path of the job as this worker will hand it to sleap-nn. */
 export interface CheckedPath extends JobPath {
@@ -166,7 +166,7 @@ async function inputProblem(p: JobPath, local: string): Promise<PathProblem | un
     return { field: p.field, rule: 'invalid', message: `${p.field}: ${shown} is not a folder; name the model folder (the one holding best.ckpt)` };
   }
   const mode = p.kind === 'directory' ? constants.R_OK | constants.X_OK : constants.R_OK;
-  if (!(await can(local, mode))) {
+  if (!(await canAccess(local, mode))) {
     return { field: p.field, rule: 'not_readable', message: `${p.field}: ${shown} is not readable by the worker's user` };
   }
   return undefined;
@@ -195,7 +195,7 @@ async function outputProblem(p: JobPath, local: string): Promise<PathProblem | u
     if (parent === probe) break;
     probe = parent;
   }
-  const writable = (await can(probe, constants.W_OK | constants.X_OK)) && (!st?.isFile() || (await can(local, constants.W_OK)));
+  const writable = (await canAccess(probe, constants.W_OK | constants.X_OK)) && (!st?.isFile() || (await canAccess(local, constants.W_OK)));
   if (!writable) return { field: p.field, rule: 'not_writable', message: `${p.field}: ${shown} is not writable by the worker's user` };
   return undefined;
 }
@@ -314,11 +314,3 @@ function errnoOf(err: unknown): string {
   return (err as NodeJS.ErrnoException)?.code ?? 'error';
 }
 
-async function can(p: string, mode: number): Promise<boolean> {
-  try {
-    await access(p, mode);
-    return true;
-  } catch {
-    return false;
-  }
-}

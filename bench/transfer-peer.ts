@@ -56,7 +56,9 @@ if (role === 'receiver') {
 }
 
 async function fileSender(target: string): Promise<void> {
+  const c0 = performance.now();
   const peer = await connectToPeer({ signaler: signaling, remotePeerId: target });
+  const connectMs = performance.now() - c0;
   const t0 = performance.now();
   const result = await sendFile(peer, args.path as string, {
     chunkBytes: args.chunkBytes,
@@ -66,7 +68,7 @@ async function fileSender(target: string): Promise<void> {
   });
   const totalMs = performance.now() - t0;
   peer.close();
-  finish({ size: result.size, sha256: result.sha256, total_ms: totalMs, wire_ms: result.durationMs, hash_ms: totalMs - result.durationMs });
+  finish({ size: result.size, sha256: result.sha256, connect_ms: connectMs, total_ms: totalMs, wire_ms: result.durationMs, hash_ms: totalMs - result.durationMs });
 }
 
 async function fileReceiver(from: string): Promise<void> {
@@ -134,7 +136,9 @@ async function rawConnect(remote: string, offerer: boolean): Promise<{ pc: RtcPe
 }
 
 async function rawSender(target: string): Promise<void> {
+  const c0 = performance.now();
   const { pc, channel } = await rawConnect(target, true);
+  const connectMs = performance.now() - c0;
   const total = args.bytes as number;
   // One chunk, sent again and again: the baseline is the channel, not the disk or the allocator.
   const chunk = new Uint8Array(args.chunkBytes).fill(7);
@@ -160,7 +164,7 @@ async function rawSender(target: string): Promise<void> {
   await done;
   const totalMs = performance.now() - t0;
   pc.close();
-  finish({ size: sent, total_ms: totalMs });
+  finish({ size: sent, connect_ms: connectMs, total_ms: totalMs });
 }
 
 async function rawReceiver(from: string): Promise<void> {

@@ -99,6 +99,8 @@ const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
 interface Measured {
   mbps: number;
   ms: number;
+  /** WebRTC set-up, offer to open channel, as the sender saw it. */
+  connect_ms: number;
   rss: { sender: number; receiver: number };
 }
 
@@ -124,7 +126,7 @@ async function raw(bytes: number, tuning: Tuning = DEFAULTS): Promise<Measured> 
   const [s, r] = await pair('raw', { ...base, ...tuning, bytes }, { ...base, ...tuning, bytes });
   if (r.size !== bytes) throw new Error(`raw: the receiver counted ${String(r.size)} of ${bytes} bytes`);
   const ms = s.total_ms as number;
-  return { mbps: mbps(bytes, ms), ms: round(ms), rss: { sender: s.max_rss_mb as number, receiver: r.max_rss_mb as number } };
+  return { mbps: mbps(bytes, ms), ms: round(ms), connect_ms: round(s.connect_ms as number), rss: { sender: s.max_rss_mb as number, receiver: r.max_rss_mb as number } };
 }
 
 async function file(source: string, bytes: number, tuning: Tuning = DEFAULTS): Promise<FileMeasured> {
@@ -139,6 +141,7 @@ async function file(source: string, bytes: number, tuning: Tuning = DEFAULTS): P
   return {
     mbps: mbps(bytes, ms),
     ms: round(ms),
+    connect_ms: round(s.connect_ms as number),
     wire_mbps: mbps(bytes, s.wire_ms as number),
     hash_ms: round(s.hash_ms as number),
     rss: { sender: s.max_rss_mb as number, receiver: r.max_rss_mb as number },
@@ -176,6 +179,7 @@ try {
     log(`  (a) raw data channel, in memory:      ${a.mbps.toFixed(1).padStart(7)} MB/s  (${a.ms} ms)   peak RSS sender ${a.rss.sender} MB, receiver ${a.rss.receiver} MB`);
     log(`  (b) sendFile -> receiveTransfer:      ${b.mbps.toFixed(1).padStart(7)} MB/s  (${b.ms} ms)   peak RSS sender ${b.rss.sender} MB, receiver ${b.rss.receiver} MB`);
     log(`      of which the sender's SHA-256 pass ${b.hash_ms} ms; transfer alone ${b.wire_mbps} MB/s`);
+    log(`      WebRTC set-up (offer to open channel): ${a.connect_ms} ms raw, ${b.connect_ms} ms sleap-rtc`);
     log(`  ratio (b)/(a): ${ratio.toFixed(2)}  (target >= 0.80)   transfer alone / (a): ${(b.wire_mbps / a.mbps).toFixed(2)}`);
     log('');
     if (c.bytes !== cases[0]?.bytes) await rm(source, { force: true });
@@ -229,6 +233,7 @@ try {
           raw_peak_rss_mb: large.raw.rss,
         }
       : null,
+    connect_ms: results.flatMap((r) => [r.raw.connect_ms, r.file.connect_ms]).concat(sweeps.map((s) => s.file.connect_ms)),
     sweep: sweeps.map((s) => ({ ...s.tuning, transfer_mbps: s.file.mbps, ratio: s.ratio, peak_rss_mb: s.file.rss })),
   };
   log(JSON.stringify(summary));

@@ -16,7 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,6 +136,8 @@ async function file(source: string, bytes: number, tuning: Tuning = DEFAULTS): P
   if (s.sha256 !== r.sha256 || r.size !== bytes || landed.size !== bytes) {
     throw new Error(`file: sent ${String(s.size)} bytes (${String(s.sha256)}), received ${String(r.size)} (${String(r.sha256)}), on disk ${landed.size}`);
   }
+  const left = await readdir(dest);
+  if (left.length !== 1 || left[0] !== path.basename(r.path as string)) throw new Error(`file: the receiving folder holds ${JSON.stringify(left)}, not just the received file`);
   await rm(dest, { recursive: true, force: true });
   const ms = s.total_ms as number;
   return {

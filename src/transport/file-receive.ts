@@ -103,6 +103,8 @@ class Receiver {
   #stall: StallTimer | null = null;
   #rate = new RateMeter();
   #unlisten: (() => void) | null = null;
+  #failed: Promise<never>;
+  #rejectFailed!: (e: SleapRtcError) => void;
   #resolve!: (r: ReceiveResult) => void;
   #reject!: (e: SleapRtcError) => void;
   readonly #result: Promise<ReceiveResult>;
@@ -120,6 +122,10 @@ class Receiver {
     };
     this.#transferId = transferIdFromLabel(channel.label) ?? '';
     this.#framing = new TransferFraming(channel, this.#transferId, SenderToReceiverSchema, SENDER_TO_RECEIVER_TYPES);
+    this.#failed = new Promise<never>((_, reject) => {
+      this.#rejectFailed = reject;
+    });
+    this.#failed.catch(() => {});
     this.#result = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -223,7 +229,8 @@ class Receiver {
     if (meta.kind === 'tar' && (meta.entries ?? 0) > this.#opts.maxEntries) {
       throw new SleapRtcError('TRANSFER_TOO_LARGE', `"${meta.name}" has ${meta.entries} entries; this receiver accepts at most ${this.#opts.maxEntries}.`, { limit: this.#opts.maxEntries });
     }
-    await this.#opts.onMeta?.(meta);
+    // The hook is the caller's code: a failure meanwhile (cancel, dropped channel) must not wait on it.
+    if (this.#opts.onMeta) await Promise.race([this.#opts.onMeta(meta), this.#failed]);
     this.#finalPath = await confinePath(this.#opts.destDir, meta.name);
     await mkdir(path.dirname(this.#finalPath), { recursive: true });
     // Re-check now that the parents exist: none of them may have led outside destDir.
@@ -362,6 +369,7 @@ class Receiver {
   #fail(err: SleapRtcError, notify: boolean | 'cancel'): void {
     if (this.#state === 'failed' || this.#state === 'done') return;
     this.#state = 'failed';
+    this.#rejectFailed(err);
     this.#stall?.stop();
     this.#unlisten?.();
     if (notify === 'cancel') {

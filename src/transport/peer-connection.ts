@@ -31,6 +31,8 @@ export interface PeerConnectOptions {
 
 /** Remote channels waiting for an onChannel listener; more than this and new ones are refused. */
 const MAX_UNCLAIMED_CHANNELS = 64;
+/** Delay before a reported `closed` state is believed (see the connectionstatechange handler). */
+const CLOSED_RECHECK_MS = 100;
 /** Remote ICE candidates held until the remote description is set. */
 const MAX_PENDING_CANDIDATES = 256;
 
@@ -61,9 +63,11 @@ export class PeerConnection {
     pc.addEventListener('datachannel', (ev) => this.#onRemoteChannel(ev.channel));
     pc.addEventListener('connectionstatechange', () => {
       const s = pc.connectionState;
-      if (s === 'failed' || s === 'closed') {
-        this.#shutdown(new SleapRtcError('PEER_CLOSED', `The WebRTC connection to peer ${remotePeerId} is ${s}.`, { peer_id: remotePeerId, state: s }));
-      }
+      if (s === 'failed') this.#shutdown(this.#lostError(s));
+      // node-datachannel occasionally reports `closed` for a connection that is not closed (seen
+      // when connections are created right after others closed with data in flight). A real close
+      // stays closed and also closes the channels; a spurious reading does not survive a re-read.
+      else if (s === 'closed') setTimeout(() => pc.connectionState === 'closed' && this.#shutdown(this.#lostError('closed')), CLOSED_RECHECK_MS);
     });
   }
 
@@ -140,6 +144,12 @@ export class PeerConnection {
   /** @internal Set-up steps of connectToPeer / acceptPeer. */
   _setControl(channel: PeerChannel): void {
     this.#control = channel;
+    this.#watchControl(channel);
+  }
+
+  /** The control channel is the connection's lifeline: when it closes, the connection is over. */
+  #watchControl(channel: PeerChannel): void {
+    channel.onClose(() => this.#shutdown(new SleapRtcError('PEER_CLOSED', `The control channel to peer ${this.remotePeerId} closed.`, { peer_id: this.remotePeerId })));
   }
 
   /** @internal */
@@ -173,6 +183,7 @@ export class PeerConnection {
     }
     if (raw.label === CONTROL_CHANNEL_LABEL && this.#control === null && this.role === 'answerer') {
       this.#control = channel;
+      this.#watchControl(channel);
       this.#controlWaiter?.(channel);
       return;
     }
@@ -196,6 +207,10 @@ export class PeerConnection {
     return new Promise((resolve) => {
       this.#controlWaiter = resolve;
     });
+  }
+
+  #lostError(state: string): SleapRtcError {
+    return new SleapRtcError('PEER_CLOSED', `The WebRTC connection to peer ${this.remotePeerId} is ${state}.`, { peer_id: this.remotePeerId, state });
   }
 
   #closedError(): SleapRtcError {

@@ -70,3 +70,15 @@ export async function defaultRtc(): Promise<RtcPeerConnectionConstructor> {
   // The polyfill's own typings refer to DOM types this project does not load.
   return polyfill.RTCPeerConnection as unknown as RtcPeerConnectionConstructor;
 }
+
+/**
+ * Let the process exit once no peer connection is in use any more. node-datachannel keeps native
+ * threads and callbacks alive, and a channel whose native close never reports back can keep the
+ * event loop running forever; this releases them all. Any connection still open is closed. No-op
+ * where the platform provides WebRTC (browsers).
+ */
+export async function releaseRtc(): Promise<void> {
+  if (typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection === 'function') return;
+  const native = await import('node-datachannel');
+  native.cleanup();
+}

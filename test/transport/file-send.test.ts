@@ -16,6 +16,12 @@ import { connectedPair } from './helpers/peers.js';
 import { receiveNext, snapshot, tempDir } from './helpers/transfer.js';
 
 const CHUNK = LIMITS.transferChunkBytes;
+/**
+ * For cancel and drop tests: the sender may run only two chunks ahead of what the receiver has
+ * confirmed (the receiver confirms every chunk), so whatever stops the transfer after the first
+ * confirmations always lands before FILE_COMPLETE could have been sent.
+ */
+const SMALL_WINDOW = { windowBytes: 2 * CHUNK } as const;
 
 function codeOf(outcome: { ok: boolean; error?: unknown }): string {
   assert.equal(outcome.ok, false, 'expected the receiver to fail');
@@ -172,6 +178,7 @@ test('cancel from the sending side (AbortSignal): both sides report TRANSFER_CAN
   const receiving = receiveNext(answerer, { destDir: dst, progressEveryBytes: CHUNK });
   const err = await rejection(
     sendFile(offerer, path.join(src, 'f.bin'), {
+      ...SMALL_WINDOW,
       signal: ac.signal,
       onProgress: (p) => {
         if (p.bytes > 0) ac.abort();
@@ -200,7 +207,7 @@ test('cancel from the receiving side: both sides report TRANSFER_CANCELLED, noth
       if (p.bytes > 0) ac.abort();
     },
   });
-  const err = await rejection(sendFile(offerer, path.join(src, 'f.bin')));
+  const err = await rejection(sendFile(offerer, path.join(src, 'f.bin'), SMALL_WINDOW));
   assert.equal(err.code, 'TRANSFER_CANCELLED');
   assert.equal(err.details.by, 'remote');
   const outcome = await receiving;
@@ -217,7 +224,7 @@ test('cancel of a folder transfer removes the partly extracted folder', async (t
   for (let i = 0; i < 8; i++) await writeFile(path.join(src, 'd', 'sub', `f${i}.bin`), randomBytes(4 * CHUNK));
   const ac = new AbortController();
   const receiving = receiveNext(answerer, { destDir: dst, progressEveryBytes: CHUNK });
-  const err = await rejection(sendDirectory(offerer, path.join(src, 'd'), { signal: ac.signal, onProgress: (p) => p.bytes > 6 * CHUNK && ac.abort() }));
+  const err = await rejection(sendDirectory(offerer, path.join(src, 'd'), { ...SMALL_WINDOW, signal: ac.signal, onProgress: (p) => p.bytes > 6 * CHUNK && ac.abort() }));
   assert.equal(err.code, 'TRANSFER_CANCELLED');
   assert.equal(codeOf(await receiving), 'TRANSFER_CANCELLED');
   assert.deepEqual(await readdir(dst), []);
@@ -230,6 +237,7 @@ test('the sender\'s peer connection dropped mid-transfer: receiver reports TRANS
   await writeFile(path.join(src, 'f.bin'), randomBytes(64 * CHUNK));
   const receiving = receiveNext(answerer, { destDir: dst, progressEveryBytes: CHUNK });
   const sending = sendFile(offerer, path.join(src, 'f.bin'), {
+    ...SMALL_WINDOW,
     onProgress: (p) => {
       if (p.bytes > 0) offerer.close();
     },

@@ -1,5 +1,6 @@
 /** A connected pair of real WebRTC peer connections in this process, closed by the test's after hook. */
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
+import { releaseRtc } from '../../../src/transport/rtc.js';
 import { acceptPeer, connectToPeer, type PeerConnection } from '../../../src/transport/peer-connection.js';
 import { createSignalerPair } from './memory-signaler.js';
 
@@ -15,3 +16,6 @@ export async function connectedPair(t: TestContext | { after: (fn: () => void) =
   });
   return { offerer, answerer };
 }
+
+// After the last test of a file: release node-datachannel so the test process can exit.
+after(() => releaseRtc());

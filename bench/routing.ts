@@ -17,21 +17,14 @@
  * The per-connection rate limit is off in the benchmark server. The last line printed is one
  * JSON object with every figure.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { WebSocket } from 'ws';
 import { startSignalingServer } from '../src/signaling/server.js';
+import { BenchPeer, createRoom, forkServer, quantile } from './lib/ws-bench.js';
 
 const BACKEND_MIXES = [['vast'], ['vast', 'scratch'], ['nfs'], ['scratch'], [], ['gdrive', 'vast'], ['nfs', 'gdrive']];
 const CONNECT_CONCURRENCY = 100;
 const FILTER = { role: 'worker', status: 'available', properties: { 'capabilities.storage_backends': { $contains: 'vast' } } };
-
-type Msg = { type: string; [k: string]: unknown };
-interface Room {
-  room_id: string;
-  token: string;
-}
 
 // ---- child process -------------------------------------------------------------------------------
 
@@ -41,74 +34,12 @@ async function serveChild(): Promise<void> {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function startChild(): Promise<{ child: ChildProcess; url: string; wsUrl: string }> {
-  const child = fork(new URL(import.meta.url).pathname, ['--serve'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const info = await new Promise<{ url: string; wsUrl: string }>((resolve, reject) => {
-    child.once('message', (m) => resolve(m as { url: string; wsUrl: string }));
-    child.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
-  });
-  return { child, ...info };
+function startChild(): ReturnType<typeof forkServer> {
+  return forkServer(new URL(import.meta.url).pathname);
 }
 
-// ---- a minimal peer ------------------------------------------------------------------------------
-
-class Peer {
-  private waiters: ((m: Msg) => boolean)[] = [];
-  onMessage: ((m: Msg) => void) | undefined;
-  peerId = '';
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      const m = JSON.parse(String(data)) as Msg;
-      this.onMessage?.(m);
-      if (this.waiters.length > 0) this.waiters = this.waiters.filter((w) => !w(m));
-    });
-  }
-
-  static async join(wsUrl: string, room: Room, role: 'worker' | 'client', metadata: unknown, peerId?: string): Promise<Peer> {
-    const ws = new WebSocket(wsUrl);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    const peer = new Peer(ws);
-    const reg = await peer.request({ type: 'register', room_id: room.room_id, token: room.token, role, metadata, ...(peerId ? { peer_id: peerId } : {}) }, 'registered');
-    peer.peerId = String(reg.peer_id);
-    return peer;
-  }
-
-  send(message: unknown): void {
-    this.ws.send(JSON.stringify(message));
-  }
-
-  /** Sends and resolves with the first reply of `type` matching `match`; an error reply rejects. */
-  request(message: unknown, type: string, match: (m: Msg) => boolean = () => true): Promise<Msg> {
-    return new Promise((resolve, reject) => {
-      this.waiters.push((m) => {
-        if (m.type === 'error') {
-          reject(new Error(JSON.stringify(m)));
-          return true;
-        }
-        if (m.type !== type || !match(m)) return false;
-        resolve(m);
-        return true;
-      });
-      this.send(message);
-    });
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
-}
-
-async function createRoom(url: string): Promise<Room> {
-  const res = await fetch(`${url}/rooms`, { method: 'POST' });
-  return (await res.json()) as Room;
-}
-
-async function joinAll(count: number, join: (i: number) => Promise<Peer>): Promise<Peer[]> {
-  const out: Peer[] = new Array(count);
+async function joinAll(count: number, join: (i: number) => Promise<BenchPeer>): Promise<BenchPeer[]> {
+  const out: BenchPeer[] = new Array(count);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(CONNECT_CONCURRENCY, count) }, async () => {
@@ -129,17 +60,13 @@ function workerMeta(i: number, backends: string[]): unknown {
   };
 }
 
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-}
 
 // ---- 1. time to assignment -----------------------------------------------------------------------
 
 async function timeToAssignment(server: { url: string; wsUrl: string }, workers: number, iterations: number) {
   const room = await createRoom(server.url);
-  const pool = await joinAll(workers, (i) => Peer.join(server.wsUrl, room, 'worker', workerMeta(i, BACKEND_MIXES[i % BACKEND_MIXES.length] as string[])));
-  const client = await Peer.join(server.wsUrl, room, 'client', {});
+  const pool = await joinAll(workers, (i) => BenchPeer.join(server.wsUrl, room, 'worker', workerMeta(i, BACKEND_MIXES[i % BACKEND_MIXES.length] as string[])));
+  const client = await BenchPeer.join(server.wsUrl, room, 'client', {});
   const routeMs: number[] = [];
   const discoverMs: number[] = [];
   const hits = new Map<string, number>();
@@ -191,7 +118,7 @@ async function burst(server: { url: string; wsUrl: string }, workerCount: number
   let claimErrors = 0;
   let jobs = 0;
   const workers = await joinAll(workerCount, async (i) => {
-    const w = await Peer.join(server.wsUrl, room, 'worker', workerMeta(i, ['vast']), `burst-w${i}`);
+    const w = await BenchPeer.join(server.wsUrl, room, 'worker', workerMeta(i, ['vast']), `burst-w${i}`);
     let holding: string | undefined;
     w.onMessage = (m) => {
       if (m.type === 'peer_message') {
@@ -210,7 +137,7 @@ async function burst(server: { url: string; wsUrl: string }, workerCount: number
     };
     return w;
   });
-  const clients = await joinAll(clientCount, (i) => Peer.join(server.wsUrl, room, 'client', {}, `burst-c${i}`));
+  const clients = await joinAll(clientCount, (i) => BenchPeer.join(server.wsUrl, room, 'client', {}, `burst-c${i}`));
 
   const perClient = Math.ceil(requests / clientCount);
   const reservations = new Set<string>();

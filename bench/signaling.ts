@@ -13,11 +13,12 @@
  * peers, and with it on the relay figure would only measure the limit.
  * The last line printed is one JSON object with every figure.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket} from 'ws';
+import { WebSocketServer } from 'ws';
 import { startSignalingServer } from '../src/signaling/server.js';
+import { BenchPeer, createRoom, forkServer, quantile } from './lib/ws-bench.js';
 
 const FILTER = { properties: { 'capabilities.storage_backends': { $contains: 'vast' } } };
 const BACKEND_MIXES = [['vast'], ['vast', 'scratch'], ['nfs'], ['scratch'], [], ['gdrive', 'vast'], ['nfs', 'gdrive']];
@@ -42,68 +43,8 @@ async function serveChild(mode: string): Promise<void> {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function startChild(mode: 'signaling' | 'echo'): Promise<{ child: ChildProcess; url: string; wsUrl: string }> {
-  const child = fork(new URL(import.meta.url).pathname, ['--serve', mode], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const info = await new Promise<{ url: string; wsUrl: string }>((resolve, reject) => {
-    child.once('message', (m) => resolve(m as { url: string; wsUrl: string }));
-    child.once('exit', (code) => reject(new Error(`${mode} child exited with ${code}`)));
-  });
-  return { child, ...info };
-}
-
-// ---- a minimal client ----------------------------------------------------------------------------
-
-type Msg = { type: string; [k: string]: unknown };
-
-class BenchPeer {
-  private waiters: ((m: Msg) => boolean)[] = [];
-  onMessage: ((m: Msg) => void) | undefined;
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      const m = JSON.parse(String(data)) as Msg;
-      if (this.onMessage) this.onMessage(m);
-      this.waiters = this.waiters.filter((w) => !w(m));
-    });
-  }
-
-  static async open(url: string): Promise<BenchPeer> {
-    const ws = new WebSocket(url);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    return new BenchPeer(ws);
-  }
-
-  request(message: unknown, type: string, match: (m: Msg) => boolean = () => true): Promise<Msg> {
-    return new Promise((resolve, reject) => {
-      this.waiters.push((m) => {
-        if (m.type === 'error') {
-          reject(new Error(JSON.stringify(m)));
-          return true;
-        }
-        if (m.type !== type || !match(m)) return false;
-        resolve(m);
-        return true;
-      });
-      this.ws.send(JSON.stringify(message));
-    });
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-}
-
-async function createRoom(url: string): Promise<{ room_id: string; token: string }> {
-  const res = await fetch(`${url}/rooms`, { method: 'POST' });
-  return (await res.json()) as { room_id: string; token: string };
+function startChild(mode: 'signaling' | 'echo'): ReturnType<typeof forkServer> {
+  return forkServer(new URL(import.meta.url).pathname, [mode]);
 }
 
 // ---- phases --------------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 /** Shared set-up for the server tests: a real server on 127.0.0.1:0 and peers that are cleaned up after the test. */
 import type { TestContext } from 'node:test';
+import { createMemoryBus } from '../../src/signaling/buses/memory.js';
 import { startSignalingServer, type SignalingServer, type SignalingServerOptions } from '../../src/signaling/server.js';
+import type { SignalingStore } from '../../src/signaling/store.js';
+import { createMemoryStore } from '../../src/signaling/stores/memory.js';
 import { openPeer, registerPeer, type RegisterOptions, type TestPeer } from '../helpers/ws-peer.js';
 
 export interface Harness {
@@ -34,4 +37,24 @@ export async function startHarness(t: TestContext, opts: SignalingServerOptions 
       return peer;
     },
   };
+}
+
+/**
+ * Two server instances sharing one memory store and one in-process bus (the seam a Redis store
+ * and bus will fill), plus a list whose peers are closed after the test along with everything else.
+ */
+export async function startTwoInstances(t: TestContext): Promise<{ a: SignalingServer; b: SignalingServer; store: SignalingStore; peers: TestPeer[] }> {
+  const store = createMemoryStore();
+  const bus = createMemoryBus();
+  const a = await startSignalingServer({ port: 0, store, bus, nodeId: 'node-a' });
+  const b = await startSignalingServer({ port: 0, store, bus, nodeId: 'node-b' });
+  const peers: TestPeer[] = [];
+  t.after(async () => {
+    await Promise.all(peers.map((p) => p.close()));
+    await a.close();
+    await b.close();
+    await store.close();
+    await bus.close();
+  });
+  return { a, b, store, peers };
 }

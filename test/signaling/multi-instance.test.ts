@@ -7,21 +7,11 @@ import assert from 'node:assert/strict';
 import { createMemoryBus } from '../../src/signaling/buses/memory.js';
 import { startSignalingServer } from '../../src/signaling/server.js';
 import { createMemoryStore } from '../../src/signaling/stores/memory.js';
-import { registerPeer, waitFor, workerMetadata, type TestPeer } from '../helpers/ws-peer.js';
+import { startTwoInstances } from './harness.js';
+import { registerPeer, waitFor, workerMetadata } from '../helpers/ws-peer.js';
 
 test('two instances on one store and one bus relay between their peers', async (t) => {
-  const store = createMemoryStore();
-  const bus = createMemoryBus();
-  const a = await startSignalingServer({ port: 0, store, bus, nodeId: 'node-a' });
-  const b = await startSignalingServer({ port: 0, store, bus, nodeId: 'node-b' });
-  const peers: TestPeer[] = [];
-  t.after(async () => {
-    await Promise.all(peers.map((p) => p.close()));
-    await a.close();
-    await b.close();
-    await store.close();
-    await bus.close();
-  });
+  const { a, b, store, peers } = await startTwoInstances(t);
   const room = await a.createRoom();
   const other = await b.createRoom();
 

@@ -4,9 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMemoryBus } from '../../src/signaling/buses/memory.js';
-import { startSignalingServer } from '../../src/signaling/server.js';
-import { createMemoryStore } from '../../src/signaling/stores/memory.js';
+import { startTwoInstances } from './harness.js';
 import { registerPeer, workerMetadata, type TestPeer } from '../helpers/ws-peer.js';
 import { ask, askAssigned, askQueued, assertAllValid, assigned, errorFor, position, threeWorkers, type ErrorMsg } from './routing-helpers.js';
 
@@ -165,18 +163,7 @@ test('failover: bad routing input gets a coded error and the socket stays up', a
 });
 
 test('failover: routing works across two server instances on one store and one bus', async (t) => {
-  const store = createMemoryStore();
-  const bus = createMemoryBus();
-  const a = await startSignalingServer({ port: 0, store, bus, nodeId: 'node-a' });
-  const b = await startSignalingServer({ port: 0, store, bus, nodeId: 'node-b' });
-  const peers: TestPeer[] = [];
-  t.after(async () => {
-    await Promise.all(peers.map((p) => p.close()));
-    await a.close();
-    await b.close();
-    await store.close();
-    await bus.close();
-  });
+  const { a, b, peers } = await startTwoInstances(t);
   const room = await a.createRoom();
   const join = async (url: string, opts: Record<string, unknown>): Promise<TestPeer> => {
     const p = await registerPeer(url, { room_id: room.room_id, token: room.token, ...opts });

@@ -7,7 +7,7 @@
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { access, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobRequest } from '../../src/protocol/job.js';
 import { connectToPeer } from '../../src/transport/peer-connection.js';
@@ -16,6 +16,7 @@ import { SignalingClient } from '../../src/transport/signaling-client.js';
 import { readRecords } from '../fixtures/fake-sleap-nn.js';
 import { JobPeer } from '../worker/helpers/job-peer.js';
 import { labShare, startServer, startWorker, type Room } from './helpers/jobs-env.js';
+import { tree } from '../helpers/fs-tree.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
@@ -32,20 +33,6 @@ async function handWritten(t: TestContext, room: Room, worker: string): Promise<
   const pc = await connectToPeer({ signaler: signaling, remotePeerId: worker });
   t.after(() => pc.close());
   return { peer: new JobPeer(pc), signaling };
-}
-
-/** Every entry below `dir` (symlinks not followed). */
-async function tree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    for (const d of await readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${d.name}` : d.name;
-      out.push(r);
-      if (d.isDirectory()) await walk(r);
-    }
-  };
-  await walk('');
-  return out.sort();
 }
 
 test('traversal in user_subdir and in every path is refused by rule; nothing is written outside the base and sleap-nn never runs', async (t) => {

@@ -6,13 +6,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobRequest, WorkerToClient } from '../../src/protocol/job.js';
 import { StorageConfig } from '../../src/storage/index.js';
 import { checkRequest, type CheckContext, type CheckOutcome } from '../../src/worker/request-check.js';
+import { tree } from '../helpers/fs-tree.js';
 
 /*
  *   root/share/                       backend vast (the worker's base)
@@ -81,20 +82,6 @@ const trackReq = (over: { data?: string; models?: string[]; output?: string } = 
   storage: { storage_backend: 'vast', user_subdir: 'alice' },
   spec: { data: over.data ?? 'proj/video.mp4', models: over.models ?? ['models/m1'], output: over.output ?? 'proj/video.mp4.predictions.slp' },
 });
-
-/** Every entry below `dir`, as relative paths (symlinks not followed). */
-async function tree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    for (const d of await readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${d.name}` : d.name;
-      out.push(r);
-      if (d.isDirectory()) await walk(r);
-    }
-  };
-  await walk('');
-  return out.sort();
-}
 
 function refused(outcome: CheckOutcome): Extract<WorkerToClient, { type: 'PATH_ERROR' }>[] {
   assert.equal(outcome.ok, false, 'expected a refusal');

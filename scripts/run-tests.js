@@ -30,14 +30,17 @@ const r = spawnSync(
     'tsx',
     '--test',
     `--test-concurrency=${concurrency}`,
+    // Releases node-datachannel after each file's last test so its process can exit.
+    '--import',
+    './test/setup.ts',
     // A test that never settles fails after this instead of hanging the run (and CI).
     `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? '180000'}`,
-    // node-datachannel's native threads can keep a finished test file's process alive; once every
-    // test in a file has finished, exit regardless.
-    '--test-force-exit',
     '--test-reporter=spec',
     ...files,
   ],
-  { stdio: 'inherit' },
+  // The whole run is bounded too: a process that never exits fails the run instead of hanging CI.
+  // (--test-force-exit would bound it as well, but it can drop a file's last results unreported.)
+  { stdio: 'inherit', timeout: Number(process.env.TEST_RUN_TIMEOUT_MS ?? 15 * 60 * 1000), killSignal: 'SIGKILL' },
 );
+if (r.error) console.error(`test run stopped: ${r.error.message}`);
 process.exit(r.status ?? 1);

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Prepares a fresh Debian CI machine for the simulated-machine tests (test/machines, see
-# docs/testing.md). They need iproute2 (`ip netns`, veth, bridge), util-linux (`unshare`), mount
-# and coreutils (`chroot`). Idempotent and quiet: installs only what is missing.
+# Prepares a fresh Debian CI machine for the tests (see docs/testing.md). Idempotent and quiet:
+# installs only what is missing.
+# - simulated machines (test/machines): iproute2 (`ip netns`, veth, bridge), util-linux
+#   (`unshare`), mount and coreutils (`chroot`)
+# - the Redis store (test/signaling): redis-server; tests start their own on a free loopback port
+# - the independent .slp reader (test/slp): Debian's python3-h5py, run with /usr/bin/python3
+# - the live page (test/client/ui): Debian's chromium, driven by playwright-core
 set -euo pipefail
 
 have() {
@@ -13,6 +17,9 @@ have ip || need+=(iproute2)
 have unshare || need+=(util-linux)
 have mount || need+=(mount)
 have chroot || need+=(coreutils)
+have redis-server || need+=(redis-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1 || need+=(python3-h5py)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! have apt-get; then

@@ -68,6 +68,9 @@ export const ERROR_CODES = {
   BACKEND_NOT_AVAILABLE: { exit: 1, summary: 'The worker has no healthy storage backend of the name the job asked for.' },
   WORKER_BUSY: { exit: 1, summary: 'The worker already runs as many jobs as it may.' },
   INTERNAL: { exit: 1, summary: 'An unexpected internal error.' },
+  // signaling store (src/signaling/stores, docs/signaling.md)
+  STORE_UNAVAILABLE: { exit: 1, summary: 'The signaling server cannot reach its store (Redis down, rooms file unreadable); transient, retry.' },
+  ROOM_FULL: { exit: 1, summary: 'The room already has as many peers as the server allows.' },
 } as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -128,6 +128,24 @@ export const ReservationReleasedSchema = z.strictObject({
   reservation_id: ReservationIdSchema,
 });
 
+/**
+ * To one side of a claimed reservation (a job that is running or being set up): the other side
+ * left the room. `reason`: `disconnected` (its signaling connection closed or stopped answering
+ * pings) or `server_lost` (the server process holding its connection died). The job's own peer
+ * connection may outlive a signaling blip, so treat this as "check the peer connection now":
+ * when that is also failing, give up at once instead of waiting for it to time out.
+ */
+export const JobPeerLeftSchema = z.strictObject({
+  type: z.literal('job_peer_left'),
+  reservation_id: ReservationIdSchema,
+  request_id: RouteRequestIdSchema,
+  /** The peer that left: the worker (told to the client) or the client (told to the worker). */
+  peer_id: IdSchema,
+  role: z.enum(['worker', 'client']),
+  reason: z.enum(['disconnected', 'server_lost']),
+});
+export type JobPeerLeft = z.infer<typeof JobPeerLeftSchema>;
+
 export const WorkerSlotsSchema = z.strictObject({
   /** `capabilities.max_concurrent_jobs`, or 0 for a worker that advertises no capabilities. */
   total: z.number().int().nonnegative(),

@@ -19,6 +19,7 @@ import {
   CancelRequestSchema,
   ClaimReservationSchema,
   GetRoomStatusSchema,
+  JobPeerLeftSchema,
   QueuePositionSchema,
   ReleaseReservationSchema,
   RequestCancelledSchema,
@@ -156,6 +157,7 @@ export const ServerToPeerSchema = z.discriminatedUnion('type', [
   ReservationClaimedSchema,
   ReservationReleasedSchema,
   RoomStatusSchema,
+  JobPeerLeftSchema,
 ]);
 export type ServerToPeer = z.infer<typeof ServerToPeerSchema>;
 

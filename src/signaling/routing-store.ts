@@ -1,11 +1,10 @@
 /**
- * Routing state behind SignalingStore: per-room FIFO queues, reservations (worker slots held for
- * a client's request) and when each worker was last assigned. Every method is one atomic step
- * over one room, which a networked store does as one script (Redis: a Lua script over the room's
- * queue sorted set, reservation hash and last-assigned hash, running routing-match.ts's rule) or
- * under a per-room lock. The in-memory implementation is routing-book.ts.
+ * The routing vocabulary (requests, reservations, events) and `RoutingStore`, the operations the
+ * router calls. The rules are in routing-policy.ts, a pure module over one room's state; the
+ * operations are implemented once (routing-ops.ts) over a store's atomic per-room update
+ * (`SignalingStore.updateRouting`), so a store implements no routing rule itself.
  *
- * Methods that can free a slot or change what a worker offers end by draining the room's queue:
+ * Operations that can free a slot or change what a worker offers end by draining the room's queue:
  * queued requests are served in arrival order, each by the least recently assigned free worker
  * that can serve it. A request that no free worker can serve does not hold up a later one that
  * some free worker can: the FIFO is strict among the requests a given worker can serve.
@@ -68,7 +67,9 @@ export type RoutingEvent =
   /** A reservation was made for the request (a first assignment or a re-assignment). */
   | { readonly kind: 'assigned'; readonly reservation: ReservationRecord; readonly worker: PeerRecord }
   /** The request is over without a worker. */
-  | { readonly kind: 'failed'; readonly request: RouteRequest; readonly failure: RouteFailure };
+  | { readonly kind: 'failed'; readonly request: RouteRequest; readonly failure: RouteFailure }
+  /** One side of a claimed reservation (a running job) left the room; the other side is told. */
+  | { readonly kind: 'partner_left'; readonly reservation: ReservationRecord; readonly left_peer_id: string; readonly notify_peer_id: string };
 
 export interface RoutingOutcome {
   readonly events: readonly RoutingEvent[];
@@ -114,22 +115,24 @@ export interface RoutingStore {
   /** Serves queued requests from free slots (after a worker joined or changed its metadata). */
   drainRoutingQueue(roomId: string, params: RoutingParams): Promise<RoutingOutcome>;
   /** The reserved worker takes a pending reservation; undefined when there is none for it. Idempotent. */
-  claimReservation(reservationId: string, workerPeerId: string): Promise<ReservationRecord | undefined>;
+  claimReservation(roomId: string, reservationId: string, workerPeerId: string): Promise<ReservationRecord | undefined>;
   /**
    * By the worker: the slot is free again. By the client: a pending reservation goes (freeing
    * the slot); from a claimed one the client only detaches. Then drains.
    */
-  releaseReservation(reservationId: string, peerId: string, params: RoutingParams): Promise<RoutingOutcome & { status: ReleaseStatus }>;
+  releaseReservation(roomId: string, reservationId: string, peerId: string, params: RoutingParams): Promise<RoutingOutcome & { status: ReleaseStatus }>;
   /** The client's request leaves the queue, gives back its pending reservation, or detaches from a claimed one. */
-  cancelRouteRequest(clientPeerId: string, requestId: string, params: RoutingParams): Promise<RoutingOutcome & { status: CancelStatus }>;
+  cancelRouteRequest(roomId: string, clientPeerId: string, requestId: string, params: RoutingParams): Promise<RoutingOutcome & { status: CancelStatus }>;
   /**
    * A pending reservation whose claim window has ended goes; its worker is excluded for the
    * request, which returns to its place in the queue (and is drained), or fails with
    * RESERVATION_EXPIRED when no other worker in the room could serve it. No-op otherwise.
    */
-  expireReservation(reservationId: string, params: RoutingParams): Promise<RoutingOutcome>;
+  expireReservation(roomId: string, reservationId: string, params: RoutingParams): Promise<RoutingOutcome>;
   /** A queued request past its deadline fails with QUEUE_TIMEOUT. No-op otherwise. */
-  expireQueuedRequest(clientPeerId: string, requestId: string, params: RoutingParams): Promise<RoutingOutcome>;
+  expireQueuedRequest(roomId: string, clientPeerId: string, requestId: string, params: RoutingParams): Promise<RoutingOutcome>;
+  /** Every deadline of the room that has passed (what the deadline sweep calls). */
+  expireDue(roomId: string, params: RoutingParams): Promise<RoutingOutcome>;
   /**
    * Call after `removePeer`. As a client: its queued requests and pending reservations go. As a
    * worker: its reservations go; pending ones return their requests to the queue. Then drains.

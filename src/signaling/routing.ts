@@ -17,6 +17,7 @@ import type { PeerToServer, ServerToPeer } from '../protocol/signaling.js';
 import type { LocalPeer } from './connection.js';
 import { describeFailure } from './routing-messages.js';
 import { queuePositionOf, queuePositions, workerStatusEntries, type QueueFacts } from './routing-positions.js';
+import { RoutingOps } from './routing-ops.js';
 import type { NewRouteRequest, ReservationRecord, RouteRejection, RouteRequest, RoutingEvent, RoutingOutcome, RoutingParams } from './routing-store.js';
 import type { PeerRecord, SignalingStore } from './store.js';
 
@@ -62,10 +63,12 @@ export class Router {
   private readonly positions = new Map<string, RoomPositions>();
   private readonly claimTimers = new Map<string, NodeJS.Timeout>();
   private readonly queueTimers = new Map<string, NodeJS.Timeout>();
+  private readonly ops: RoutingOps;
   private closed = false;
 
   constructor(private readonly opts: RouterOptions) {
     this.now = opts.now ?? Date.now;
+    this.ops = new RoutingOps(opts.store);
   }
 
   handle(peer: LocalPeer, m: RoutingMessage, reply: Responder): Promise<void> {
@@ -76,7 +79,7 @@ export class Router {
       case 'cancel_request':
         if (!this.roleIs(peer, 'client', m.type, reply, m.request_id)) return Promise.resolve();
         return this.inLane(peer.room_id, true, async () => {
-          const outcome = await this.opts.store.cancelRouteRequest(peer.peer_id, m.request_id, this.params());
+          const outcome = await this.ops.cancelRouteRequest(peer.room_id, peer.peer_id, m.request_id, this.params());
           this.requestOver(peer.room_id, requestKey(peer.peer_id, m.request_id));
           await this.apply(outcome);
           reply.send({ type: 'request_cancelled', request_id: m.request_id });
@@ -85,7 +88,7 @@ export class Router {
       case 'claim_reservation':
         if (!this.roleIs(peer, 'worker', m.type, reply)) return Promise.resolve();
         return this.inLane(peer.room_id, false, async () => {
-          const rec = await this.opts.store.claimReservation(m.reservation_id, peer.peer_id);
+          const rec = await this.ops.claimReservation(peer.room_id, m.reservation_id, peer.peer_id);
           if (rec === undefined) {
             reply.fail('RESERVATION_NOT_FOUND', `You hold no reservation "${m.reservation_id}": it expired (not claimed within ${this.opts.reservationTimeoutMs} ms), was cancelled, or is another worker's. Refuse the job.`, {
               details: { reservation_id: m.reservation_id },
@@ -97,7 +100,7 @@ export class Router {
         });
       case 'release_reservation':
         return this.inLane(peer.room_id, true, async () => {
-          const outcome = await this.opts.store.releaseReservation(m.reservation_id, peer.peer_id, this.params());
+          const outcome = await this.ops.releaseReservation(peer.room_id, m.reservation_id, peer.peer_id, this.params());
           if (outcome.status === 'not_yours') {
             reply.fail('RESERVATION_NOT_FOUND', `Reservation "${m.reservation_id}" is not yours to release; only its worker or its client may.`, {
               details: { reservation_id: m.reservation_id },
@@ -110,7 +113,7 @@ export class Router {
         });
       case 'get_room_status':
         return this.inLane(peer.room_id, false, async () => {
-          const [snapshot, peers] = await Promise.all([this.opts.store.routingSnapshot(peer.room_id), this.opts.store.listPeers(peer.room_id)]);
+          const [snapshot, peers] = await Promise.all([this.ops.routingSnapshot(peer.room_id), this.opts.store.listPeers(peer.room_id)]);
           reply.send({
             type: 'room_status',
             ...(m.request_id !== undefined ? { request_id: m.request_id } : {}),
@@ -124,20 +127,37 @@ export class Router {
   /** A worker joined or changed its metadata: it may now serve queued requests. */
   workerChanged(roomId: string): Promise<void> {
     return this.inLane(roomId, true, async () => {
-      await this.apply(await this.opts.store.drainRoutingQueue(roomId, this.params()));
+      await this.apply(await this.ops.drainRoutingQueue(roomId, this.params()));
     });
   }
 
-  /** Call after the peer was removed from the store. */
-  peerLeft(peer: LocalPeer): Promise<void> {
+  /** Call after the peer was removed from the store; `reason` is what the other side of its running jobs hears. */
+  peerLeft(peer: LocalPeer, reason: 'disconnected' | 'server_lost' = 'disconnected'): Promise<void> {
     return this.inLane(peer.room_id, true, async () => {
-      await this.apply(await this.opts.store.removeRoutingPeer(peer.peer_id, peer.room_id, this.params()));
+      await this.apply(await this.ops.removeRoutingPeer(peer.peer_id, peer.room_id, this.params()), reason);
       const prefix = requestKey(peer.peer_id, '');
       const sent = this.positions.get(peer.room_id)?.sent;
       for (const key of sent?.keys() ?? []) {
         if (key.startsWith(prefix)) this.requestOver(peer.room_id, key);
       }
     });
+  }
+
+  /**
+   * Expires the claim and queue deadlines that have passed in any room of the store, whichever
+   * process made the decision (that process may have died). The server calls this on a timer;
+   * the local timers below only make expiry prompt on the deciding process.
+   */
+  async sweepDeadlines(): Promise<void> {
+    if (this.closed) return;
+    const due = await this.opts.store.dueRoutingRooms(this.now());
+    await Promise.all(
+      due.map((roomId) =>
+        this.inLane(roomId, true, async () => {
+          await this.apply(await this.ops.expireDue(roomId, this.params()));
+        }),
+      ),
+    );
   }
 
   /** Stops every timer; routing messages after this are ignored. Safe twice. */
@@ -170,7 +190,7 @@ export class Router {
         deadline_ms: m.queue_timeout_s === undefined ? null : now + Math.round(m.queue_timeout_s * 1000),
         ...(m.wait_for_match === true ? { wait_for_match: true } : {}),
       };
-      const result = await this.opts.store.routeRequest(request, {
+      const result = await this.ops.routeRequest(request, {
         ...this.params(now),
         max_requests_per_client: this.opts.maxRequestsPerClient,
         max_queue_per_room: this.opts.maxQueuePerRoom,
@@ -206,11 +226,37 @@ export class Router {
 
   // ---- outcomes ------------------------------------------------------------------------------
 
-  private async apply(outcome: RoutingOutcome): Promise<void> {
-    for (const ev of outcome.events) await this.applyEvent(ev);
+  /**
+   * Turns each event into its message. The decisions are already stored, so one event whose
+   * message cannot be sent (the bus failed) must not keep the others from theirs; and the
+   * deadlines are in the store, so a reservation whose local timer was never armed still expires.
+   */
+  private async apply(outcome: RoutingOutcome, leftReason: 'disconnected' | 'server_lost' = 'disconnected'): Promise<void> {
+    for (const ev of outcome.events) {
+      try {
+        await this.applyEvent(ev, leftReason);
+      } catch (err) {
+        const request = ev.kind === 'failed' ? ev.request : ev.reservation.request;
+        this.opts.logger.error({ err, request_id: request.request_id, event: ev.kind }, `could not send the "${ev.kind}" outcome of request ${request.request_id}`);
+      }
+    }
   }
 
-  private async applyEvent(ev: RoutingEvent): Promise<void> {
+  private async applyEvent(ev: RoutingEvent, leftReason: 'disconnected' | 'server_lost'): Promise<void> {
+    if (ev.kind === 'partner_left') {
+      const rec = ev.reservation;
+      const role = ev.left_peer_id === rec.worker_peer_id ? 'worker' : 'client';
+      this.opts.logger.info({ reservation_id: rec.reservation_id, left: ev.left_peer_id, notify: ev.notify_peer_id }, `${role} ${ev.left_peer_id} of running job ${rec.request.request_id} left; telling ${ev.notify_peer_id}`);
+      await this.opts.deliver(ev.notify_peer_id, {
+        type: 'job_peer_left',
+        reservation_id: rec.reservation_id,
+        request_id: rec.request.request_id,
+        peer_id: ev.left_peer_id,
+        role,
+        reason: leftReason,
+      });
+      return;
+    }
     if (ev.kind === 'assigned') {
       const rec = ev.reservation;
       const request = rec.request;
@@ -289,7 +335,7 @@ export class Router {
 
   /** A request just queued hears its position at once. */
   private async reportNewcomer(roomId: string, clientPeerId: string, requestId: string): Promise<void> {
-    const snapshot = await this.opts.store.routingSnapshot(roomId);
+    const snapshot = await this.ops.routingSnapshot(roomId);
     const index = snapshot.queue.findIndex((r) => r.request_id === requestId && r.client_peer_id === clientPeerId);
     if (index < 0) return;
     const request = snapshot.queue[index] as RouteRequest;
@@ -314,7 +360,7 @@ export class Router {
 
   /** Sends changed positions to every queued request of the room. */
   private async reposition(roomId: string): Promise<void> {
-    const snapshot = await this.opts.store.routingSnapshot(roomId);
+    const snapshot = await this.ops.routingSnapshot(roomId);
     const st = this.roomPositions(roomId);
     st.lastAt = this.now();
     if (snapshot.queue.length === 0) {
@@ -354,7 +400,7 @@ export class Router {
       }
       this.claimTimers.delete(rec.reservation_id);
       void this.inLane(rec.room_id, true, async () => {
-        await this.apply(await this.opts.store.expireReservation(rec.reservation_id, this.params()));
+        await this.apply(await this.ops.expireReservation(rec.room_id, rec.reservation_id, this.params()));
       }).catch((err: unknown) => this.opts.logger.error({ err }, 'reservation expiry failed'));
     };
     this.claimTimers.set(rec.reservation_id, unref(setTimeout(fire, Math.max(0, expiresAt - this.now()))));
@@ -379,7 +425,7 @@ export class Router {
       }
       this.queueTimers.delete(key);
       void this.inLane(request.room_id, true, async () => {
-        await this.apply(await this.opts.store.expireQueuedRequest(request.client_peer_id, request.request_id, this.params()));
+        await this.apply(await this.ops.expireQueuedRequest(request.room_id, request.client_peer_id, request.request_id, this.params()));
       }).catch((err: unknown) => this.opts.logger.error({ err }, 'queue timeout failed'));
     };
     this.queueTimers.set(key, unref(setTimeout(fire, Math.max(0, deadline - this.now()))));
@@ -406,6 +452,7 @@ export class Router {
 }
 
 function sameRequest(ev: RoutingEvent, clientPeerId: string, requestId: string): boolean {
+  if (ev.kind === 'partner_left') return false;
   const r = ev.kind === 'assigned' ? ev.reservation.request : ev.request;
   return r.client_peer_id === clientPeerId && r.request_id === requestId;
 }

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Metadata } from '../../src/protocol/signaling.js';
 import type { NewRouteRequest, RoutingEvent, RoutingOutcome, RoutingParams, WorkerRequirements } from '../../src/signaling/routing-store.js';
+import { RoutingOps } from '../../src/signaling/routing-ops.js';
 import type { SignalingStore } from '../../src/signaling/store.js';
 
 type Factory = () => SignalingStore | Promise<SignalingStore>;
@@ -22,12 +23,14 @@ function workerMeta(backends: string[], extra: Partial<NonNullable<Metadata['cap
 
 interface Room {
   store: SignalingStore;
+  /** The routing operations (the policy) over this store. */
+  routing: RoutingOps;
   roomId: string;
   /** Adds a worker under this exact id. */
   worker(id: string, metadata: Metadata): Promise<void>;
   client(id: string): Promise<void>;
   /** A request from `client` at the current clock. */
-  ask(client: string, requestId: string, req: Partial<WorkerRequirements>, deadline?: number | null): ReturnType<SignalingStore['routeRequest']>;
+  ask(client: string, requestId: string, req: Partial<WorkerRequirements>, deadline?: number | null): ReturnType<RoutingOps['routeRequest']>;
   params(): RoutingParams;
   now: number;
 }
@@ -40,6 +43,7 @@ async function openRoom(factory: Factory, t: { after: (fn: () => Promise<void>) 
   await store.createRoom({ room_id: roomId, token_sha256: 'ab'.repeat(32), created_at_ms: Date.now(), idle_ttl_ms: 60_000 });
   const room: Room = {
     store,
+    routing: new RoutingOps(store),
     roomId,
     now: 1_000_000,
     async worker(id, metadata) {
@@ -59,7 +63,7 @@ async function openRoom(factory: Factory, t: { after: (fn: () => Promise<void>) 
         requested_at_ms: room.now,
         deadline_ms: deadline,
       };
-      return store.routeRequest(request, { ...room.params(), ...LIMITS });
+      return room.routing.routeRequest(request, { ...room.params(), ...LIMITS });
     },
     params() {
       return { now_ms: room.now, reservation_ttl_ms: TTL };
@@ -81,7 +85,7 @@ function failed(outcome: RoutingOutcome): { request: string; code: string }[] {
 }
 
 async function queueIds(room: Room): Promise<string[]> {
-  return (await room.store.routingSnapshot(room.roomId)).queue.map((r) => r.request_id);
+  return (await room.routing.routingSnapshot(room.roomId)).queue.map((r) => r.request_id);
 }
 
 export function runRoutingContract(name: string, factory: Factory): void {
@@ -106,7 +110,7 @@ export function runRoutingContract(name: string, factory: Factory): void {
       const [hit] = assigned(await room.ask('cl', `r${i}`, { required_storage: 'vast' }));
       assert.ok(hit, `request ${i} was served`);
       order.push(hit.worker);
-      const released = await room.store.releaseReservation(hit.reservation, hit.worker, room.params());
+      const released = await room.routing.releaseReservation(room.roomId, hit.reservation, hit.worker, room.params());
       assert.equal(released.status, 'released');
     }
     assert.deepEqual(order, ['a', 'b', 'c', 'a', 'b', 'c']);
@@ -152,10 +156,10 @@ export function runRoutingContract(name: string, factory: Factory): void {
       deadline_ms: null,
       wait_for_match: true,
     };
-    assert.deepEqual((await room.store.routeRequest(request, { ...room.params(), ...LIMITS })).events, []);
+    assert.deepEqual((await room.routing.routeRequest(request, { ...room.params(), ...LIMITS })).events, []);
     assert.deepEqual(await queueIds(room), ['patient']);
     await room.worker('w', workerMeta(['vast']));
-    assert.deepEqual(assigned(await room.store.drainRoutingQueue(room.roomId, room.params())).map((a) => [a.request, a.worker]), [['patient', 'w']]);
+    assert.deepEqual(assigned(await room.routing.drainRoutingQueue(room.roomId, room.params())).map((a) => [a.request, a.worker]), [['patient', 'w']]);
   });
 
   test(`${name} routing: slots follow max_concurrent_jobs and status; the rest queue in order`, async (t) => {
@@ -171,7 +175,7 @@ export function runRoutingContract(name: string, factory: Factory): void {
     assert.deepEqual(await queueIds(room), ['r3', 'r4']);
     // The busy worker turning available takes the head of the queue.
     await room.store.setMetadata('busy', workerMeta(['vast']));
-    assert.deepEqual(assigned(await room.store.drainRoutingQueue(room.roomId, room.params())).map((a) => [a.request, a.worker]), [['r3', 'busy']]);
+    assert.deepEqual(assigned(await room.routing.drainRoutingQueue(room.roomId, room.params())).map((a) => [a.request, a.worker]), [['r3', 'busy']]);
     assert.deepEqual(await queueIds(room), ['r4']);
   });
 
@@ -187,7 +191,7 @@ export function runRoutingContract(name: string, factory: Factory): void {
     await room.ask('c', 'v1', { required_storage: 'vast' });
     await room.ask('c', 'v2', { required_storage: 'vast' });
     assert.deepEqual(await queueIds(room), ['s1', 'v1', 'v2']);
-    const freed = await room.store.releaseReservation((held[0] as { reservation: string }).reservation, 'vast-1', room.params());
+    const freed = await room.routing.releaseReservation(room.roomId, (held[0] as { reservation: string }).reservation, 'vast-1', room.params());
     assert.deepEqual(assigned(freed).map((a) => [a.request, a.worker]), [['v1', 'vast-1']], 's1 does not hold up v1');
     assert.deepEqual(await queueIds(room), ['s1', 'v2']);
   });
@@ -201,7 +205,7 @@ export function runRoutingContract(name: string, factory: Factory): void {
     assert.equal(workers.length, 5);
     assert.equal(new Set(workers).size, 5, 'five distinct workers');
     assert.equal((await queueIds(room)).length, 15);
-    const snap = await room.store.routingSnapshot(room.roomId);
+    const snap = await room.routing.routingSnapshot(room.roomId);
     assert.equal(snap.reservations.length, 5);
   });
 
@@ -222,7 +226,7 @@ export function runRoutingContract(name: string, factory: Factory): void {
     await room.client('late');
     assert.deepEqual((await room.ask('late', 'r', {})).rejected, { kind: 'room_limit', limit: LIMITS.max_queue_per_room });
     // A request id may be used again once its request is over.
-    await room.store.cancelRouteRequest('c', 'r1', room.params());
+    await room.routing.cancelRouteRequest(room.roomId, 'c', 'r1', room.params());
     assert.equal((await room.ask('c', 'r1', {})).rejected, undefined);
   });
 
@@ -234,20 +238,20 @@ export function runRoutingContract(name: string, factory: Factory): void {
     const [a] = assigned(await room.ask('c', 'r1', { required_storage: 'vast' }));
     assert.ok(a);
     await room.ask('c', 'r2', { required_storage: 'vast' });
-    assert.equal(await room.store.claimReservation(a.reservation, 'other'), undefined, 'another worker cannot claim');
-    assert.equal(await room.store.claimReservation('rsv-unknown', 'w'), undefined);
-    const claimed = await room.store.claimReservation(a.reservation, 'w');
+    assert.equal(await room.routing.claimReservation(room.roomId, a.reservation, 'other'), undefined, 'another worker cannot claim');
+    assert.equal(await room.routing.claimReservation(room.roomId, 'rsv-unknown', 'w'), undefined);
+    const claimed = await room.routing.claimReservation(room.roomId, a.reservation, 'w');
     assert.equal(claimed?.state, 'claimed');
     assert.equal(claimed?.expires_at_ms, null);
-    assert.equal((await room.store.claimReservation(a.reservation, 'w'))?.state, 'claimed', 'claiming twice is fine');
+    assert.equal((await room.routing.claimReservation(room.roomId, a.reservation, 'w'))?.state, 'claimed', 'claiming twice is fine');
     // A claimed reservation does not expire.
     room.now += TTL * 10;
-    assert.deepEqual((await room.store.expireReservation(a.reservation, room.params())).events, []);
-    assert.equal((await room.store.releaseReservation(a.reservation, 'other', room.params())).status, 'not_yours');
-    const released = await room.store.releaseReservation(a.reservation, 'w', room.params());
+    assert.deepEqual((await room.routing.expireReservation(room.roomId, a.reservation, room.params())).events, []);
+    assert.equal((await room.routing.releaseReservation(room.roomId, a.reservation, 'other', room.params())).status, 'not_yours');
+    const released = await room.routing.releaseReservation(room.roomId, a.reservation, 'w', room.params());
     assert.equal(released.status, 'released');
     assert.deepEqual(assigned(released).map((x) => [x.request, x.worker]), [['r2', 'w']]);
-    assert.equal((await room.store.releaseReservation(a.reservation, 'w', room.params())).status, 'unknown');
+    assert.equal((await room.routing.releaseReservation(room.roomId, a.reservation, 'w', room.params())).status, 'unknown');
   });
 
   test(`${name} routing: a client's release or cancel frees a pending slot, but only detaches from a claimed one`, async (t) => {
@@ -258,21 +262,21 @@ export function runRoutingContract(name: string, factory: Factory): void {
     const [a] = assigned(await room.ask('c', 'r1', { required_storage: 'vast' }));
     assert.ok(a);
     await room.ask('d', 'q1', { required_storage: 'vast' });
-    const cancelled = await room.store.cancelRouteRequest('c', 'r1', room.params());
+    const cancelled = await room.routing.cancelRouteRequest(room.roomId, 'c', 'r1', room.params());
     assert.equal(cancelled.status, 'pending');
     const [b] = assigned(cancelled);
     assert.deepEqual([b?.request, b?.worker], ['q1', 'w'], 'the freed slot went to the next in line');
     assert.ok(b);
-    await room.store.claimReservation(b.reservation, 'w');
+    await room.routing.claimReservation(room.roomId, b.reservation, 'w');
     await room.ask('c', 'r2', { required_storage: 'vast' });
-    const detached = await room.store.releaseReservation(b.reservation, 'd', room.params());
+    const detached = await room.routing.releaseReservation(room.roomId, b.reservation, 'd', room.params());
     assert.equal(detached.status, 'released');
     assert.deepEqual(detached.events, [], 'the claimed slot stays with the worker');
     assert.deepEqual(await queueIds(room), ['r2']);
-    assert.equal((await room.store.cancelRouteRequest('d', 'q1', room.params())).status, 'unknown', 'the client is no longer party to it');
-    assert.equal((await room.store.cancelRouteRequest('c', 'r2', room.params())).status, 'queued');
+    assert.equal((await room.routing.cancelRouteRequest(room.roomId, 'd', 'q1', room.params())).status, 'unknown', 'the client is no longer party to it');
+    assert.equal((await room.routing.cancelRouteRequest(room.roomId, 'c', 'r2', room.params())).status, 'queued');
     assert.deepEqual(await queueIds(room), []);
-    assert.equal((await room.store.cancelRouteRequest('c', 'never', room.params())).status, 'unknown');
+    assert.equal((await room.routing.cancelRouteRequest(room.roomId, 'c', 'never', room.params())).status, 'unknown');
   });
 
   test(`${name} routing: an unclaimed reservation expires; the request keeps its place and goes to the next match`, async (t) => {
@@ -286,16 +290,16 @@ export function runRoutingContract(name: string, factory: Factory): void {
     assert.ok(a && b);
     await room.ask('c', 'third', { required_storage: 'vast' });
     room.now += TTL - 1;
-    assert.deepEqual((await room.store.expireReservation(a.reservation, room.params())).events, [], 'not before its time');
+    assert.deepEqual((await room.routing.expireReservation(room.roomId, a.reservation, room.params())).events, [], 'not before its time');
     room.now += 1;
-    const expired = await room.store.expireReservation(a.reservation, room.params());
+    const expired = await room.routing.expireReservation(room.roomId, a.reservation, room.params());
     // "slow" is free again but excluded for "first": it serves "third"; "first" waits ahead of everyone.
     assert.deepEqual(assigned(expired).map((x) => [x.request, x.worker]), [['third', 'slow']]);
     assert.deepEqual(await queueIds(room), ['first']);
-    const head = (await room.store.routingSnapshot(room.roomId)).queue[0];
+    const head = (await room.routing.routingSnapshot(room.roomId)).queue[0];
     assert.deepEqual(head?.excluded, ['slow']);
     assert.deepEqual(head?.reassigned_from, { peer_id: 'slow', reason: 'claim_timeout' });
-    const freed = await room.store.releaseReservation(b.reservation, 'fast', room.params());
+    const freed = await room.routing.releaseReservation(room.roomId, b.reservation, 'fast', room.params());
     const [again] = freed.events;
     assert.ok(again?.kind === 'assigned');
     assert.equal(again.reservation.request.request_id, 'first');
@@ -310,15 +314,15 @@ export function runRoutingContract(name: string, factory: Factory): void {
     const [a] = assigned(await room.ask('c', 'r', { required_storage: 'vast' }));
     assert.ok(a);
     room.now += TTL;
-    assert.deepEqual(failed(await room.store.expireReservation(a.reservation, room.params())), [{ request: 'r', code: 'RESERVATION_EXPIRED' }]);
-    const snap = await room.store.routingSnapshot(room.roomId);
+    assert.deepEqual(failed(await room.routing.expireReservation(room.roomId, a.reservation, room.params())), [{ request: 'r', code: 'RESERVATION_EXPIRED' }]);
+    const snap = await room.routing.routingSnapshot(room.roomId);
     assert.deepEqual([snap.queue.length, snap.reservations.length], [0, 0]);
     // Pinned to a worker that let it down: same.
     await room.worker('other', workerMeta(['vast']));
     const [p] = assigned(await room.ask('c', 'pinned', { required_storage: 'vast', worker: 'only' }));
     assert.equal(p?.worker, 'only');
     room.now += TTL;
-    assert.deepEqual(failed(await room.store.expireReservation((p as { reservation: string }).reservation, room.params())), [
+    assert.deepEqual(failed(await room.routing.expireReservation(room.roomId, (p as { reservation: string }).reservation, room.params())), [
       { request: 'pinned', code: 'RESERVATION_EXPIRED' },
     ]);
   });
@@ -330,14 +334,14 @@ export function runRoutingContract(name: string, factory: Factory): void {
     assert.deepEqual(failed(await room.ask('c', 'no-wait', {}, room.now)), [{ request: 'no-wait', code: 'QUEUE_TIMEOUT' }], 'a zero timeout fails at once');
     await room.ask('c', 'short', {}, room.now + 100);
     await room.ask('c', 'long', {}, room.now + 10_000);
-    assert.deepEqual((await room.store.expireQueuedRequest('c', 'short', room.params())).events, [], 'not before its deadline');
+    assert.deepEqual((await room.routing.expireQueuedRequest(room.roomId, 'c', 'short', room.params())).events, [], 'not before its deadline');
     room.now += 100;
-    assert.deepEqual(failed(await room.store.expireQueuedRequest('c', 'short', room.params())), [{ request: 'short', code: 'QUEUE_TIMEOUT' }]);
+    assert.deepEqual(failed(await room.routing.expireQueuedRequest(room.roomId, 'c', 'short', room.params())), [{ request: 'short', code: 'QUEUE_TIMEOUT' }]);
     assert.deepEqual(await queueIds(room), ['long']);
     // A drain after the deadline fails the request rather than serving it late.
     room.now += 10_000;
     await room.store.setMetadata('w', workerMeta(['vast']));
-    assert.deepEqual(failed(await room.store.drainRoutingQueue(room.roomId, room.params())), [{ request: 'long', code: 'QUEUE_TIMEOUT' }]);
+    assert.deepEqual(failed(await room.routing.drainRoutingQueue(room.roomId, room.params())), [{ request: 'long', code: 'QUEUE_TIMEOUT' }]);
   });
 
   test(`${name} routing: a departing worker's pending jobs are re-offered; a departing client's requests go`, async (t) => {
@@ -352,19 +356,19 @@ export function runRoutingContract(name: string, factory: Factory): void {
     await room.ask('gone', 'g2', { required_storage: 'vast' });
     await room.ask('c', 'r2', { required_storage: 'vast' });
     await room.store.removePeer('gone');
-    const afterClient = await room.store.removeRoutingPeer('gone', room.roomId, room.params());
+    const afterClient = await room.routing.removeRoutingPeer('gone', room.roomId, room.params());
     assert.deepEqual(assigned(afterClient).map((x) => [x.request, x.worker]), [['r2', 'staying']], 'its pending slot went to the next in line');
     assert.deepEqual(await queueIds(room), []);
     await room.ask('c', 'r3', { required_storage: 'vast' });
     await room.store.removePeer('leaving');
-    const afterWorker = await room.store.removeRoutingPeer('leaving', room.roomId, room.params());
+    const afterWorker = await room.routing.removeRoutingPeer('leaving', room.roomId, room.params());
     assert.deepEqual(afterWorker.events, [], 'no free worker yet');
     assert.deepEqual(await queueIds(room), ['r1', 'r3'], 'the returning request keeps its place ahead of later arrivals');
-    const [back] = (await room.store.routingSnapshot(room.roomId)).queue;
+    const [back] = (await room.routing.routingSnapshot(room.roomId)).queue;
     assert.equal(back?.request_id, 'r1');
     assert.deepEqual(back?.reassigned_from, { peer_id: 'leaving', reason: 'worker_left' });
     await room.worker('newcomer', workerMeta(['vast']));
-    assert.deepEqual(assigned(await room.store.drainRoutingQueue(room.roomId, room.params())).map((x) => [x.request, x.worker]), [['r1', 'newcomer']]);
+    assert.deepEqual(assigned(await room.routing.drainRoutingQueue(room.roomId, room.params())).map((x) => [x.request, x.worker]), [['r1', 'newcomer']]);
   });
 
   test(`${name} routing: snapshots are copies and records cannot be changed from outside`, async (t) => {
@@ -372,7 +376,7 @@ export function runRoutingContract(name: string, factory: Factory): void {
     await room.worker('w', workerMeta(['vast'], {}, 'busy'));
     await room.client('c');
     await room.ask('c', 'r1', {});
-    const snap = await room.store.routingSnapshot(room.roomId);
+    const snap = await room.routing.routingSnapshot(room.roomId);
     const head = snap.queue[0];
     assert.ok(head);
     (snap.queue as unknown[]).length = 0;

@@ -1,15 +1,27 @@
 /**
- * The default SignalingStore: plain maps in this process. Idle rooms are removed lazily (any read
- * of an expired room removes it) and by `sweepIdleRooms`, which the server calls on a timer; a
- * networked store would use its own key expiry instead.
+ * The embedded SignalingStore: plain maps in this process, optionally with its rooms and token
+ * digests kept in a file (rooms-file.ts) so a restarted server knows its rooms. Peers, presence
+ * and routing state are not kept: after a restart every peer registers again.
+ *
+ * Every method runs start to end without yielding before it changes anything, which is what makes
+ * each one atomic on the single-threaded server; `updateRouting` runs the policy step
+ * synchronously on the room's state. Idle rooms are removed lazily (any read of an expired room
+ * removes it) and by `sweepIdleRooms`, which the server calls on a timer.
  */
 import type { Metadata, Role } from '../../protocol/signaling.js';
-import { RoutingBook, routingMethods } from '../routing-book.js';
-import { peerIdCandidate, type NewPeer, type PeerRecord, type RoomRecord, type SignalingStore, type StoreStats } from '../store.js';
+import { deepFreeze } from '../routing-ops.js';
+import { EMPTY_ROUTING_STATE, isEmptyRouting, nextDeadline, type RoomRoutingState } from '../routing-policy.js';
+import { peerIdCandidate, RoomFullError, type NewPeer, type PeerRecord, type RoomRecord, type SignalingStore, type StoreStats } from '../store.js';
+import { loadRoomsFile, RoomsFileWriter, type SavedRoom } from './rooms-file.js';
 
 export interface MemoryStoreOptions {
   /** Clock for idle expiry; tests of the store itself may pass their own. */
   now?: () => number;
+}
+
+export interface PersistentMemoryStoreOptions extends MemoryStoreOptions {
+  /** The rooms file; created when missing. */
+  file: string;
 }
 
 interface RoomState {
@@ -23,15 +35,52 @@ interface RoomState {
 /** Peer ids tried before falling back to a random suffix; only a crowd of same-named peers gets there. */
 const MAX_SUFFIX_TRIES = 1000;
 
+/** The embedded store without a file: everything is forgotten when the process ends. */
 export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore {
+  return buildMemoryStore(opts, [], undefined);
+}
+
+/** The embedded store with its rooms in `file` (read now, written on every room change). */
+export async function openMemoryStore(opts: PersistentMemoryStoreOptions): Promise<SignalingStore> {
+  const saved = await loadRoomsFile(opts.file);
+  return buildMemoryStore(opts, saved, new RoomsFileWriter(opts.file));
+}
+
+function buildMemoryStore(opts: MemoryStoreOptions, saved: readonly SavedRoom[], writer: RoomsFileWriter | undefined): SignalingStore {
   const now = opts.now ?? Date.now;
   const rooms = new Map<string, RoomState>();
   const peers = new Map<string, PeerRecord>();
+  const nodes = new Map<string, { until: number; peers: Set<string> }>();
+  const routing = new Map<string, RoomRoutingState>();
+  /** room id -> its earliest routing deadline */
+  const deadlines = new Map<string, number>();
   const roleCounts: Record<Role, number> = { worker: 0, client: 0 };
   let closed = false;
 
+  const loadedAt = now();
+  for (const r of saved) {
+    const { idle_since_ms, ...record } = r;
+    // A room that had peers when the server stopped starts its idle clock now: they may come back.
+    rooms.set(record.room_id, { record: Object.freeze(record), peers: new Set(), idleSince: idle_since_ms ?? loadedAt });
+  }
+
+  function snapshot(): SavedRoom[] {
+    return [...rooms.values()].map((r) => ({ ...r.record, idle_since_ms: r.idleSince }));
+  }
+
+  /** Writes the rooms file (when there is one); the promise settles once this state is on disk. */
+  function save(): Promise<void> {
+    return writer === undefined ? Promise.resolve() : writer.write(snapshot);
+  }
+
   function isExpired(room: RoomState, at: number): boolean {
     return room.idleSince !== null && at - room.idleSince >= room.record.idle_ttl_ms;
+  }
+
+  function dropRoom(roomId: string): void {
+    rooms.delete(roomId);
+    routing.delete(roomId);
+    deadlines.delete(roomId);
   }
 
   /** The live room, removing it on the way when it has expired. */
@@ -39,7 +88,8 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
     const room = rooms.get(roomId);
     if (room === undefined) return undefined;
     if (isExpired(room, now())) {
-      rooms.delete(roomId);
+      dropRoom(roomId);
+      void save();
       return undefined;
     }
     return room;
@@ -69,13 +119,22 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
     return out;
   }
 
-  const routing = new RoutingBook({ listPeers: peersOf });
+  function unlinkPeer(record: PeerRecord): void {
+    peers.delete(record.peer_id);
+    roleCounts[record.role] -= 1;
+    nodes.get(record.node_id)?.peers.delete(record.peer_id);
+  }
 
-  return {
+  const store: SignalingStore = {
+    describe() {
+      return { kind: 'memory', connected: true, ...(writer !== undefined ? { location: writer.file } : {}) };
+    },
+
     async createRoom(record) {
       assertOpen();
       if (liveRoom(record.room_id) !== undefined) return false;
       rooms.set(record.room_id, { record: Object.freeze({ ...record }), peers: new Set(), idleSince: now() });
+      await save();
       return true;
     },
 
@@ -84,10 +143,22 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
       return liveRoom(roomId)?.record;
     },
 
+    async deleteRoom(roomId) {
+      assertOpen();
+      const room = liveRoom(roomId);
+      if (room === undefined) return undefined;
+      const gone = peersOf(roomId);
+      for (const p of gone) unlinkPeer(p);
+      dropRoom(roomId);
+      await save();
+      return gone;
+    },
+
     async addPeer(input: NewPeer) {
       assertOpen();
       const room = liveRoom(input.room_id);
       if (room === undefined) return undefined;
+      if (input.max_room_peers !== undefined && room.peers.size >= input.max_room_peers) throw new RoomFullError(input.max_room_peers);
       const record: PeerRecord = Object.freeze({
         peer_id: freeId(input.preferred_id),
         room_id: input.room_id,
@@ -97,8 +168,16 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
       });
       peers.set(record.peer_id, record);
       room.peers.add(record.peer_id);
+      const wasIdle = room.idleSince !== null;
       room.idleSince = null;
       roleCounts[record.role] += 1;
+      let node = nodes.get(record.node_id);
+      if (node === undefined) {
+        node = { until: Infinity, peers: new Set() };
+        nodes.set(record.node_id, node);
+      }
+      node.peers.add(record.peer_id);
+      if (wasIdle) void save();
       return record;
     },
 
@@ -125,12 +204,14 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
       assertOpen();
       const record = peers.get(peerId);
       if (record === undefined) return undefined;
-      peers.delete(peerId);
-      roleCounts[record.role] -= 1;
+      unlinkPeer(record);
       const room = rooms.get(record.room_id);
       if (room !== undefined) {
         room.peers.delete(peerId);
-        if (room.peers.size === 0) room.idleSince = now();
+        if (room.peers.size === 0) {
+          room.idleSince = now();
+          void save();
+        }
       }
       return record;
     },
@@ -141,10 +222,11 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
       const gone: string[] = [];
       for (const [id, room] of rooms) {
         if (isExpired(room, at)) {
-          rooms.delete(id);
+          dropRoom(id);
           gone.push(id);
         }
       }
+      if (gone.length > 0) await save();
       return gone;
     },
 
@@ -153,21 +235,71 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore
       return { rooms: rooms.size, peers: { ...roleCounts } };
     },
 
-    ...routingMethods(routing, assertOpen),
+    async heartbeat(nodeId, nowMs, ttlMs) {
+      assertOpen();
+      const node = nodes.get(nodeId);
+      if (node === undefined) nodes.set(nodeId, { until: nowMs + ttlMs, peers: new Set() });
+      else node.until = nowMs + ttlMs;
+    },
+
+    async deadNodes(nowMs) {
+      assertOpen();
+      return [...nodes].filter(([, n]) => n.until < nowMs).map(([id]) => id);
+    },
+
+    async isNodeAlive(nodeId, nowMs) {
+      assertOpen();
+      const node = nodes.get(nodeId);
+      return node !== undefined && node.until >= nowMs;
+    },
+
+    async nodePeers(nodeId) {
+      assertOpen();
+      return [...(nodes.get(nodeId)?.peers ?? [])];
+    },
+
+    async forgetNode(nodeId) {
+      assertOpen();
+      nodes.delete(nodeId);
+    },
+
+    async updateRouting(roomId, step) {
+      assertOpen();
+      const { state, result } = step(routing.get(roomId) ?? EMPTY_ROUTING_STATE, peersOf(roomId));
+      if (state !== undefined) {
+        if (isEmptyRouting(state) || !rooms.has(roomId)) routing.delete(roomId);
+        else routing.set(roomId, state);
+        const next = nextDeadline(state);
+        if (next === null || !rooms.has(roomId)) deadlines.delete(roomId);
+        else deadlines.set(roomId, next);
+      }
+      return result;
+    },
+
+    async readRouting(roomId) {
+      assertOpen();
+      return routing.get(roomId) ?? EMPTY_ROUTING_STATE;
+    },
+
+    async dueRoutingRooms(nowMs) {
+      assertOpen();
+      return [...deadlines].filter(([, at]) => at <= nowMs).map(([id]) => id);
+    },
+
+    async ping() {
+      assertOpen();
+    },
 
     async close() {
+      if (closed) return;
       closed = true;
+      await writer?.flush();
       rooms.clear();
       peers.clear();
       routing.clear();
+      deadlines.clear();
+      nodes.clear();
     },
   };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
+  return store;
 }

@@ -30,7 +30,7 @@ export default tseslint.config(
   },
   {
     // Data flows one way: cli -> client/worker -> transport -> protocol.
-    files: ['src/transport/**', 'src/protocol/**', 'src/storage/**', 'src/config/**'],
+    files: ['src/transport/**', 'src/protocol/**', 'src/storage/**', 'src/config/**', 'src/slp/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['**/worker/**', '**/client/**', '**/cli/**', '**/signaling/**'] }],
     },

@@ -71,6 +71,12 @@ export const ERROR_CODES = {
   // signaling store (src/signaling/stores, docs/signaling.md)
   STORE_UNAVAILABLE: { exit: 1, summary: 'The signaling server cannot reach its store (Redis down, rooms file unreadable); transient, retry.' },
   ROOM_FULL: { exit: 1, summary: 'The room already has as many peers as the server allows.' },
+  // SLEAP labels files (src/slp)
+  SLP_NOT_HDF5: { exit: 2, summary: 'A labels file is not an HDF5 file, or is truncated or damaged.' },
+  SLP_NO_VIDEOS_TABLE: { exit: 2, summary: 'A labels file has no `videos_json` dataset.' },
+  SLP_VIDEOS_INVALID: { exit: 2, summary: 'A labels file\'s `videos_json` is not a list of JSON video descriptions.' },
+  SLP_VIDEO_NAME_TOO_LONG: { exit: 1, summary: 'A new video name does not fit the labels file\'s fixed-length videos table.' },
+  SLP_WRITE_FAILED: { exit: 1, summary: 'A rewritten copy of a labels file could not be written.' },
 } as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -106,4 +106,9 @@ export const LIMITS = {
   routingMaxQueuePerRoom: 10_000,
   /** Queue positions are re-reported at most this often per room (a new request hears its own at once). */
   routingPositionIntervalMs: 250,
+  // ---- SLEAP labels files (src/slp) ----
+  /** Videos one labels file may name; a `videos_json` with more is refused as invalid. */
+  slpMaxVideos: 10_000,
+  /** Largest `videos_json` read (bytes of all entries); the table of a real file is a few KiB. */
+  slpMaxVideosJsonBytes: 16 * 1024 * 1024,
 } as const;

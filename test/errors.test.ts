@@ -5,7 +5,7 @@ import { ERROR_CODES } from '../src/errors.js';
 
 test('every error code is documented in docs/errors.md and every documented code exists', () => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
-  const documented = new Set([...doc.matchAll(/^\|\s*`([A-Z_]+)`\s*\|/gm)].map((m) => m[1]));
+  const documented = new Set([...doc.matchAll(/^\|\s*`([A-Z0-9_]+)`\s*\|/gm)].map((m) => m[1]));
   const defined = new Set(Object.keys(ERROR_CODES));
   const undocumented = [...defined].filter((c) => !documented.has(c));
   const stale = [...documented].filter((c) => !defined.has(c as string));
@@ -15,7 +15,7 @@ test('every error code is documented in docs/errors.md and every documented code
 
 test('the exit code documented for each error matches the registry', () => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
-  for (const m of doc.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(\d)\s*\|/gm)) {
+  for (const m of doc.matchAll(/^\|\s*`([A-Z0-9_]+)`\s*\|\s*(\d)\s*\|/gm)) {
     const code = m[1] as keyof typeof ERROR_CODES;
     assert.equal(String(ERROR_CODES[code].exit), m[2], `exit code of ${code}`);
   }

@@ -4,8 +4,10 @@
  * command all sit on top of this one class.
  *
  * Reconnects after an unexpected drop with exponential backoff and jitter, re-registering under
- * the same peer id and the latest metadata. A refusal (wrong token, unknown or expired room) is
- * final and never retried: retrying a wrong token only hammers the server.
+ * the same peer id and the latest metadata. A refusal of the first registration (wrong token,
+ * unknown room) is final: it is a wrong flag, and retrying only hammers the server. Once
+ * registered, the client waits out everything but a room the server says was deleted: jobs run
+ * peer to peer, so a server restart must not end them (docs/jobs.md, "what happens when").
  */
 import { EventEmitter } from 'node:events';
 import { WebSocket, type RawData } from 'ws';
@@ -28,8 +30,13 @@ import type { SignalMessage, Signaler } from './signaler.js';
 
 const SERVER_TYPES = typesOf(ServerToPeerSchema);
 
-/** Errors from the server that mean "this registration can never succeed": do not retry. */
-const FINAL_REFUSALS: ReadonlySet<ErrorCode> = new Set(['INVALID_TOKEN', 'ROOM_NOT_FOUND', 'INVALID_MESSAGE']);
+/** Registration refusals: the server is up but will not take us (as opposed to being unreachable). */
+const REFUSAL_CODES: ReadonlySet<string> = new Set(['INVALID_TOKEN', 'ROOM_NOT_FOUND', 'INVALID_MESSAGE', 'ROOM_DELETED']);
+/**
+ * While reconnecting, only these end the client: the room was really deleted. A refusal of the
+ * first registration is always final (it is a wrong flag, not an outage), see connect().
+ */
+const FINAL_WHILE_RECONNECTING: ReadonlySet<string> = new Set(['ROOM_DELETED']);
 
 export interface SignalingClientOptions {
   serverUrl: string;
@@ -65,7 +72,9 @@ export interface SignalingClientEvents {
   server_error: [error: SleapRtcError];
   disconnected: [reason: SleapRtcError];
   reconnected: [];
-  /** Closed for good: by close(), or by a final refusal while reconnecting. */
+  /** A reconnect attempt failed (server down, or it refused us for a reason that may pass); the next is scheduled. */
+  waiting: [reason: SleapRtcError];
+  /** Closed for good: by close(), or because the server says the room was deleted. */
   closed: [reason: SleapRtcError | null];
 }
 
@@ -96,6 +105,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
   #deadTimer: NodeJS.Timeout | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
   #attempt = 0;
+  #closing: Promise<void> | null = null;
+  #lastWaitReason: string | null = null;
 
   private constructor(opts: SignalingClientOptions) {
     super();
@@ -208,12 +219,16 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
     };
   }
 
-  /** Closes for good. Safe to call more than once. */
-  async close(): Promise<void> {
-    if (this.#state === 'closed') return;
-    this.#finish(null);
+  /** Closes for good. Safe to call more than once, and while a reconnect is under way. */
+  close(): Promise<void> {
+    this.#closing ??= this.#closeNow();
+    return this.#closing;
+  }
+
+  async #closeNow(): Promise<void> {
     const ws = this.#ws;
     this.#ws = null;
+    this.#finish(null);
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
@@ -230,34 +245,36 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
   }
 
   // ---- connection lifecycle ------------------------------------------------------------------
+  //
+  // One attempt is: open a socket -> send `register` -> wait for `registered` (or a refusal, a
+  // close, an error, the timeout). Every way an attempt can fail goes through its one cleanup
+  // (`fail`: stop the timer, forget and terminate the socket, reject). A socket stops speaking for
+  // this client as soon as it is no longer `#ws`, so a reply that arrives after close() or after a
+  // newer attempt changes nothing.
 
-  /** One connect + register attempt. Rejects with the reason it failed. */
+  /** One connect + register attempt. Rejects with the reason it failed; the socket is gone then. */
   #open(): Promise<void> {
     const url = wsEndpointUrl(this.serverUrl);
     const timeoutMs = this.#opts.connectTimeoutMs ?? LIMITS.signalingConnectTimeoutMs;
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, maxPayload: LIMITS.signalingMaxPayloadBytes * 4 });
       this.#ws = ws;
-      let registered = false;
-      const timer = setTimeout(() => {
-        fail(new SleapRtcError('SIGNALING_UNREACHABLE', `The signaling server at ${this.serverUrl} did not register us within ${timeoutMs} ms.`));
-        ws.terminate();
-      }, timeoutMs);
+      let phase: 'registering' | 'registered' | 'failed' = 'registering';
       const fail = (err: SleapRtcError): void => {
+        if (phase !== 'registering') return;
+        phase = 'failed';
         clearTimeout(timer);
-        if (!registered) reject(err);
+        if (this.#ws === ws) this.#ws = null;
+        ws.removeAllListeners();
+        ws.on('error', () => undefined);
+        ws.terminate();
+        reject(err);
       };
-      ws.on('open', () => {
-        const register: PeerToServer = {
-          type: 'register',
-          room_id: this.roomId,
-          token: this.#opts.token,
-          role: this.role,
-          metadata: this.#metadata,
-          ...(this.#peerId !== undefined ? { peer_id: this.#peerId } : {}),
-        };
-        ws.send(JSON.stringify(register));
-      });
+      const timer = setTimeout(
+        () => fail(new SleapRtcError('SIGNALING_UNREACHABLE', `The signaling server at ${this.serverUrl} did not register us within ${timeoutMs} ms.`)),
+        timeoutMs,
+      );
+      ws.on('open', () => ws.send(JSON.stringify(this.#registerMessage())));
       ws.on('error', (err) => {
         fail(
           new SleapRtcError(
@@ -268,33 +285,46 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
           ),
         );
       });
-      ws.on('ping', () => this.#alive());
+      ws.on('ping', () => this.#ws === ws && phase === 'registered' && this.#alive());
       ws.on('message', (data: RawData, isBinary: boolean) => {
-        this.#alive();
+        if (this.#ws !== ws) {
+          // close() (or a newer attempt) took over: this socket no longer speaks for us.
+          fail(new SleapRtcError('SIGNALING_CLOSED', 'The signaling client was closed.'));
+          return;
+        }
         const message = this.#decode(data, isBinary);
         if (message === null) return;
-        if (!registered) {
-          if (message.type === 'registered') {
-            registered = true;
-            clearTimeout(timer);
-            this.#onRegistered(message);
-            resolve();
-          } else if (message.type === 'error') {
-            fail(refusal(message.code, message.message, this.serverUrl, this.roomId));
-          }
-          return;
+        if (phase === 'registered') {
+          this.#alive();
+          this.#dispatch(message);
+        } else if (message.type === 'registered') {
+          phase = 'registered';
+          clearTimeout(timer);
+          this.#onRegistered(message);
+          resolve();
+        } else if (message.type === 'error') {
+          fail(refusal(message.code, message.message, this.serverUrl, this.roomId));
         }
-        this.#dispatch(message);
       });
       ws.on('close', (code, reason) => {
-        clearTimeout(timer);
-        if (!registered) {
+        if (phase === 'registering') {
           fail(new SleapRtcError('SIGNALING_CLOSED', `The signaling server closed the connection (${code} ${reason.toString()}).`));
-          return;
+        } else if (phase === 'registered' && this.#ws === ws) {
+          this.#onDrop(code, reason.toString());
         }
-        if (this.#ws === ws) this.#onDrop(code, reason.toString());
       });
     });
+  }
+
+  #registerMessage(): PeerToServer {
+    return {
+      type: 'register',
+      room_id: this.roomId,
+      token: this.#opts.token,
+      role: this.role,
+      metadata: this.#metadata,
+      ...(this.#peerId !== undefined ? { peer_id: this.#peerId } : {}),
+    };
   }
 
   #onRegistered(message: Extract<ServerToPeer, { type: 'registered' }>): void {
@@ -302,6 +332,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
     this.#peerId = message.peer_id;
     this.#state = 'open';
     this.#attempt = 0;
+    this.#lastWaitReason = null;
     this.peers.clear();
     for (const p of message.peers) this.peers.set(p.peer_id, p);
     this.#alive();
@@ -414,24 +445,43 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
   #scheduleReconnect(): void {
     const initial = this.#opts.reconnectInitialDelayMs ?? LIMITS.reconnectInitialDelayMs;
     const max = this.#opts.reconnectMaxDelayMs ?? LIMITS.reconnectMaxDelayMs;
-    const ceiling = Math.min(max, initial * 2 ** this.#attempt);
+    const ceiling = Math.min(max, initial * 2 ** Math.min(this.#attempt, 30));
     // "Equal jitter": at least half the ceiling, so retries spread out but never hammer.
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     this.#attempt += 1;
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null;
       if (this.#state !== 'reconnecting') return;
-      this.#open().catch((err: SleapRtcError) => {
-        if (this.#state !== 'reconnecting') return;
-        if (FINAL_REFUSALS.has(err.code)) {
-          this.#log.error(`the signaling server refused us: ${err.message}`);
-          this.#finish(err);
-          return;
-        }
-        this.#log.debug({ err }, 'reconnect attempt failed');
-        this.#scheduleReconnect();
-      });
+      this.#open().catch((err: SleapRtcError) => this.#onReconnectFailed(err));
     }, delay);
+  }
+
+  /**
+   * A failed re-registration. Only a room the server says was deleted ends the client: anything
+   * else (server down, a restarted server that does not know the room yet, a refused token from a
+   * server with a different store) is waited out with backoff, because jobs run peer to peer and
+   * do not need the server until they end. Each new reason is said once, plainly.
+   */
+  #onReconnectFailed(err: SleapRtcError): void {
+    if (this.#state !== 'reconnecting') return;
+    if (FINAL_WHILE_RECONNECTING.has(err.code)) {
+      this.#log.error(`the signaling server refused us for good: ${err.message}`);
+      this.#finish(err);
+      return;
+    }
+    const what = `${err.code}:${REFUSAL_CODES.has(err.code) ? 'refused' : 'down'}`;
+    if (what !== this.#lastWaitReason) {
+      this.#lastWaitReason = what;
+      this.#log.warn(
+        REFUSAL_CODES.has(err.code)
+          ? `waiting for the signaling server at ${this.serverUrl} to know room ${this.roomId} again: ${err.message} Retrying with backoff.`
+          : `waiting for the signaling server at ${this.serverUrl} to come back: ${err.message} Retrying with backoff.`,
+      );
+    } else {
+      this.#log.debug({ err }, 'reconnect attempt failed');
+    }
+    this.emit('waiting', err);
+    this.#scheduleReconnect();
   }
 
   #rejectPending(reason: SleapRtcError): void {

@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import { startSignalingServer, type SignalingServer } from '../../src/signaling/server.js';
 import { createMemoryStore } from '../../src/signaling/stores/memory.js';
 import { SignalingClient, type SignalingClientOptions } from '../../src/transport/signaling-client.js';
@@ -137,17 +137,21 @@ test('after the server goes away and comes back, the client re-registers under t
   assert.deepEqual(peers.map((p) => p.peer_id), ['gpu-7']);
 });
 
-test('a room that vanished while disconnected ends the client with ROOM_NOT_FOUND instead of retrying forever', async (t) => {
+test('a restarted server that does not know the room is waited out, not taken as the end (only a deleted room is final)', async (t) => {
   const first = await startSignalingServer({ host: '127.0.0.1', port: 0 });
   const room = await first.createRoom();
   const port = first.port;
   const c = await client(t, { serverUrl: first.url, roomId: room.room_id, token: room.token, role: 'client' });
-  const closed = once(c, 'closed');
+  let closed = false;
+  c.on('closed', () => (closed = true));
   await first.close();
-  await server(t, { port }); // fresh store: the room is gone
-  const [reason] = (await closed) as [SleapRtcError];
-  assert.equal(reason.code, 'ROOM_NOT_FOUND');
-  assert.equal(c.state, 'closed');
+  await server(t, { port }); // fresh memory store: the room is unknown there
+  const [first1] = (await once(c, 'waiting')) as [SleapRtcError];
+  const [second1] = (await once(c, 'waiting')) as [SleapRtcError];
+  assert.equal(first1.code, 'ROOM_NOT_FOUND');
+  assert.equal(second1.code, 'ROOM_NOT_FOUND', 'it keeps trying');
+  assert.equal(c.state, 'reconnecting');
+  assert.equal(closed, false);
 });
 
 test('close() is safe twice and rejects pending requests', async (t) => {
@@ -179,4 +183,67 @@ test('two signaling clients open a WebRTC data channel through the server and ex
   const got = new Promise<string>((resolve) => answerer.control.onMessage((m) => resolve(String(m))));
   offerer.control.send('ping over webrtc');
   assert.equal(await got, 'ping over webrtc');
+});
+
+// ---- issue 13: the socket of a refused registration, and close() racing a reconnect ----------
+
+/** A hand-driven signaling server: the test decides what each connection is answered. */
+async function rawServer(t: TestContext, onRegister: (ws: WsSocket, attempt: number) => void): Promise<{ url: string; sockets: WsSocket[] }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const sockets: WsSocket[] = [];
+  let attempt = 0;
+  wss.on('connection', (ws) => {
+    sockets.push(ws);
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as { type: string };
+      if (m.type === 'register') onRegister(ws, (attempt += 1));
+    });
+  });
+  t.after(async () => {
+    for (const s of wss.clients) s.terminate();
+    await new Promise((r) => wss.close(r));
+  });
+  return { url: `http://127.0.0.1:${(wss.address() as { port: number }).port}`, sockets };
+}
+
+const registered = (peerId: string) => JSON.stringify({ type: 'registered', peer_id: peerId, room_id: 'room-1', peers: [] });
+
+test('a refused registration closes its socket (the server is not left holding it)', async (t) => {
+  const s = await rawServer(t, (ws) => ws.send(JSON.stringify({ type: 'error', code: 'INVALID_TOKEN', message: 'no' })));
+  await assert.rejects(SignalingClient.connect({ serverUrl: s.url, roomId: 'room-1', token: 'bad', role: 'client' }), (e: SleapRtcError) => e.code === 'INVALID_TOKEN');
+  const socket = s.sockets[0];
+  assert.ok(socket);
+  if (socket.readyState !== socket.CLOSED) {
+    const closed = once(socket, 'close');
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the refused client left its socket open')), 5_000).unref());
+    await Promise.race([closed, timeout]);
+  }
+});
+
+test('close() while a reconnect is registering ends closed: no "reconnected" after "closed", state stays closed', async (t) => {
+  let held: WsSocket | null = null;
+  let onHeld!: () => void;
+  const heldNow = new Promise<void>((resolve) => (onHeld = resolve));
+  const s = await rawServer(t, (ws, attempt) => {
+    if (attempt === 1) ws.send(registered('p1'));
+    else {
+      held = ws; // hold the reply of the re-registration
+      onHeld();
+    }
+  });
+  const c = await SignalingClient.connect({ serverUrl: s.url, roomId: 'room-1', token: 't', role: 'client', reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 20 });
+  const events: string[] = [];
+  c.on('reconnected', () => events.push('reconnected'));
+  c.on('closed', () => events.push('closed'));
+  s.sockets[0]?.terminate();
+  await heldNow;
+  const closing = c.close();
+  (held as WsSocket | null)?.send(registered('p1'));
+  await closing;
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(c.state, 'closed');
+  assert.deepEqual(events, ['closed']);
+  assert.throws(() => c.sendToPeer('x', {}), (e: SleapRtcError) => e.code === 'SIGNALING_CLOSED');
+  await c.close(); // and again: still safe
 });

@@ -67,6 +67,7 @@ export const ERROR_CODES = {
   JOB_CANCELLED: { exit: 1, summary: 'The job was cancelled before it finished.' },
   BACKEND_NOT_AVAILABLE: { exit: 1, summary: 'The worker has no healthy storage backend of the name the job asked for.' },
   WORKER_BUSY: { exit: 1, summary: 'The worker already runs as many jobs as it may.' },
+  PEER_GONE: { exit: 1, summary: 'The job\'s peer left the room and did not answer over the direct connection.' },
   INTERNAL: { exit: 1, summary: 'An unexpected internal error.' },
   // signaling store (src/signaling/stores, docs/signaling.md)
   STORE_UNAVAILABLE: { exit: 1, summary: 'The signaling server cannot reach its store (Redis down, rooms file unreadable); transient, retry.' },

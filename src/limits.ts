@@ -95,6 +95,8 @@ export const LIMITS = {
   jobLogMaxBufferedBytes: 4 * 1024 * 1024,
   /** A session that closes (client gone, worker stopping) waits at most this for its last messages to leave. */
   jobCloseDrainMs: 1_000,
+  /** When the server says a job's peer left the room, that peer gets this long to answer a PING on the direct connection before its job is given up. */
+  peerProbeTimeoutMs: 4_000,
   // ---- routing (src/signaling/routing*.ts; docs/routing.md) ----
   /** A reserved worker that has not claimed its reservation within this loses it; the job goes to the next match. */
   routingReservationTimeoutMs: 30_000,

@@ -94,8 +94,10 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
   let signaling: SignalingClient | null = null;
   let selection: WorkerSelection | null = null;
   const peers: PeerConnection[] = [];
+  const unwatch: (() => void)[] = [];
   try {
     signaling = await SignalingClient.connect({ serverUrl: opts.serverUrl, roomId: opts.roomId, token: opts.token, role: 'client', logger: opts.logger ?? silentLogger() });
+    unwatch.push(reportSignaling(signaling, r));
     const select = (requiredStorage: string | undefined): WorkerSelection =>
       new WorkerSelection(signaling as SignalingClient, {
         jobType: plan.jobType,
@@ -138,6 +140,7 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
     r.warn(`job ${plan.jobId} ${result.status}: [${e.code}] ${e.message}`);
     return result;
   } finally {
+    for (const fn of unwatch) fn();
     await selection?.release();
     for (const p of peers) p.close();
     await signaling?.close();
@@ -164,6 +167,12 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
       upload: (request, uploadSignal) => sendInputs({ peer, request, inputs: plan.inputs, reporter: r, signal: uploadSignal }),
       ...(opts.onStarted ? { onStarted: opts.onStarted } : {}),
     });
+    // The server sees the worker leave at once; WebRTC would take 15-30 s to notice it is gone.
+    const onLeft = (peerId: string): void => {
+      if (peerId === choice.peerId) void session.checkWorker('left_room');
+    };
+    (signaling as SignalingClient).on('peer_left', onLeft);
+    unwatch.push(() => (signaling as SignalingClient).off('peer_left', onLeft));
     let reassignedTo: WorkerChoice | null = null;
     sel.onReassigned((next) => {
       if (session.accepted) return;
@@ -228,6 +237,29 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
     r.warn(`job ${plan.jobId} ${result.status}: [${result.error?.code}] ${result.error?.message}`);
     return result;
   }
+}
+
+/** Says what the client is waiting for while the signaling server is away; returns the remover. */
+function reportSignaling(signaling: SignalingClient, r: JobReporter): () => void {
+  let said: string | null = null;
+  const onDisconnected = (why: SleapRtcError): void => {
+    said = null;
+    r.warn(`${why.message} A job already running goes on over the direct connection to its worker; reconnecting.`);
+  };
+  const onWaiting = (why: SleapRtcError): void => {
+    if (said === why.code) return;
+    said = why.code;
+    r.info(`waiting for the signaling server: ${why.message}`);
+  };
+  const onReconnected = (): void => r.info('back on the signaling server');
+  signaling.on('disconnected', onDisconnected);
+  signaling.on('waiting', onWaiting);
+  signaling.on('reconnected', onReconnected);
+  return () => {
+    signaling.off('disconnected', onDisconnected);
+    signaling.off('waiting', onWaiting);
+    signaling.off('reconnected', onReconnected);
+  };
 }
 
 /** One attempt, cancelled on the remote side when `signal` fires; gives up waiting for the confirmation after a while. */

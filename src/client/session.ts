@@ -7,8 +7,10 @@
  */
 import { SleapRtcError, type ErrorCode } from '../errors.js';
 import { encodeMessage, ProtocolError } from '../protocol/codec.js';
-import { decodeWorkerToClient, type JobRequest, type WorkerToClient } from '../protocol/job.js';
+import { LIMITS } from '../limits.js';
+import { decodeWorkerToClient, type ClientToWorker, type JobRequest, type WorkerToClient } from '../protocol/job.js';
 import type { ChannelMessage } from '../transport/channel.js';
+import { PeerLiveness } from '../transport/liveness.js';
 import type { PeerConnection } from '../transport/peer-connection.js';
 import type { JobReporter } from './reporter.js';
 
@@ -44,11 +46,13 @@ export class ClientSession {
   readonly #hooks: SessionHooks;
   #attempt: Attempt | null = null;
   #accepted = false;
+  readonly #liveness = new PeerLiveness();
 
   constructor(peer: PeerConnection, hooks: SessionHooks) {
     this.#peer = peer;
     this.#hooks = hooks;
     peer.control.onMessage((frame) => this.#onFrame(frame));
+    peer.onSuspect(() => void this.checkWorker('quiet'));
     peer.onClose((reason) => {
       this.#end({ kind: 'lost', error: new SleapRtcError('PEER_CLOSED', `The connection to worker ${hooks.workerName} closed before the job ended (${reason.message}).`) });
     });
@@ -81,12 +85,48 @@ export class ClientSession {
     this.#send({ type: 'JOB_CANCEL', job_id: a.jobId });
   }
 
+  /**
+   * The signaling server says the worker left the room (`left_room`), or the WebRTC connection
+   * reports `disconnected` (`quiet`). A worker that only lost the server answers a PING over the
+   * direct connection and the job goes on; one that does not answer within a few seconds is gone
+   * (killed, crashed, cut off), and the attempt ends now instead of when WebRTC times out.
+   */
+  async checkWorker(why: 'left_room' | 'quiet'): Promise<void> {
+    if (!this.#peer.isOpen) return;
+    const name = this.#hooks.workerName;
+    const what = why === 'left_room' ? `worker ${name} left the room` : `the direct connection to worker ${name} went quiet`;
+    this.#hooks.reporter.info(`${what}; asking it over the direct connection whether it is still running the job`);
+    const alive = await this.#liveness.probe((nonce) => {
+      const ping: ClientToWorker = { type: 'PING', nonce };
+      this.#peer.control.send(encodeMessage(ping));
+    });
+    if (alive) {
+      this.#hooks.reporter.info(`worker ${name} answered: the job goes on${why === 'left_room' ? ' (it lost only the signaling server)' : ''}`);
+      return;
+    }
+    // Between attempts (results downloading): closing the connection ends the transfers at once.
+    if (!this.#attempt) {
+      this.#hooks.reporter.warn(`worker ${name} did not answer over the direct connection: it is gone`);
+      this.#peer.close();
+      return;
+    }
+    this.#end({
+      kind: 'lost',
+      error: new SleapRtcError(
+        'PEER_GONE',
+        `Worker ${name} ${why === 'left_room' ? 'left the room and ' : ''}did not answer over the direct connection within ${Math.round(LIMITS.peerProbeTimeoutMs / 1000)} s: it was stopped, crashed or lost its network. The job did not finish there.`,
+        { worker: name },
+      ),
+    });
+  }
+
   /** Settle the current attempt as lost (a timeout in the caller). */
   abandon(error: SleapRtcError): void {
     this.#end({ kind: 'lost', error });
   }
 
   #onFrame(frame: ChannelMessage): void {
+    this.#liveness.heard();
     const a = this.#attempt;
     if (typeof frame !== 'string') return;
     let m: WorkerToClient;
@@ -102,6 +142,11 @@ export class ClientSession {
       this.#hooks.reporter.warn(`worker ${this.#hooks.workerName} could not read a message: [${m.code}] ${m.message.slice(0, 500)}`);
       return;
     }
+    if (m.type === 'PING') {
+      this.#send({ type: 'PONG', nonce: m.nonce });
+      return;
+    }
+    if (m.type === 'PONG') return;
     if (!a || m.job_id !== a.jobId) return;
     const r = this.#hooks.reporter;
     switch (m.type) {
@@ -167,7 +212,7 @@ export class ClientSession {
     a.finish(outcome);
   }
 
-  #send(message: JobRequest | { type: 'JOB_CANCEL'; job_id: string } | { type: 'error'; code: ErrorCode; message: string }): void {
+  #send(message: ClientToWorker): void {
     try {
       this.#peer.control.send(encodeMessage(message));
     } catch (err) {

@@ -138,8 +138,18 @@ export type JobRequest = z.infer<typeof JobRequestSchema>;
 
 export const JobCancelSchema = z.strictObject({ type: z.literal('JOB_CANCEL'), job_id: JobIdSchema });
 
-const clientToWorkerOptions = [TrainJobRequestSchema, TrackJobRequestSchema, JobCancelSchema, ErrorMessageSchema] as const;
-export const ClientToWorkerSchema = z.discriminatedUnion('type', [JobRequestSchema, JobCancelSchema, ErrorMessageSchema]);
+/**
+ * "Are you still there?", either way on the control channel. Sent when the signaling server says
+ * the other side left the room: a peer that only lost the server answers (its jobs go on), a dead
+ * one does not. Any frame heard back counts as an answer, so a peer that predates PING (and
+ * answers `error`) is alive too.
+ */
+export const PingSchema = z.strictObject({ type: z.literal('PING'), nonce: z.string().min(1).max(64) });
+/** The answer to PING, echoing its nonce. */
+export const PongSchema = z.strictObject({ type: z.literal('PONG'), nonce: z.string().min(1).max(64) });
+
+const clientToWorkerOptions = [TrainJobRequestSchema, TrackJobRequestSchema, JobCancelSchema, PingSchema, PongSchema, ErrorMessageSchema] as const;
+export const ClientToWorkerSchema = z.discriminatedUnion('type', [JobRequestSchema, JobCancelSchema, PingSchema, PongSchema, ErrorMessageSchema]);
 export type ClientToWorker = z.infer<typeof ClientToWorkerSchema>;
 export const CLIENT_TO_WORKER_TYPES = typesOf({ options: clientToWorkerOptions });
 
@@ -275,6 +285,8 @@ const workerToClientOptions = [
   TransferJobCompleteSchema,
   JobFailedSchema,
   JobCancelledSchema,
+  PingSchema,
+  PongSchema,
   ErrorMessageSchema,
 ] as const;
 export const WorkerToClientSchema = z.discriminatedUnion('type', [
@@ -290,6 +302,8 @@ export const WorkerToClientSchema = z.discriminatedUnion('type', [
   JobCompleteSchema,
   JobFailedSchema,
   JobCancelledSchema,
+  PingSchema,
+  PongSchema,
   ErrorMessageSchema,
 ]);
 export type WorkerToClient = z.infer<typeof WorkerToClientSchema>;

@@ -48,6 +48,7 @@ export class PeerConnection {
   #unclaimed: PeerChannel[] = [];
   #channelListener: ((channel: PeerChannel) => void) | null = null;
   #closeListeners = new Set<(reason: SleapRtcError) => void>();
+  #suspectListeners = new Set<() => void>();
   #state: 'connecting' | 'open' | 'closed' = 'connecting';
   #resolveClosed!: (reason: SleapRtcError) => void;
   #cleanup: (() => void)[] = [];
@@ -63,6 +64,7 @@ export class PeerConnection {
     pc.addEventListener('datachannel', (ev) => this.#onRemoteChannel(ev.channel));
     pc.addEventListener('connectionstatechange', () => {
       const s = pc.connectionState;
+      if (s === 'disconnected') for (const listener of [...this.#suspectListeners]) listener();
       if (s === 'failed') this.#shutdown(this.#lostError(s));
       // node-datachannel occasionally reports `closed` for a connection that is not closed (seen
       // when connections are created right after others closed with data in flight). A real close
@@ -134,6 +136,15 @@ export class PeerConnection {
     }
     this.#closeListeners.add(listener);
     return () => this.#closeListeners.delete(listener);
+  }
+
+  /**
+   * Called each time the connection reports `disconnected`: the path to the peer went quiet. It
+   * may come back, so this is a reason to ask the peer (a PING), not to give up. Returns the remover.
+   */
+  onSuspect(listener: () => void): () => void {
+    this.#suspectListeners.add(listener);
+    return () => this.#suspectListeners.delete(listener);
   }
 
   /** Close the connection and every channel on it. Safe to call any number of times. */
@@ -241,6 +252,7 @@ export class PeerConnection {
       }
     }
     this.#closeListeners.clear();
+    this.#suspectListeners.clear();
   }
 }
 

@@ -13,6 +13,7 @@ import { encodeMessage, ProtocolError } from '../protocol/codec.js';
 import type { JobType } from '../protocol/common.js';
 import { decodeClientToWorker, TERMINAL_JOB_MESSAGE_TYPES, type JobRequest, type WorkerToClient } from '../protocol/job.js';
 import type { ChannelMessage } from '../transport/channel.js';
+import { PeerLiveness } from '../transport/liveness.js';
 import type { PeerConnection } from '../transport/peer-connection.js';
 import type { SignalingClient } from '../transport/signaling-client.js';
 import type { StorageConfig } from '../storage/index.js';
@@ -59,6 +60,7 @@ export class WorkerSession {
   readonly #log: Logger;
   readonly #jobs = new Map<string, ActiveJob>();
   readonly #inbox: TransferInbox;
+  readonly #liveness = new PeerLiveness();
   #closing: Promise<void> | null = null;
   #droppedLines = 0;
 
@@ -70,10 +72,33 @@ export class WorkerSession {
     this.#inbox = new TransferInbox(peer);
     peer.control.onMessage((frame) => this.#onFrame(frame));
     peer.onClose(() => void this.close('client_disconnected'));
+    peer.onSuspect(() => void this.checkClient('quiet'));
   }
 
   get activeJobs(): number {
     return this.#jobs.size;
+  }
+
+  /**
+   * The signaling server says this client left the room (`left_room`), or the WebRTC connection
+   * reports `disconnected` (`quiet`). A client that only lost the server still answers over the
+   * direct connection and keeps its jobs; one that does not answer is gone, and its jobs are
+   * cancelled as if the connection had closed.
+   */
+  async checkClient(why: 'left_room' | 'quiet'): Promise<void> {
+    if (this.#closing) return;
+    const what = why === 'left_room' ? `client ${this.clientPeerId} left the room` : `the connection to client ${this.clientPeerId} went quiet`;
+    this.#log.info(`${what}; asking it over the direct connection whether it is still there`);
+    const alive = await this.#liveness.probe((nonce) => {
+      const ping: WorkerToClient = { type: 'PING', nonce };
+      this.#peer.control.send(encodeMessage(ping));
+    });
+    if (alive) {
+      this.#log.info(`client ${this.clientPeerId} answered${why === 'left_room' ? ': it lost only the signaling server' : ''}; its jobs go on`);
+      return;
+    }
+    this.#log.info(`client ${this.clientPeerId} did not answer within ${LIMITS.peerProbeTimeoutMs} ms: it is gone`);
+    await this.close('client_disconnected');
   }
 
   /** Cancel every job of this client, wait until each has ended, and close the connection. Idempotent. */
@@ -90,6 +115,7 @@ export class WorkerSession {
   }
 
   #onFrame(frame: ChannelMessage): void {
+    this.#liveness.heard();
     if (this.#closing) return;
     if (typeof frame !== 'string') {
       this.#send({ type: 'error', code: 'INVALID_MESSAGE', message: 'The control channel carries JSON text frames only; file data goes on transfer channels.' });
@@ -114,6 +140,11 @@ export class WorkerSession {
         else this.#log.debug(`JOB_CANCEL for job ${message.job_id}, which is not running here`);
         return;
       }
+      case 'PING':
+        this.#send({ type: 'PONG', nonce: message.nonce });
+        return;
+      case 'PONG':
+        return;
       case 'error':
         this.#log.warn(`client ${this.clientPeerId} could not read a message: [${message.code}] ${message.message.slice(0, 500)}`);
         return;

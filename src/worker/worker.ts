@@ -40,6 +40,8 @@ export interface RunningWorker {
   readonly signaling: SignalingClient;
   /** Jobs accepted and not yet over. */
   readonly runningJobs: number;
+  /** Resolves when no job is running (at once if none is). */
+  whenIdle(): Promise<void>;
   /** Cancel running jobs (JOB_CANCELLED, reason worker_shutdown), close every connection, leave the room. Idempotent. */
   close(): Promise<void>;
 }
@@ -84,8 +86,10 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     release(): void {
       running = Math.max(0, running - 1);
       publish();
+      if (running === 0) for (const fn of idleWaiters.splice(0)) fn();
     },
   };
+  const idleWaiters: (() => void)[] = [];
   function publish(): void {
     const status = statusOf();
     if (status === lastStatus) return;
@@ -135,10 +139,17 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       })
       .catch((err: Error) => log.warn(`connection from client ${from} failed: ${err.message}`));
   });
-  // The signaling server sees a client vanish at once; the WebRTC connection may take much longer.
+  // The signaling server sees a client vanish at once; the WebRTC connection may take much longer
+  // to notice. But a client that only lost the server still answers: ask before cancelling.
   signaling.on('peer_left', (peerId) => {
-    for (const s of sessions) if (s.clientPeerId === peerId) void s.close('client_disconnected');
+    for (const s of sessions) if (s.clientPeerId === peerId) void s.checkClient('left_room');
   });
+
+  // Jobs run peer to peer: losing the server stops new jobs from arriving, never the running ones.
+  signaling.on('disconnected', () => {
+    if (running > 0) log.warn(`${running} running job(s) go on over their direct connections while the signaling server is away; new jobs wait until it is back`);
+  });
+  signaling.on('reconnected', () => log.info(`back in room ${opts.roomId} (status: ${statusOf()}, ${running} of ${maxJobs} job slot(s) in use)`));
 
   const closeAll = async (reason: CancelReason): Promise<void> => {
     await Promise.all([...sessions].map((s) => s.close(reason)));
@@ -154,6 +165,9 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     signaling,
     get runningJobs() {
       return running;
+    },
+    whenIdle() {
+      return running === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
     close() {
       closing ??= closeAll('worker_shutdown');

@@ -80,7 +80,7 @@ test('every valid message decodes to itself, in its own direction only', () => {
 });
 
 test('each direction knows exactly its types', () => {
-  assert.deepEqual([...CLIENT_TO_WORKER_TYPES].sort(), ['JOB_CANCEL', 'JOB_REQUEST', 'error']);
+  assert.deepEqual([...CLIENT_TO_WORKER_TYPES].sort(), ['JOB_CANCEL', 'JOB_REQUEST', 'PING', 'PONG', 'error']);
   assert.deepEqual(
     [...WORKER_TO_CLIENT_TYPES].sort(),
     [
@@ -95,6 +95,8 @@ test('each direction knows exactly its types', () => {
       'JOB_STARTED',
       'PATH_ERROR',
       'PATH_VALIDATED',
+      'PING',
+      'PONG',
       'UPLOAD_REQUEST',
       'error',
     ],

@@ -3,7 +3,9 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/log.js';
 import type { PeerInfo } from '../../src/protocol/common.js';
 import { startSignalingServer } from '../../src/signaling/server.js';
 import { connectToPeer } from '../../src/transport/peer-connection.js';
@@ -33,14 +35,49 @@ work_dir = ${JSON.stringify(path.join(dir, 'work'))}
   t.after(() => server.close());
   const room = await server.createRoom();
   const base = { serverUrl: server.url, roomId: room.room_id, token: room.token };
-  const worker = await startWorker({ config, ...base, name: 'gpu-7', gpu: null, env: { ...process.env, FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200' } });
+  const logs = captureLog();
+  const worker = await startWorker({ config, ...base, name: 'gpu-7', gpu: null, logger: logs.logger, env: { ...process.env, FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200' } });
   t.after(() => worker.close());
   const join = async (role: 'client' | 'worker', peerId?: string): Promise<SignalingClient> => {
     const c = await SignalingClient.connect({ ...base, role, ...(peerId ? { peerId } : {}) });
     t.after(() => c.close());
     return c;
   };
-  return { worker, join };
+  return { worker, join, logs };
+}
+
+/** A real logger whose lines a test can wait for. */
+function captureLog() {
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push((JSON.parse(l) as { msg: string }).msg);
+      for (const w of [...waiters]) w();
+      cb();
+    },
+  });
+  return {
+    logger: createLogger({ name: 'worker', format: 'json', level: 'debug', destination }),
+    lines,
+    waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const hit = lines.find((l) => pattern.test(l));
+          if (hit === undefined) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(hit);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no log line ${pattern} within ${timeoutMs} ms; lines:\n${lines.join('\n')}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+  };
 }
 
 const job = (id: string, epochs: number) => ({
@@ -88,4 +125,39 @@ test('shutting down cancels running jobs with reason worker_shutdown and leaves 
   assert.equal((await peer.next('JOB_CANCELLED')).reason, 'worker_shutdown');
   assert.equal(await left, 'gpu-7');
   await worker.close();
+});
+
+test('a client that leaves the room but answers over the direct connection keeps its job; one that does not answer loses it', async (t) => {
+  const { worker, join, logs } = await setup(t);
+  // Alive: the client's signaling connection ends (as in a VPN blip), its WebRTC connection stays.
+  const alive = await join('client', 'alice');
+  const peer = new JobPeer(await connectToPeer({ signaler: alive, remotePeerId: 'gpu-7' }));
+  t.after(() => peer.peer.close());
+  const ping = peer.next('PING', () => true, 60_000).then((m) => peer.send({ type: 'PONG', nonce: m.nonce }));
+  peer.send(job('kept', 10_000));
+  await peer.next('JOB_PROGRESS');
+  await alive.close();
+  await ping;
+  await logs.waitFor(/client alice answered: it lost only the signaling server; its jobs go on/);
+  const epochAfter = (await peer.next('JOB_PROGRESS', (m) => m.epoch >= 3)).epoch;
+  assert.ok(epochAfter >= 3);
+  assert.equal(peer.received.some((m) => m.type === 'JOB_CANCELLED'), false, 'the job was not cancelled');
+  assert.equal(worker.runningJobs, 1);
+  peer.send({ type: 'JOB_CANCEL', job_id: 'kept' });
+  assert.equal((await peer.next('JOB_CANCELLED')).reason, 'client_request');
+  await worker.whenIdle();
+
+  // Gone: the client's process stops answering (here: it stops reading its control channel and
+  // never answers PING), and its signaling connection ends.
+  const mute = await join('client', 'bob');
+  const gone = new JobPeer(await connectToPeer({ signaler: mute, remotePeerId: 'gpu-7' }));
+  t.after(() => gone.peer.close());
+  gone.send(job('dropped', 10_000));
+  await gone.next('JOB_PROGRESS');
+  const muted = gone.received.length;
+  await mute.close();
+  await logs.waitFor(/client bob did not answer within \d+ ms: it is gone/);
+  await logs.waitFor(/cancelling job dropped \(client disconnected\)/);
+  await worker.whenIdle();
+  assert.ok(gone.received.slice(muted).some((m) => m.type === 'PING'), 'the worker asked before giving up');
 });

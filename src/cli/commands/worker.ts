@@ -1,7 +1,7 @@
 /** `sleap-rtc worker`: join a room as a GPU worker and run jobs until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { loadConfig, resolveSignaling } from '../../config/index.js';
-import { UsageError } from '../../errors.js';
+import { UsageError, type SleapRtcError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { IdSchema } from '../../protocol/common.js';
 import { startWorker } from '../../worker/worker.js';
@@ -69,10 +69,18 @@ async function runWorker(opts: WorkerCliOptions): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
-  const gone = new Promise<void>((resolve) => worker.signaling.once('closed', () => resolve()));
-  const why = await Promise.race([stopped, gone.then(() => null)]);
-  if (why === null) {
-    // Closed for good (a final refusal while reconnecting): nothing more can reach this worker.
+  const gone = new Promise<SleapRtcError | null>((resolve) => worker.signaling.once('closed', (reason) => resolve(reason)));
+  const why = await Promise.race([stopped, gone]);
+  if (typeof why !== 'string') {
+    // Closed for good: the server says the room was deleted. Nothing new can reach this worker,
+    // but running jobs talk to their clients directly, so they are finished, not cancelled.
+    const running = worker.runningJobs;
+    log.error(
+      `${why?.message ?? 'The signaling connection closed for good.'} This worker takes no new jobs` +
+        (running ? `; it finishes its ${running} running job(s) first, then exits (SIGTERM to cancel them).` : ' and exits.'),
+    );
+    const stop = await Promise.race([worker.whenIdle().then(() => null), stopped]);
+    if (stop !== null) log.info(`${stop} received; cancelling ${worker.runningJobs} running job(s)`);
     await worker.close();
     process.exitCode = 1;
     return;

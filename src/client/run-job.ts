@@ -9,6 +9,7 @@ import { SleapRtcError, type ErrorCode } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { JobRequest } from '../protocol/job.js';
+import type { ServerToPeer } from '../protocol/signaling.js';
 import { StorageConfig } from '../storage/index.js';
 import { connectToPeer, type PeerConnection } from '../transport/peer-connection.js';
 import { SignalingClient } from '../transport/signaling-client.js';
@@ -168,11 +169,20 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
       ...(opts.onStarted ? { onStarted: opts.onStarted } : {}),
     });
     // The server sees the worker leave at once; WebRTC would take 15-30 s to notice it is gone.
+    // Either word counts: the room-wide peer_left, or job_peer_left about this job's worker.
     const onLeft = (peerId: string): void => {
       if (peerId === choice.peerId) void session.checkWorker('left_room');
     };
-    (signaling as SignalingClient).on('peer_left', onLeft);
-    unwatch.push(() => (signaling as SignalingClient).off('peer_left', onLeft));
+    const onMessage = (m: ServerToPeer): void => {
+      if (m.type === 'job_peer_left' && m.role === 'worker') onLeft(m.peer_id);
+    };
+    const sig = signaling as SignalingClient;
+    sig.on('peer_left', onLeft);
+    sig.on('message', onMessage);
+    unwatch.push(() => {
+      sig.off('peer_left', onLeft);
+      sig.off('message', onMessage);
+    });
     let reassignedTo: WorkerChoice | null = null;
     sel.onReassigned((next) => {
       if (session.accepted) return;

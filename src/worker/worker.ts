@@ -141,8 +141,12 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   });
   // The signaling server sees a client vanish at once; the WebRTC connection may take much longer
   // to notice. But a client that only lost the server still answers: ask before cancelling.
-  signaling.on('peer_left', (peerId) => {
+  const clientLeft = (peerId: string): void => {
     for (const s of sessions) if (s.clientPeerId === peerId) void s.checkClient('left_room');
+  };
+  signaling.on('peer_left', clientLeft);
+  signaling.on('message', (m) => {
+    if (m.type === 'job_peer_left' && m.role === 'client') clientLeft(m.peer_id);
   });
 
   // Jobs run peer to peer: losing the server stops new jobs from arriving, never the running ones.

@@ -11,6 +11,7 @@ import { stat } from 'node:fs/promises';
 import { SleapRtcError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { LineSplitter, parseEpochProgress, type EpochProgress } from './log-lines.js';
+import { guardProcessGroup } from './process-guard.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -30,6 +31,8 @@ export interface JobProcessOptions {
   cancelGraceMs?: number;
   /** SIGTERM -> SIGKILL delay on cancel. */
   killGraceMs?: number;
+  /** Called when the guard that kills sleap-nn with the worker could not be started. */
+  onUnguarded?: (reason: string) => void;
 }
 
 export interface JobProcessResult {
@@ -219,5 +222,8 @@ export async function startJobProcess(opts: JobProcessOptions): Promise<JobProce
   });
   // After a successful spawn, later 'error' events (a failed kill) must not crash the worker.
   child.on('error', () => undefined);
+  // sleap-nn dies with the worker, even on SIGKILL (process-guard.ts).
+  const guard = guardProcessGroup(child.pid as number, opts.onUnguarded);
+  child.once('exit', () => guard.release());
   return new JobProcess(child, opts);
 }

@@ -307,7 +307,12 @@ export class WorkerSession {
       );
     } finally {
       // The job's folder is gone before the worker says it is free again.
-      if (jobDir !== null) await rm(jobDir, { recursive: true, force: true }).catch(() => {});
+      if (jobDir !== null) {
+        const dir = jobDir;
+        await rm(dir, { recursive: true, force: true }).catch((err: Error) =>
+          this.#log.warn(`job ${job_id}: could not remove its folder ${dir} (${err.message}); the worker's next start-up sweep removes it`),
+        );
+      }
       if (reservation !== null && ctx.signaling) releaseReservation(ctx.signaling, reservation);
       if (haveSlot) ctx.slots.release();
     }

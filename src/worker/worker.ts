@@ -15,6 +15,7 @@ import { SignalingClient } from '../transport/signaling-client.js';
 import { buildCapabilities, checkBackends, describeBackend } from './capabilities.js';
 import { detectGpu } from './gpu.js';
 import { WorkerSession, type CancelReason } from './session.js';
+import { openWorkDir } from './work-dir.js';
 
 export interface WorkerOptions {
   config: SleapRtcConfig;
@@ -61,6 +62,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const name = opts.name ?? config.worker.name ?? hostName();
   const workDir = config.worker.work_dir ?? path.join(os.tmpdir(), 'sleap-rtc-worker');
   await mkdir(workDir, { recursive: true });
+  // What a killed earlier run left here goes before any job starts (work-dir.ts has the rule).
+  const workFolder = await openWorkDir(workDir, { logger: log });
 
   let running = 0;
   const statusOf = (): WorkerStatus => (running >= maxJobs ? 'busy' : 'available');
@@ -158,6 +161,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const closeAll = async (reason: CancelReason): Promise<void> => {
     await Promise.all([...sessions].map((s) => s.close(reason)));
     await signaling.close();
+    await workFolder.release();
   };
 
   return {

@@ -1,7 +1,8 @@
 /** A worker in a room (in this process, real server and WebRTC): advertising, status, who may connect, shutdown. */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/index.js';
@@ -43,7 +44,7 @@ work_dir = ${JSON.stringify(path.join(dir, 'work'))}
     t.after(() => c.close());
     return c;
   };
-  return { worker, join, logs };
+  return { worker, join, logs, dir };
 }
 
 /** A real logger whose lines a test can wait for. */
@@ -160,4 +161,35 @@ test('a client that leaves the room but answers over the direct connection keeps
   await logs.waitFor(/cancelling job dropped \(client disconnected\)/);
   await worker.whenIdle();
   assert.ok(gone.received.slice(muted).some((m) => m.type === 'PING'), 'the worker asked before giving up');
+});
+
+test('a job folder that cannot be removed is said in the log, not hidden', async (t) => {
+  const { worker, join, logs, dir } = await setup(t);
+  const client = await join('client');
+  const peer = new JobPeer(await connectToPeer({ signaler: client, remotePeerId: 'gpu-7' }));
+  t.after(() => peer.peer.close());
+  peer.send(job('stuck', 10_000));
+  await peer.next('JOB_PROGRESS');
+  // A mount point inside the job folder: rm cannot remove it (EBUSY), as with a busy NFS file.
+  // The mounted folder is an empty one of its own, so nothing else can be reached through it.
+  const jobDir = path.join(dir, 'work', (await readdir(path.join(dir, 'work'))).find((n) => n.startsWith('job-stuck-')) as string);
+  const empty = path.join(dir, 'empty');
+  await mkdir(empty);
+  await mkdir(path.join(jobDir, 'busy'));
+  const mounted = spawnSync('mount', ['--bind', '-o', 'ro', empty, path.join(jobDir, 'busy')]);
+  if (mounted.status !== 0) {
+    peer.send({ type: 'JOB_CANCEL', job_id: 'stuck' });
+    t.skip(`needs root to bind-mount (${String(mounted.stderr).trim()})`);
+    return;
+  }
+  try {
+    peer.send({ type: 'JOB_CANCEL', job_id: 'stuck' });
+    await peer.next('JOB_CANCELLED');
+    const line = await logs.waitFor(/job stuck: could not remove its folder/);
+    assert.match(line, /EBUSY|busy/i);
+    assert.match(line, /start-up sweep removes it/);
+  } finally {
+    spawnSync('umount', [path.join(jobDir, 'busy')]);
+  }
+  await worker.whenIdle();
 });

@@ -39,6 +39,8 @@ export const LIMITS = {
   signalingDefaultPort: 8080,
   /** Jobs one worker runs at the same time unless `[worker] max_concurrent_jobs` says otherwise. */
   workerMaxConcurrentJobs: 1,
+  /** On shutdown (SIGTERM from SLURM or Kubernetes, which SIGKILL after ~30 s), outputs still uploading get this long, then the upload is cancelled (`[worker] shutdown_grace_s`). */
+  workerShutdownGraceMs: 20_000,
   /** Longest relative path (UTF-8 bytes) accepted from a peer; Linux PATH_MAX. */
   relativePathMaxBytes: 4096,
   /** Longest single path segment (UTF-8 bytes); NAME_MAX on common filesystems. */

@@ -142,6 +142,8 @@ export function configSchema(ctx: SchemaContext) {
         name: IdSchema.optional(),
         sleap_nn: z.string().min(1, 'must not be empty; the sleap-nn command or its absolute path').default('sleap-nn'),
         max_concurrent_jobs: z.int().min(1).default(LIMITS.workerMaxConcurrentJobs),
+        /** On SIGTERM, how long a job's outputs may keep uploading to its client before the upload is cancelled. */
+        shutdown_grace_s: z.number().min(0).max(24 * 3600).default(LIMITS.workerShutdownGraceMs / 1000),
         job_types: z.array(z.enum(JOB_TYPES)).min(1).default([...JOB_TYPES]),
         /** Where jobs whose files arrive by transfer are staged. */
         work_dir: localDirectory(ctx, '/scratch/sleap-rtc').optional(),

@@ -41,6 +41,8 @@ export interface SessionContext {
   cancelGraceMs?: number;
   killGraceMs?: number;
   uploadStartTimeoutMs?: number;
+  /** On shutdown, how long outputs still uploading may take (default LIMITS.workerShutdownGraceMs). */
+  shutdownGraceMs?: number;
 }
 
 interface ActiveJob {
@@ -106,12 +108,39 @@ export class WorkerSession {
     this.#closing ??= (async () => {
       const jobs = [...this.#jobs.values()];
       for (const job of jobs) this.#cancel(job, reason);
+      if (reason === 'worker_shutdown') await this.#graceForUploads(jobs);
       await Promise.all(jobs.map((j) => j.finished));
       this.#inbox.close();
       await this.#drain();
       this.#peer.close();
     })();
     return this.#closing;
+  }
+
+  /**
+   * A job that already sent JOB_COMPLETE may still be uploading its outputs; a cancel does not
+   * stop that. On shutdown it gets the grace period (`[worker] shutdown_grace_s`), no more: a
+   * scheduler's SIGKILL follows its SIGTERM within ~30 s. Each such job is said to have finished
+   * or been cancelled.
+   */
+  async #graceForUploads(jobs: readonly ActiveJob[]): Promise<void> {
+    const uploading = jobs.filter((j) => j.ended && this.#jobs.has(j.id));
+    if (uploading.length === 0) return;
+    const graceMs = this.#ctx.shutdownGraceMs ?? LIMITS.workerShutdownGraceMs;
+    const names = uploading.map((j) => j.id).join(', ');
+    this.#log.info(`shutdown: waiting up to ${graceMs / 1000} s for the outputs of job(s) ${names} to finish uploading to client ${this.clientPeerId}`);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(uploading.map((j) => j.finished)), graceOver]);
+    clearTimeout(timer);
+    for (const job of uploading) {
+      if (!this.#jobs.has(job.id)) {
+        this.#log.info(`shutdown: job ${job.id}: its outputs finished uploading within the grace period`);
+        continue;
+      }
+      this.#log.warn(`shutdown: job ${job.id}: cancelled the upload of its outputs after the ${graceMs / 1000} s grace period; the client did not get them all`);
+      job.abort.abort();
+    }
   }
 
   #onFrame(frame: ChannelMessage): void {

@@ -133,6 +133,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
           ...(opts.cancelGraceMs !== undefined ? { cancelGraceMs: opts.cancelGraceMs } : {}),
           ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
           ...(opts.uploadStartTimeoutMs !== undefined ? { uploadStartTimeoutMs: opts.uploadStartTimeoutMs } : {}),
+          shutdownGraceMs: config.worker.shutdown_grace_s * 1000,
         });
         sessions.add(session);
         void pc.closed.then(() => {

@@ -36,7 +36,7 @@ test('an empty file gives every default, frozen', () => {
       room_idle_ttl_s: LIMITS.roomIdleTtlMs / 1000,
     },
     ice: { servers: [] },
-    worker: { sleap_nn: 'sleap-nn', max_concurrent_jobs: 1, job_types: ['train', 'track'] },
+    worker: { sleap_nn: 'sleap-nn', max_concurrent_jobs: 1, shutdown_grace_s: 20, job_types: ['train', 'track'] },
     config_file: '/etc/lab.toml',
     storage_origin: 'none',
   });
@@ -76,6 +76,7 @@ servers = [{ urls = ["stun:stun.example.org:3478"] }, { urls = ["turn:t.example.
 name = "gpu-7"
 sleap_nn = "/opt/sleap/bin/sleap-nn"
 max_concurrent_jobs = 2
+shutdown_grace_s = 5
 job_types = ["track"]
 work_dir = "~/work"
 `);
@@ -87,7 +88,7 @@ work_dir = "~/work"
   assert.deepEqual(config.server, { host: '0.0.0.0', port: 0, ping_interval_s: 2.5, max_payload_bytes: 4096, room_idle_ttl_s: 60 });
   assert.equal(config.ice.servers.length, 2);
   assert.deepEqual(config.ice.servers[1], { urls: ['turn:t.example.org'], username: 'u', credential: 'c' });
-  assert.deepEqual(config.worker, { name: 'gpu-7', sleap_nn: '/opt/sleap/bin/sleap-nn', max_concurrent_jobs: 2, job_types: ['track'], work_dir: `${HOME}/work` });
+  assert.deepEqual(config.worker, { name: 'gpu-7', sleap_nn: '/opt/sleap/bin/sleap-nn', max_concurrent_jobs: 2, shutdown_grace_s: 5, job_types: ['track'], work_dir: `${HOME}/work` });
 });
 
 /** One row per kind of mistake: the text, the key it must name, and what the sentence must say. */
@@ -122,6 +123,7 @@ const MISTAKES: [what: string, text: string, key: string, message: RegExp][] = [
   ['ice server without urls', '[ice]\nservers = [{ username = "u" }]\n', 'ice.servers[0].urls', /is required; add urls = \["stun:/],
   ['ice key misspelt', '[ice]\nservers = [{ urls = ["stun:x"], credentail = "c" }]\n', 'ice.servers[0].credentail', /did you mean 'credential'\?/],
   ['zero concurrent jobs', '[worker]\nmax_concurrent_jobs = 0\n', 'worker.max_concurrent_jobs', /must be at least 1/],
+  ['a negative shutdown grace', '[worker]\nshutdown_grace_s = -1\n', 'worker.shutdown_grace_s', /0/],
   ['unknown job type', '[worker]\njob_types = ["train", "trak"]\n', 'worker.job_types[1]', /did you mean "track"\?/],
   ['no job types', '[worker]\njob_types = []\n', 'worker.job_types', /must list at least 1 entry/],
   ['relative work_dir', '[worker]\nwork_dir = "stage"\n', 'worker.work_dir', /must be absolute, e.g. \/scratch\/sleap-rtc; got 'stage'/],

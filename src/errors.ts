@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   STORAGE_BACKEND_NOT_FOUND: { exit: 2, summary: 'A storage backend name is not configured here.' },
   PATH_VALIDATION: { exit: 1, summary: 'A path was refused by the confinement rules.' },
   PATH_NOT_IN_BACKEND: { exit: 2, summary: 'A local path lies under no configured backend.' },
+  PATH_CHANGED: { exit: 1, summary: 'A checked path no longer led inside its backend, or was no longer the same kind of file, when the worker used it.' },
   // protocol (wire)
   INVALID_JSON: { exit: 1, summary: 'A frame was not valid JSON.' },
   INVALID_MESSAGE: { exit: 1, summary: 'A message failed schema validation.' },

@@ -8,3 +8,5 @@ export { StorageConfig } from './storage-config.js';
 export { StorageResolver } from './resolver.js';
 export type { StorageLocation } from './resolver.js';
 export { StorageBackendNotFound, PathNotInBackendError } from './errors.js';
+export { ConfinedRoot, PathChangedError, closeQuietly, fdPath } from './beneath.js';
+export type { Opened, PathChangedReason, Want } from './beneath.js';

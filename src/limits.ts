@@ -47,6 +47,11 @@ export const LIMITS = {
   pathSegmentMaxBytes: 255,
   /** Symlinks followed while confining one path before giving up (the kernel's own limit is 40). */
   symlinkMaxHops: 40,
+  /**
+   * Files shown to sleap-nn from one input folder of a shared-storage job (a model folder): each
+   * is held open by the worker for the job's lifetime (src/worker/job-files.ts).
+   */
+  jobInputFolderMaxFiles: 1024,
   // ---- peer connections and file transfer (src/transport; figures in docs/transfer.md) ----
   /** Bytes per binary data-channel message; libdatachannel's default SCTP max message size is 256 KiB. */
   transferChunkBytes: 256 * 1024,

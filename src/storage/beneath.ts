@@ -66,6 +66,8 @@ export type PathChangedReason = 'escapes_base' | 'missing' | 'wrong_kind' | 'unr
  */
 export class PathChangedError extends SleapRtcError {
   readonly reason: PathChangedReason;
+  /** The job field the path belongs to, when the caller knows it ("labels", "output"). */
+  field: string | undefined;
 
   constructor(reason: PathChangedReason, relativePath: string, detail: string) {
     super('PATH_CHANGED', `'${shown(relativePath)}' ${detail}`, { reason, path: shown(relativePath) });
@@ -128,15 +130,16 @@ export class ConfinedRoot {
    * only while they stay inside. With `create`, missing folders are made (want 'directory').
    * Throws PathChangedError.
    */
-  async open(relativePath: string, want: Want, opts: { create?: boolean } = {}): Promise<Opened> {
+  async open(relativePath: string, want: Want, opts: { create?: boolean; shown?: string } = {}): Promise<Opened> {
     if (this.#closed) throw new SleapRtcError('INTERNAL', 'ConfinedRoot used after close()');
+    const shownPath = opts.shown ?? relativePath;
     let segments: string[];
     try {
       segments = checkRelativePath(relativePath, { allowEmpty: true });
     } catch {
-      throw new PathChangedError('escapes_base', relativePath, 'is not a path inside the storage');
+      throw new PathChangedError('escapes_base', shownPath, 'is not a path inside the storage');
     }
-    return this.#walk(relativePath, segments, want, opts.create === true);
+    return this.#walk(shownPath, segments, want, opts.create === true);
   }
 
   async #walk(shownPath: string, segments: string[], want: Want, create: boolean): Promise<Opened> {
@@ -255,7 +258,7 @@ export class ConfinedRoot {
    */
   async writeFile(relativeDir: string, name: string, source: string, shownPath: string): Promise<void> {
     checkName(name, shownPath);
-    const dir = await this.open(relativeDir, 'directory', { create: true });
+    const dir = await this.open(relativeDir, 'directory', { create: true, shown: shownPath });
     const temp = `.${name.slice(0, 100)}.${randomBytes(6).toString('hex')}.sleap-rtc-part`;
     try {
       try {
@@ -283,7 +286,7 @@ export class ConfinedRoot {
   async writeTree(relativeDir: string, source: string, shownPath: string): Promise<{ skipped: string[] }> {
     const skipped: string[] = [];
     const copyDir = async (rel: string, src: string, shown: string): Promise<void> => {
-      const fd = (await this.open(rel, 'directory', { create: true })).fd;
+      const fd = (await this.open(rel, 'directory', { create: true, shown })).fd;
       await closeQuietly(fd);
       const entries = await readdirP(src, { withFileTypes: true });
       for (const e of entries) {

@@ -1,14 +1,17 @@
 /**
- * One checked job run through sleap-nn: build the argument array from the paths the request check
- * resolved, start the process, stream its lines and epoch progress to the client, and report how
- * it ended, with the outputs it produced.
+ * One checked job run through sleap-nn: open the job's files (confined at use time, job-files.ts),
+ * build the argument array from them, start the process, stream its lines and epoch progress to
+ * the client, put its outputs in place, and report how it ended, with the outputs it produced.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SleapRtcError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { newestLinesWithin, type JobRequest, type PathField, type WorkerToClient } from '../protocol/job.js';
+import type { Logger } from '../log.js';
+import { PathChangedError } from '../storage/index.js';
 import type { CheckedPath, CheckedStorage } from './request-check.js';
+import { sharedJobFiles, stagedJobFiles, type JobFiles } from './job-files.js';
 import { startJobProcess, type JobProcess } from './job-process.js';
 import { buildTrackArgs, buildTrainArgs } from './sleap-nn-args.js';
 
@@ -30,8 +33,13 @@ export interface RunOptions {
   paths: readonly CheckedPath[];
   executable: string;
   workerName: string;
-  /** Working directory of sleap-nn (the job's own folder, so stray files land there). */
+  /**
+   * The job's own private folder: sleap-nn's working directory (stray files land there), where
+   * its inputs are shown to it and, for a shared-storage job, where it writes its outputs before
+   * the worker puts them in place (job-files.ts).
+   */
   cwd: string;
+  logger?: Logger;
   env?: NodeJS.ProcessEnv;
   send: (message: WorkerToClient) => void;
   cancelGraceMs?: number;
@@ -56,11 +64,45 @@ export class JobRun {
     void this.#process?.cancel();
   }
 
+  /**
+   * The run as a list of steps with one cleanup path: open the job's files (inputs pinned by the
+   * worker, a private output folder), start sleap-nn, wait for it, check and publish its outputs.
+   * Whatever step ends the run, the descriptors the job held are closed.
+   */
   async run(): Promise<RunOutcome> {
+    const cleanup: (() => Promise<void>)[] = [];
+    try {
+      if (this.#cancelled) return { status: 'cancelled' };
+      const files = await this.#openFiles();
+      if ('status' in files) return files;
+      cleanup.push(() => files.close());
+      const plan = await this.#plan(files).catch((err: unknown) => this.#changed(err, 'before sleap-nn started'));
+      if ('status' in plan) return plan;
+      const started = await this.#start(plan.args);
+      if (started) return started;
+      const result = await (this.#process as JobProcess).done;
+      const ended = this.#ended(result);
+      return await this.#publish(files, plan.outputs, ended, result.lastLines);
+    } finally {
+      for (const step of cleanup.reverse()) await step().catch(() => {});
+    }
+  }
+
+  async #openFiles(): Promise<JobFiles | Extract<RunOutcome, { status: 'failed' }>> {
+    const { storage, cwd } = this.#opts;
+    if (storage.transfer !== 'shared') return stagedJobFiles(cwd);
+    try {
+      return await sharedJobFiles({ basePath: storage.worker_base_path, jobDir: cwd });
+    } catch (err) {
+      return this.#changed(err, 'before sleap-nn started');
+    }
+  }
+
+  /** sleap-nn started (undefined), or how the run ended instead. */
+  async #start(args: string[]): Promise<RunOutcome | undefined> {
     const { request, send } = this.#opts;
     const job_id = request.job_id;
     if (this.#cancelled) return { status: 'cancelled' };
-    const { args, outputs } = this.#plan();
     try {
       this.#process = await startJobProcess({
         executable: this.#opts.executable,
@@ -79,38 +121,90 @@ export class JobRun {
     // A cancel that arrived while the process was being spawned.
     if (this.#cancelled) void this.#process.cancel();
     send({ type: 'JOB_STARTED', job_id, worker: this.#opts.workerName });
-    const result = await this.#process.done;
+    return undefined;
+  }
+
+  /** How sleap-nn's exit ends the run; undefined when it succeeded. */
+  #ended(result: Awaited<JobProcess['done']>): RunOutcome | undefined {
+    const job_id = this.#opts.request.job_id;
     if (result.cancelled) return { status: 'cancelled' };
-    if (result.exitCode !== 0) {
-      const how = result.exitCode === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited with code ${result.exitCode}`;
-      const last = result.lastLines.at(-1);
-      return {
-        status: 'failed',
-        message: failure(job_id, result.exitCode, result.signal, result.lastLines, 'SLEAP_NN_FAILED', `sleap-nn ${how}${last ? `: ${last.slice(0, 500)}` : ''}`),
-      };
-    }
+    if (result.exitCode === 0) return undefined;
+    const how = result.exitCode === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited with code ${result.exitCode}`;
+    const last = result.lastLines.at(-1);
+    return {
+      status: 'failed',
+      message: failure(job_id, result.exitCode, result.signal, result.lastLines, 'SLEAP_NN_FAILED', `sleap-nn ${how}${last ? `: ${last.slice(0, 500)}` : ''}`),
+    };
+  }
+
+  /**
+   * Check the outputs of a successful run and put them in place. After a failed or cancelled run
+   * whatever sleap-nn wrote (checkpoints so far) is put in place too, as it would have been had
+   * sleap-nn written into the share, but a problem doing so does not change how the run ended.
+   */
+  async #publish(files: JobFiles, outputs: PlannedOutput[], ended: RunOutcome | undefined, lastLines: readonly string[]): Promise<RunOutcome> {
+    const job_id = this.#opts.request.job_id;
     for (const o of outputs) {
       const st = await stat(o.local).catch(() => undefined);
       const ok = o.kind === 'directory' ? st?.isDirectory() : st?.isFile();
       if (!ok) {
+        if (ended) continue;
         return {
           status: 'failed',
-          message: failure(job_id, 0, null, result.lastLines, 'JOB_OUTPUT_MISSING', `sleap-nn exited with code 0 but did not write '${o.relative_path}'.`),
+          message: failure(job_id, 0, null, lastLines, 'JOB_OUTPUT_MISSING', `sleap-nn exited with code 0 but did not write '${o.relative_path}'.`),
         };
       }
+      if (o.dest === undefined) continue;
+      try {
+        await files.publish(o.local, o.dest, o.kind, o.relative_path);
+      } catch (err) {
+        if (ended) {
+          this.#opts.logger?.warn(`job ${job_id}: the partial output '${o.relative_path}' was not put in place: ${(err as Error).message}`);
+          continue;
+        }
+        return this.#changed(err, 'after sleap-nn finished; its results were not put in place', 'output', lastLines);
+      }
     }
-    return { status: 'completed', outputs };
+    return ended ?? { status: 'completed', outputs: outputs.map(({ relative_path, local, kind }) => ({ relative_path, local, kind })) };
   }
 
-  #plan(): { args: string[]; outputs: JobOutput[] } {
+  /** A path that failed confinement at use time, as JOB_FAILED naming only the client's path. */
+  #changed(err: unknown, when: string, field = '', lastLines: readonly string[] = []): Extract<RunOutcome, { status: 'failed' }> {
+    const job_id = this.#opts.request.job_id;
+    if (!(err instanceof PathChangedError)) {
+      const e = err instanceof SleapRtcError ? err : new SleapRtcError('INTERNAL', 'the job files could not be prepared on this worker');
+      if (!(err instanceof SleapRtcError)) this.#opts.logger?.error({ err }, `job ${job_id}: preparing its files failed`);
+      return { status: 'failed', message: failure(job_id, null, null, lastLines, e.code, e.message) };
+    }
+    const which = err.field ?? field;
+    const message =
+      err.reason === 'base_missing'
+        ? `The storage backend of this job is not available on the worker any more; the job was stopped ${when}.`
+        : `${which ? `${which}: ` : ''}${err.message}. It changed after the worker checked it, so the job was stopped ${when}.`;
+    return { status: 'failed', message: failure(job_id, null, null, lastLines, 'PATH_CHANGED', message) };
+  }
+
+  async #plan(files: JobFiles): Promise<{ args: string[]; outputs: PlannedOutput[] }> {
     const { request, storage } = this.#opts;
-    const local = (field: PathField): CheckedPath => {
+    const checked = (field: PathField): CheckedPath => {
       const p = this.#opts.paths.find((c) => c.field === field);
       if (!p) throw new SleapRtcError('INTERNAL', `job ${request.job_id}: no checked path for ${field}`);
       return p;
     };
+    const shared = storage.transfer === 'shared';
+    /** Below the backend base (shared) or the staging folder (transfer). */
+    const below = (p: CheckedPath): string => (shared ? [storage.user_subdir, p.relative_path].filter((s) => s !== '').join('/') : p.relative_path);
+    const input = async (field: PathField): Promise<string> => {
+      const p = checked(field);
+      try {
+        return await files.input(below(p), p.kind, p.relative_path);
+      } catch (err) {
+        if (err instanceof PathChangedError) err.field = field;
+        throw err;
+      }
+    };
     if (request.job_type === 'train') {
-      const out = local('output');
+      const out = checked('output');
       const spec = request.spec;
       const prefixMap =
         storage.transfer === 'shared' &&
@@ -119,10 +213,11 @@ export class JobRun {
         storage.client_base_path !== storage.worker_base_path
           ? { from: storage.client_base_path, to: storage.worker_base_path }
           : undefined;
+      const ckptDir = shared ? await files.outputDir() : out.local;
       const args = buildTrainArgs({
-        configFile: local('config_file').local,
-        labels: local('labels').local,
-        outputDir: out.local,
+        configFile: await input('config_file'),
+        labels: await input('labels'),
+        outputDir: ckptDir,
         runName: spec.run_name,
         ...(spec.max_epochs !== undefined ? { maxEpochs: spec.max_epochs } : {}),
         ...(spec.batch_size !== undefined ? { batchSize: spec.batch_size } : {}),
@@ -130,16 +225,22 @@ export class JobRun {
         ...(prefixMap ? { prefixMap } : {}),
       });
       const relative = spec.output === '' ? spec.run_name : `${spec.output}/${spec.run_name}`;
-      return { args, outputs: [{ relative_path: relative, local: path.join(out.local, spec.run_name), kind: 'directory' }] };
+      const dest = shared ? [below(out), spec.run_name].filter((s) => s !== '').join('/') : undefined;
+      return { args, outputs: [{ relative_path: relative, local: path.join(ckptDir, spec.run_name), kind: 'directory', ...(dest !== undefined ? { dest } : {}) }] };
     }
-    const out = local('output');
-    const args = buildTrackArgs({
-      data: local('data').local,
-      models: request.spec.models.map((_, i) => local(`models.${i}`).local),
-      output: out.local,
-    });
-    return { args, outputs: [{ relative_path: out.relative_path, local: out.local, kind: 'file' }] };
+    const out = checked('output');
+    const data = await input('data');
+    const models: string[] = [];
+    for (let i = 0; i < request.spec.models.length; i++) models.push(await input(`models.${i}`));
+    const produced = shared ? path.join(await files.outputDir(), path.posix.basename(out.relative_path)) : out.local;
+    const args = buildTrackArgs({ data, models, output: produced });
+    return { args, outputs: [{ relative_path: out.relative_path, local: produced, kind: 'file', ...(shared ? { dest: below(out) } : {}) }] };
   }
+}
+
+/** An output as sleap-nn will write it (`local`), and where it goes below the base (`dest`, shared jobs). */
+interface PlannedOutput extends JobOutput {
+  dest?: string;
 }
 
 function failure(

@@ -11,7 +11,7 @@
  * Nothing is created unless every check passed.
  */
 import { constants } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   interpretStorage,
@@ -22,7 +22,16 @@ import {
   type PathField,
   type WorkerToClient,
 } from '../protocol/job.js';
-import { canAccess, checkRelativePath, confinePath, PathValidationError, type StorageConfig } from '../storage/index.js';
+import {
+  canAccess,
+  checkRelativePath,
+  closeQuietly,
+  ConfinedRoot,
+  confinePath,
+  PathChangedError,
+  PathValidationError,
+  type StorageConfig,
+} from '../storage/index.js';
 
 /** A path of the job as this worker will hand it to sleap-nn. */
 export interface CheckedPath extends JobPath {
@@ -109,21 +118,10 @@ async function checkShared(
   }
   if (problems.length) return refuse(job_id, problems);
 
-  // Every check passed: only now create the output folder, then confine again in case the
-  // storage changed under us between the check and the mkdir.
-  for (const p of checked.filter((c) => c.role === 'output')) {
-    const dir = p.kind === 'directory' ? p.local : path.dirname(p.local);
-    try {
-      await mkdir(dir, { recursive: true });
-      p.local = await backend.resolvePath(plan.user_subdir, p.relative_path, { allowEmpty: true });
-    } catch (err) {
-      const problem: PathProblem =
-        err instanceof PathValidationError
-          ? problemFrom(err, p.field, p.relative_path, name)
-          : { field: p.field, rule: 'not_writable', message: `${p.field}: the folder for '${p.relative_path}' cannot be created on this worker (${errnoOf(err)})` };
-      return refuse(job_id, [problem]);
-    }
-  }
+  // Every check passed: only now create the output folder, through descriptors below the base
+  // (storage/beneath.ts), so a folder swapped for a link since the check is refused, not created through.
+  const created = await createOutputFolders(backend.basePath, plan.user_subdir, checked);
+  if (created) return refuse(job_id, [created]);
 
   const storage: CheckedStorage = {
     transfer: 'shared',
@@ -145,6 +143,31 @@ async function checkShared(
     },
   }));
   return { ok: true, storage, paths: checked, messages };
+}
+
+async function createOutputFolders(basePath: string, userSubdir: string, checked: readonly CheckedPath[]): Promise<PathProblem | undefined> {
+  let root: ConfinedRoot;
+  try {
+    root = await ConfinedRoot.open(basePath);
+  } catch {
+    return { field: 'output', rule: 'invalid', message: 'output: the storage backend is not available on this worker' };
+  }
+  try {
+    for (const p of checked.filter((c) => c.role === 'output')) {
+      const dir = p.kind === 'directory' ? p.relative_path : path.posix.dirname(p.relative_path);
+      const rel = [userSubdir, dir === '.' ? '' : dir].filter((s) => s !== '').join('/');
+      try {
+        await closeQuietly((await root.open(rel, 'directory', { create: true, shown: p.relative_path })).fd);
+      } catch (err) {
+        if (!(err instanceof PathChangedError)) throw err;
+        const rule: PathErrorRule = err.reason === 'escapes_base' ? 'outside_base' : err.reason === 'unreadable' ? 'not_writable' : 'invalid';
+        return { field: p.field, rule, message: `${p.field}: ${err.message}` };
+      }
+    }
+    return undefined;
+  } finally {
+    await root.close();
+  }
 }
 
 async function inputProblem(p: JobPath, local: string): Promise<PathProblem | undefined> {

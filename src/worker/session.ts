@@ -282,6 +282,7 @@ export class WorkerSession {
         executable: ctx.executable,
         workerName: ctx.workerName,
         cwd: await makeJobDir(),
+        logger: this.#log,
         send: (m) => this.#send(m, job),
         ...(ctx.env ? { env: ctx.env } : {}),
         ...(ctx.cancelGraceMs !== undefined ? { cancelGraceMs: ctx.cancelGraceMs } : {}),

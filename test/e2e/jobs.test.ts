@@ -48,9 +48,14 @@ test('shared storage: the worker reads the data in place under its own base path
   assert.match(await readFile(path.join(lab.share, 'alice/proj/models/r1/best.ckpt'), 'utf8'), /epochs=2/);
   const [rec] = await readRecords(record);
   assert.ok(rec);
-  // sleap-nn got the worker's paths, never the client's, and a prefix map between the two.
-  assert.ok(rec.argv.includes(`data_config.train_labels_path=['${path.join(lab.share, 'alice/proj/labels.slp')}']`), rec.argv.join(' '));
+  // sleap-nn got paths in the worker's job folder (each pinned to the file the worker opened in its
+  // share, docs/storage-backends.md), never a name on the share nor the client's, and a prefix map.
+  const labelsArg = rec.argv.find((a) => a.startsWith('data_config.train_labels_path='));
+  assert.match(String(labelsArg), /^data_config\.train_labels_path=\['[^']*\/job-[^']*\/inputs\/\d+\/labels\.slp'\]$/, rec.argv.join(' '));
   assert.ok(!rec.argv.some((a) => a.includes(`${lab.mount}/`)), 'no client path reaches sleap-nn');
+  assert.ok(!rec.argv.some((a) => a.includes(`${lab.share}/`)), 'no name on the share reaches sleap-nn');
+  const labelsBytes = (await readFile(path.join(lab.share, 'alice/proj/labels.slp'))).length;
+  assert.match(await readFile(path.join(lab.share, 'alice/proj/models/r1/best.ckpt'), 'utf8'), new RegExp(`labels_bytes=${labelsBytes}\\b`), 'it read the labels in the share');
   assert.equal(rec.argv[rec.argv.indexOf('--prefix-map') + 1], `${lab.mount}->${lab.share}`);
 });
 
@@ -62,7 +67,8 @@ test('shared storage track: default output beside the data; plain output is the 
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `${path.join(lab.mount, 'alice/proj/video.mp4.predictions.slp')}\n`);
   const predictions = JSON.parse(await readFile(path.join(lab.share, 'alice/proj/video.mp4.predictions.slp'), 'utf8')) as { data: string };
-  assert.equal(predictions.data, path.join(lab.share, 'alice/proj/video.mp4'));
+  // A private name in the job folder that keeps the file's name (sleap-nn goes by the extension).
+  assert.match(predictions.data, /\/job-[^/]*\/inputs\/\d+\/video\.mp4$/);
 });
 
 test('no worker has the backend: the files are sent instead and results land where the shared job would have written', async (t) => {

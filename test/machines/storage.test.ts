@@ -52,6 +52,10 @@ function laptopConfig(m: Parameters<typeof writeConfig>[0], extra = ''): string 
 
 const VAST_ON_WORKER = `[storage.vast]\nbase_path = "${WORKER_VAST}"\ntype = "nfs"\n`;
 
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 function onlyRecord(records: FakeRecord[]): FakeRecord {
   assert.equal(records.length, 1, `sleap-nn ran ${records.length} times: ${JSON.stringify(records)}`);
   return records[0] as FakeRecord;
@@ -105,14 +109,19 @@ describe('storage backends across simulated machines', () => {
       ['completed', 'runai', 'shared', 'vast', 'alice', [`${LAPTOP_VAST}/alice/proj/models/r1`]],
     );
     const trainRun = onlyRecord(await readRecords(record));
-    assert.ok(trainRun.argv.includes(`data_config.train_labels_path=['${WORKER_VAST}/alice/proj/labels.slp']`), trainRun.argv.join(' '));
-    assert.equal(trainRun.argv[trainRun.argv.indexOf('--config-dir') + 1], `${WORKER_VAST}/alice/proj`);
-    assert.ok(trainRun.argv.includes(`trainer_config.ckpt_dir='${WORKER_VAST}/alice/proj/models'`), trainRun.argv.join(' '));
+    // sleap-nn is handed names in the worker's private job folder, each pinned to the file the worker
+    // opened under its own mount (docs/storage-backends.md#security-what-a-peer-can-and-cannot-reach).
+    const job = `${escapeRe(runai.home)}/work/job-[^/']+`;
+    assert.ok(trainRun.argv.some((a) => new RegExp(`^data_config\\.train_labels_path=\\['${job}/inputs/\\d+/labels\\.slp'\\]$`).test(a)), trainRun.argv.join(' '));
+    assert.match(trainRun.argv[trainRun.argv.indexOf('--config-dir') + 1] ?? '', new RegExp(`^${job}/inputs/\\d+$`));
+    assert.ok(trainRun.argv.some((a) => new RegExp(`^trainer_config\\.ckpt_dir='${job}/out'$`).test(a)), trainRun.argv.join(' '));
+    assert.ok(!trainRun.argv.some((a) => a.includes(`${WORKER_VAST}/`)), 'no name on the share reaches sleap-nn');
     assert.equal(trainRun.argv[trainRun.argv.indexOf('--prefix-map') + 1], `${LAPTOP_VAST}->${WORKER_VAST}`);
     assert.ok(!trainRun.argv.some((a) => a.includes('/Volumes/') && !a.startsWith(LAPTOP_VAST + '->')), 'no laptop path reaches sleap-nn');
     assert.ok(!trainRun.argv.some((a) => a.includes(share)), 'no host path reaches sleap-nn');
     // Written once, in the share; the laptop reads it through its own mount.
-    assert.match(readFileSync(path.join(share, 'alice/proj/models/r1/best.ckpt'), 'utf8'), /FAKE-CKPT run=r1 epochs=2/);
+    const labelsBytes = statSync(path.join(share, 'alice/proj/labels.slp')).size;
+    assert.match(readFileSync(path.join(share, 'alice/proj/models/r1/best.ckpt'), 'utf8'), new RegExp(`FAKE-CKPT run=r1 epochs=2 labels_bytes=${labelsBytes}\\b`));
     const seen = await laptop.run('cat', [`${LAPTOP_VAST}/alice/proj/models/r1/best.ckpt`]);
     assert.equal(seen.code, 0, seen.stderr);
     assert.match(seen.stdout, /FAKE-CKPT run=r1/);
@@ -129,14 +138,14 @@ describe('storage backends across simulated machines', () => {
     );
     const trackRun = (await readRecords(record))[1];
     assert.ok(trackRun);
-    assert.deepEqual(trackRun.argv, [
+    assert.deepEqual(trackRun.argv.map((a) => a.replace(new RegExp(`^${job}/`), '<job>/')), [
       'track',
-      '--data_path', `${WORKER_SCRATCH}/alice/clips/c1.mp4`,
-      '--model_paths', `${WORKER_SCRATCH}/alice/models/m2`,
-      '-o', `${WORKER_SCRATCH}/alice/clips/c1.mp4.predictions.slp`,
+      '--data_path', '<job>/inputs/0/c1.mp4',
+      '--model_paths', '<job>/inputs/1/m2',
+      '-o', '<job>/out/c1.mp4.predictions.slp',
     ]);
     const predictions = JSON.parse(readFileSync(path.join(scratch, 'alice/clips/c1.mp4.predictions.slp'), 'utf8')) as { data: string };
-    assert.equal(predictions.data, `${WORKER_SCRATCH}/alice/clips/c1.mp4`);
+    assert.match(predictions.data, new RegExp(`^${job}/inputs/0/c1\\.mp4$`));
   });
 
   simTest('a worker machine without the share gets the files over WebRTC across the veth; results land on the laptop\'s mount', async (t) => {
@@ -306,7 +315,7 @@ describe('storage backends across simulated machines', () => {
 
     // Only the honest job ran, with worker-side paths; nothing appeared or changed outside the base.
     const ran = onlyRecord(await readRecords(record));
-    assert.ok(ran.argv.includes(`data_config.train_labels_path=['${WORKER_VAST}/alice/proj/labels.slp']`), ran.argv.join(' '));
+    assert.ok(ran.argv.some((a) => /^data_config\.train_labels_path=\['[^']*\/work\/job-[^']*\/inputs\/\d+\/labels\.slp'\]$/.test(a)), ran.argv.join(' '));
     assert.deepEqual(tree(secret), before.secret, 'nothing was written in the worker-only folder');
     assert.equal(readFileSync(path.join(secret, 'keys.txt'), 'utf8'), 'worker-only secret');
     assert.deepEqual(

@@ -53,6 +53,11 @@ export interface ReceiveOptions {
   windowBytes?: number;
   progressEveryBytes?: number;
   lingerMs?: number;
+  /**
+   * The message the sender is told in TRANSFER_ERROR when this side fails (default: the error's
+   * own message). A worker passes a mapping that names no path of its own.
+   */
+  peerMessage?: (err: SleapRtcError) => string;
 }
 
 export interface ReceiveResult {
@@ -375,7 +380,8 @@ class Receiver {
     if (notify === 'cancel') {
       this.#framing.send({ type: 'TRANSFER_CANCEL', transfer_id: this.#transferId });
     } else if (notify) {
-      this.#framing.send({ type: 'TRANSFER_ERROR', transfer_id: this.#transferId, code: err.code, message: err.message.slice(0, 4000) });
+      const message = this.#opts.peerMessage ? this.#opts.peerMessage(err) : err.message;
+      this.#framing.send({ type: 'TRANSFER_ERROR', transfer_id: this.#transferId, code: err.code, message: message.slice(0, 4000) });
     }
     // Release a write waiting on the extractor, then let in-flight writes finish before deleting,
     // so nothing is recreated after the delete.

@@ -53,6 +53,8 @@ export class JobRun {
   readonly #opts: RunOptions;
   #process: JobProcess | null = null;
   #cancelled = false;
+  /** This worker's paths in sleap-nn's lines, and the client's words for them (longest first). */
+  #redactions: [string, string][] = [];
 
   constructor(opts: RunOptions) {
     this.#opts = opts;
@@ -80,7 +82,8 @@ export class JobRun {
       if ('status' in plan) return plan;
       const started = await this.#start(plan.args);
       if (started) return started;
-      const result = await (this.#process as JobProcess).done;
+      const done = await (this.#process as JobProcess).done;
+      const result = { ...done, lastLines: done.lastLines.map((l) => this.#redact(l)) };
       const ended = this.#ended(result);
       return await this.#publish(files, plan.outputs, ended, result.lastLines);
     } finally {
@@ -109,7 +112,7 @@ export class JobRun {
         args,
         cwd: this.#opts.cwd,
         ...(this.#opts.env ? { env: this.#opts.env } : {}),
-        onLine: (stream, line) => send({ type: 'JOB_LOG', job_id, stream, line }),
+        onLine: (stream, line) => send({ type: 'JOB_LOG', job_id, stream, line: this.#redact(line) }),
         onProgress: (p) => send({ type: 'JOB_PROGRESS', job_id, epoch: p.epoch, total_epochs: p.totalEpochs }),
         ...(this.#opts.cancelGraceMs !== undefined ? { cancelGraceMs: this.#opts.cancelGraceMs } : {}),
         ...(this.#opts.killGraceMs !== undefined ? { killGraceMs: this.#opts.killGraceMs } : {}),
@@ -184,7 +187,35 @@ export class JobRun {
     return { status: 'failed', message: failure(job_id, null, null, lastLines, 'PATH_CHANGED', message) };
   }
 
+  /**
+   * sleap-nn's line with this worker's paths put in the client's words: a pinned input becomes the
+   * path the client sent, the private output folder the client's output, the job folder
+   * `<job folder>`, the backend base `<backend NAME>`. A client never learns how the worker lays
+   * out its disks, and reads its own file names in the log.
+   */
+  #redact(line: string): string {
+    let out = line;
+    for (const [from, to] of this.#redactions) if (out.includes(from)) out = out.split(from).join(to);
+    return out;
+  }
+
+  #learn(pairs: [string, string][]): void {
+    this.#redactions = [...this.#redactions, ...pairs.filter(([from]) => from.length > 1)].sort((a, b) => b[0].length - a[0].length);
+  }
+
   async #plan(files: JobFiles): Promise<{ args: string[]; outputs: PlannedOutput[] }> {
+    const { storage, cwd } = this.#opts;
+    this.#learn(
+      storage.transfer === 'shared'
+        ? [[cwd, '<job folder>'], [storage.worker_base_path, `<backend ${storage.storage_backend}>`]]
+        : [[`${cwd}/`, ''], [cwd, '<job folder>']],
+    );
+    const planned = await this.#planArgs(files);
+    for (const o of planned.outputs) this.#learn([[o.local, o.relative_path]]);
+    return planned;
+  }
+
+  async #planArgs(files: JobFiles): Promise<{ args: string[]; outputs: PlannedOutput[] }> {
     const { request, storage } = this.#opts;
     const checked = (field: PathField): CheckedPath => {
       const p = this.#opts.paths.find((c) => c.field === field);
@@ -197,7 +228,9 @@ export class JobRun {
     const input = async (field: PathField): Promise<string> => {
       const p = checked(field);
       try {
-        return await files.input(below(p), p.kind, p.relative_path);
+        const given = await files.input(below(p), p.kind, p.relative_path);
+        this.#learn([[given, p.relative_path]]);
+        return given;
       } catch (err) {
         if (err instanceof PathChangedError) err.field = field;
         throw err;

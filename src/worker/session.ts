@@ -18,7 +18,8 @@ import type { PeerConnection } from '../transport/peer-connection.js';
 import type { SignalingClient } from '../transport/signaling-client.js';
 import type { StorageConfig } from '../storage/index.js';
 import { JobRun } from './job-runner.js';
-import { checkRequest } from './request-check.js';
+import { peerError, LocalPaths } from './peer-errors.js';
+import { checkRequest, type CheckOutcome } from './request-check.js';
 import { claimReservation, releaseReservation } from './reservations.js';
 import { outputTransfers, receiveInputs, sendOutputs, TransferInbox } from './transfers.js';
 
@@ -45,6 +46,17 @@ export interface SessionContext {
   shutdownGraceMs?: number;
 }
 
+/** One job's way through #runJob. */
+interface Attempt {
+  request: JobRequest;
+  job: ActiveJob;
+  jobDir: string | null;
+  /** JOB_ACCEPTED was sent: an unexpected error now ends the job with JOB_FAILED, not JOB_REJECTED. */
+  accepted: boolean;
+  /** What the client is told failed, should an unexpected error end the attempt now. */
+  step: string;
+}
+
 interface ActiveJob {
   id: string;
   abort: AbortController;
@@ -63,6 +75,8 @@ export class WorkerSession {
   readonly #jobs = new Map<string, ActiveJob>();
   readonly #inbox: TransferInbox;
   readonly #liveness = new PeerLiveness();
+  /** This worker's own paths, which no message to the client may show. */
+  readonly #local: LocalPaths;
   #closing: Promise<void> | null = null;
   #droppedLines = 0;
 
@@ -72,6 +86,7 @@ export class WorkerSession {
     this.clientPeerId = peer.remotePeerId;
     this.#log = ctx.logger.child({ client: peer.remotePeerId });
     this.#inbox = new TransferInbox(peer);
+    this.#local = LocalPaths.forWorker(ctx.workDir, ctx.storage);
     peer.control.onMessage((frame) => this.#onFrame(frame));
     peer.onClose(() => void this.close('client_disconnected'));
     peer.onSuspect(() => void this.checkClient('quiet'));
@@ -198,153 +213,224 @@ export class WorkerSession {
     job.run?.cancel();
   }
 
+  /**
+   * One job, as a list of steps with one cleanup path: admit (job type, slot), check the paths,
+   * claim the reservation, accept, receive the inputs (transfer), run sleap-nn and report. Each
+   * step either lets the next one go or has sent the message that ends the attempt. Whatever ends
+   * it, the cleanup stack runs in reverse: the job folder is removed (a failure is logged), the
+   * reservation and then the slot are given back.
+   */
   async #runJob(request: JobRequest, job: ActiveJob): Promise<void> {
-    const ctx = this.#ctx;
-    const job_id = request.job_id;
-    let jobDir: string | null = null;
-    const makeJobDir = async (): Promise<string> => (jobDir ??= await mkdtemp(path.join(ctx.workDir, `job-${job_id}-`)));
-    let haveSlot = false;
-    let reservation: string | null = null;
-    let accepted = false;
+    const attempt: Attempt = { request, job, jobDir: null, accepted: false, step: 'The job could not be started on this worker' };
+    const cleanup: (() => Promise<void> | void)[] = [];
     try {
-      if (!ctx.jobTypes.has(request.job_type)) {
-        const types = [...ctx.jobTypes].join(', ');
-        this.#send({ type: 'JOB_REJECTED', job_id, code: 'NO_MATCHING_WORKER', message: `This worker does not run ${request.job_type} jobs (it runs: ${types}).` }, job);
-        return;
+      if (!this.#admit(attempt)) return;
+      cleanup.push(() => this.#ctx.slots.release());
+      cleanup.push(() => this.#removeJobDir(attempt));
+      const outcome = await this.#check(attempt);
+      if (!outcome) return;
+      const reservation = await this.#claim(attempt);
+      if (reservation === false) return;
+      if (reservation !== null && this.#ctx.signaling) {
+        const signaling = this.#ctx.signaling;
+        cleanup.push(() => releaseReservation(signaling, reservation));
       }
-      if (!ctx.slots.acquire()) {
-        this.#send({ type: 'JOB_REJECTED', job_id, code: 'WORKER_BUSY', message: `Worker ${ctx.workerName} is running as many jobs as it may; try another worker or wait.` }, job);
-        return;
-      }
-      haveSlot = true;
-      const outcome = await checkRequest(request, { storage: ctx.storage, healthyBackends: ctx.healthyBackends, stagingDir: makeJobDir });
-      if (!outcome.ok) {
-        this.#log.info(`refused job ${job_id}: ${summary(outcome.messages)}`);
-        this.#sendAll(outcome.messages, job);
-        return;
-      }
-      if (request.reservation_id !== undefined) {
-        if (!ctx.signaling) {
-          this.#send({ type: 'JOB_REJECTED', job_id, code: 'RESERVATION_NOT_FOUND', message: 'This worker is not connected to a signaling server and cannot claim reservations.' }, job);
-          return;
-        }
-        try {
-          await claimReservation(ctx.signaling, request.reservation_id, this.clientPeerId);
-          reservation = request.reservation_id;
-        } catch (err) {
-          const e = asError(err);
-          this.#log.warn(`refused job ${job_id}: ${e.message}`);
-          this.#send({ type: 'JOB_REJECTED', job_id, code: e.code, message: `${e.message} The job was not started here.`.slice(0, 2000) }, job);
-          return;
-        }
-      }
-      this.#sendAll(outcome.messages, job);
-      const storage = outcome.storage;
-      this.#send(
-        storage.transfer === 'shared'
-          ? { type: 'JOB_ACCEPTED', job_id, transfer: 'shared', storage_backend: storage.storage_backend, user_subdir: storage.user_subdir }
-          : { type: 'JOB_ACCEPTED', job_id, transfer: 'webrtc' },
-        job,
-      );
-      accepted = true;
-      this.#log.info(
-        `job ${job_id} (${request.job_type}) accepted from client ${this.clientPeerId}: ` +
-          (storage.transfer === 'shared' ? `shared storage (backend ${storage.storage_backend}, user ${storage.user_subdir || '(base)'})` : 'files by transfer'),
-      );
-
-      if (storage.transfer === 'webrtc' && !job.cancelReason) {
-        try {
-          await receiveInputs({
-            jobId: job_id,
-            inputs: outcome.paths.filter((p) => p.role === 'input'),
-            stagingDir: await makeJobDir(),
-            inbox: this.#inbox,
-            send: (m) => this.#send(m, job),
-            signal: job.abort.signal,
-            ...(ctx.uploadStartTimeoutMs !== undefined ? { startTimeoutMs: ctx.uploadStartTimeoutMs } : {}),
-          });
-        } catch (err) {
-          if (job.cancelReason) {
-            this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason }, job);
-            return;
-          }
-          const e = asError(err);
-          this.#log.warn(`job ${job_id}: receiving its inputs failed: ${e.message}`);
-          this.#send({ type: 'JOB_FAILED', job_id, exit_code: null, last_lines: [], code: e.code, message: `The input files did not arrive: ${e.message}`.slice(0, 2000) }, job);
-          return;
-        }
-      }
-
-      job.run = new JobRun({
-        request,
-        storage,
-        paths: outcome.paths,
-        executable: ctx.executable,
-        workerName: ctx.workerName,
-        cwd: await makeJobDir(),
-        logger: this.#log,
-        send: (m) => this.#send(m, job),
-        ...(ctx.env ? { env: ctx.env } : {}),
-        ...(ctx.cancelGraceMs !== undefined ? { cancelGraceMs: ctx.cancelGraceMs } : {}),
-        ...(ctx.killGraceMs !== undefined ? { killGraceMs: ctx.killGraceMs } : {}),
-      });
-      if (job.cancelReason) job.run.cancel();
-      const result = await job.run.run();
-      if (result.status === 'cancelled') {
-        this.#log.info(`job ${job_id} cancelled`);
-        this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason ?? 'client_request' }, job);
-      } else if (result.status === 'failed') {
-        this.#log.warn(`job ${job_id} failed: ${result.message.message}`);
-        this.#send(result.message, job);
-      } else if (storage.transfer === 'shared') {
-        this.#log.info(`job ${job_id} completed`);
-        const { storage_backend, user_subdir } = storage;
-        this.#send(
-          {
-            type: 'JOB_COMPLETE',
-            job_id,
-            transfer: 'shared',
-            outputs: result.outputs.map((o) => ({ type: 'SHARED_OUTPUT_PATH', storage_backend, user_subdir, relative_path: o.relative_path })),
-          },
-          job,
-        );
-      } else {
-        const outputs = outputTransfers(result.outputs);
-        this.#send(
-          {
-            type: 'JOB_COMPLETE',
-            job_id,
-            transfer: 'webrtc',
-            outputs: outputs.map((o) => ({ relative_path: o.relative_path, transfer_id: o.transfer_id, kind: o.kind })),
-          },
-          job,
-        );
-        try {
-          await sendOutputs(this.#peer, outputs, job.abort.signal);
-          this.#log.info(`job ${job_id} completed; its outputs were sent to the client`);
-        } catch (err) {
-          this.#log.warn(`job ${job_id} completed but sending its outputs failed: ${asError(err).message}`);
-        }
-      }
+      this.#accept(attempt, outcome);
+      if (!(await this.#receive(attempt, outcome))) return;
+      await this.#execute(attempt, outcome);
     } catch (err) {
-      const e = asError(err);
-      this.#log.error({ err }, `job ${job_id}: ${e.message}`);
+      // Unexpected: the full error goes to the log, the client gets a code and a sentence
+      // without any of this worker's paths.
+      this.#log.error({ err }, `job ${request.job_id}: ${(err as Error)?.message ?? String(err)}`);
+      const e = peerError(err, attempt.step, this.#local);
       this.#send(
-        accepted
-          ? { type: 'JOB_FAILED', job_id, exit_code: null, last_lines: [], code: e.code, message: e.message.slice(0, 2000) }
-          : { type: 'JOB_REJECTED', job_id, code: e.code, message: e.message.slice(0, 2000) },
+        attempt.accepted
+          ? { type: 'JOB_FAILED', job_id: request.job_id, exit_code: null, last_lines: [], code: e.code, message: e.message }
+          : { type: 'JOB_REJECTED', job_id: request.job_id, code: e.code, message: e.message },
         job,
       );
     } finally {
-      // The job's folder is gone before the worker says it is free again.
-      if (jobDir !== null) {
-        const dir = jobDir;
-        await rm(dir, { recursive: true, force: true }).catch((err: Error) =>
-          this.#log.warn(`job ${job_id}: could not remove its folder ${dir} (${err.message}); the worker's next start-up sweep removes it`),
-        );
+      for (const step of cleanup.reverse()) {
+        try {
+          await step();
+        } catch (err) {
+          this.#log.error({ err }, `job ${request.job_id}: cleanup failed: ${(err as Error)?.message ?? String(err)}`);
+        }
       }
-      if (reservation !== null && ctx.signaling) releaseReservation(ctx.signaling, reservation);
-      if (haveSlot) ctx.slots.release();
+    }
+  }
+
+  /** The job's own folder under work_dir, made on first use. */
+  async #jobDir(attempt: Attempt): Promise<string> {
+    const previous = attempt.step;
+    attempt.step = "The worker could not create the job's folder";
+    attempt.jobDir ??= await mkdtemp(path.join(this.#ctx.workDir, `job-${attempt.request.job_id}-`));
+    attempt.step = previous;
+    return attempt.jobDir;
+  }
+
+  /** The job folder is gone before the worker says it is free again; a failure is logged, not hidden. */
+  async #removeJobDir(attempt: Attempt): Promise<void> {
+    const dir = attempt.jobDir;
+    if (dir === null) return;
+    await rm(dir, { recursive: true, force: true }).catch((err: Error) =>
+      this.#log.warn(`job ${attempt.request.job_id}: could not remove its folder ${dir} (${err.message}); the worker's next start-up sweep removes it`),
+    );
+  }
+
+  /** A job type this worker runs, and a free slot. */
+  #admit({ request, job }: Attempt): boolean {
+    const ctx = this.#ctx;
+    const job_id = request.job_id;
+    if (!ctx.jobTypes.has(request.job_type)) {
+      const types = [...ctx.jobTypes].join(', ');
+      this.#send({ type: 'JOB_REJECTED', job_id, code: 'NO_MATCHING_WORKER', message: `This worker does not run ${request.job_type} jobs (it runs: ${types}).` }, job);
+      return false;
+    }
+    if (!ctx.slots.acquire()) {
+      this.#send({ type: 'JOB_REJECTED', job_id, code: 'WORKER_BUSY', message: `Worker ${ctx.workerName} is running as many jobs as it may; try another worker or wait.` }, job);
+      return false;
+    }
+    return true;
+  }
+
+  async #check(attempt: Attempt): Promise<Extract<CheckOutcome, { ok: true }> | undefined> {
+    const ctx = this.#ctx;
+    attempt.step = "The job's paths could not be checked on this worker";
+    const outcome = await checkRequest(attempt.request, { storage: ctx.storage, healthyBackends: ctx.healthyBackends, stagingDir: () => this.#jobDir(attempt) });
+    if (!outcome.ok) {
+      this.#log.info(`refused job ${attempt.request.job_id}: ${summary(outcome.messages)}`);
+      this.#sendAll(outcome.messages, attempt.job);
+      return undefined;
+    }
+    return outcome;
+  }
+
+  /** The reservation id once claimed, null when the request has none, false when refused (and said). */
+  async #claim({ request, job }: Attempt): Promise<string | null | false> {
+    const ctx = this.#ctx;
+    const job_id = request.job_id;
+    if (request.reservation_id === undefined) return null;
+    if (!ctx.signaling) {
+      this.#send({ type: 'JOB_REJECTED', job_id, code: 'RESERVATION_NOT_FOUND', message: 'This worker is not connected to a signaling server and cannot claim reservations.' }, job);
+      return false;
+    }
+    try {
+      await claimReservation(ctx.signaling, request.reservation_id, this.clientPeerId);
+      return request.reservation_id;
+    } catch (err) {
+      const e = asError(err);
+      this.#log.warn(`refused job ${job_id}: ${e.message}`);
+      this.#send({ type: 'JOB_REJECTED', job_id, code: e.code, message: `${e.message} The job was not started here.`.slice(0, 2000) }, job);
+      return false;
+    }
+  }
+
+  #accept(attempt: Attempt, outcome: Extract<CheckOutcome, { ok: true }>): void {
+    const { request, job } = attempt;
+    const job_id = request.job_id;
+    const storage = outcome.storage;
+    this.#sendAll(outcome.messages, job);
+    this.#send(
+      storage.transfer === 'shared'
+        ? { type: 'JOB_ACCEPTED', job_id, transfer: 'shared', storage_backend: storage.storage_backend, user_subdir: storage.user_subdir }
+        : { type: 'JOB_ACCEPTED', job_id, transfer: 'webrtc' },
+      job,
+    );
+    attempt.accepted = true;
+    attempt.step = 'The job could not be run on this worker';
+    this.#log.info(
+      `job ${job_id} (${request.job_type}) accepted from client ${this.clientPeerId}: ` +
+        (storage.transfer === 'shared' ? `shared storage (backend ${storage.storage_backend}, user ${storage.user_subdir || '(base)'})` : 'files by transfer'),
+    );
+  }
+
+  /** A transfer job's inputs, into its staging folder; false when the attempt ended (and was said). */
+  async #receive(attempt: Attempt, outcome: Extract<CheckOutcome, { ok: true }>): Promise<boolean> {
+    const { request, job } = attempt;
+    const job_id = request.job_id;
+    if (outcome.storage.transfer !== 'webrtc' || job.cancelReason) return true;
+    const what = 'The input files did not arrive';
+    try {
+      await receiveInputs({
+        jobId: job_id,
+        inputs: outcome.paths.filter((p) => p.role === 'input'),
+        stagingDir: await this.#jobDir(attempt),
+        inbox: this.#inbox,
+        send: (m) => this.#send(m, job),
+        signal: job.abort.signal,
+        peerMessage: (err) => peerError(err, 'The worker could not receive this file', this.#local).message,
+        ...(this.#ctx.uploadStartTimeoutMs !== undefined ? { startTimeoutMs: this.#ctx.uploadStartTimeoutMs } : {}),
+      });
+      return true;
+    } catch (err) {
+      if (job.cancelReason) {
+        this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason }, job);
+        return false;
+      }
+      this.#log.warn({ err }, `job ${job_id}: receiving its inputs failed: ${asError(err).message}`);
+      const e = peerError(err, what, this.#local);
+      this.#send({ type: 'JOB_FAILED', job_id, exit_code: null, last_lines: [], code: e.code, message: e.message }, job);
+      return false;
+    }
+  }
+
+  /** sleap-nn, then the message that ends the job (and, for a transfer job, its outputs). */
+  async #execute(attempt: Attempt, outcome: Extract<CheckOutcome, { ok: true }>): Promise<void> {
+    const ctx = this.#ctx;
+    const { request, job } = attempt;
+    const job_id = request.job_id;
+    const storage = outcome.storage;
+    job.run = new JobRun({
+      request,
+      storage,
+      paths: outcome.paths,
+      executable: ctx.executable,
+      workerName: ctx.workerName,
+      cwd: await this.#jobDir(attempt),
+      logger: this.#log,
+      send: (m) => this.#send(m, job),
+      ...(ctx.env ? { env: ctx.env } : {}),
+      ...(ctx.cancelGraceMs !== undefined ? { cancelGraceMs: ctx.cancelGraceMs } : {}),
+      ...(ctx.killGraceMs !== undefined ? { killGraceMs: ctx.killGraceMs } : {}),
+    });
+    if (job.cancelReason) job.run.cancel();
+    const result = await job.run.run();
+    if (result.status === 'cancelled') {
+      this.#log.info(`job ${job_id} cancelled`);
+      this.#send({ type: 'JOB_CANCELLED', job_id, reason: job.cancelReason ?? 'client_request' }, job);
+    } else if (result.status === 'failed') {
+      this.#log.warn(`job ${job_id} failed: ${result.message.message}`);
+      this.#send(result.message, job);
+    } else if (storage.transfer === 'shared') {
+      this.#log.info(`job ${job_id} completed`);
+      const { storage_backend, user_subdir } = storage;
+      this.#send(
+        {
+          type: 'JOB_COMPLETE',
+          job_id,
+          transfer: 'shared',
+          outputs: result.outputs.map((o) => ({ type: 'SHARED_OUTPUT_PATH', storage_backend, user_subdir, relative_path: o.relative_path })),
+        },
+        job,
+      );
+    } else {
+      const outputs = outputTransfers(result.outputs);
+      this.#send(
+        {
+          type: 'JOB_COMPLETE',
+          job_id,
+          transfer: 'webrtc',
+          outputs: outputs.map((o) => ({ relative_path: o.relative_path, transfer_id: o.transfer_id, kind: o.kind })),
+        },
+        job,
+      );
+      try {
+        await sendOutputs(this.#peer, outputs, job.abort.signal);
+        this.#log.info(`job ${job_id} completed; its outputs were sent to the client`);
+      } catch (err) {
+        this.#log.warn(`job ${job_id} completed but sending its outputs failed: ${asError(err).message}`);
+      }
     }
   }
 

@@ -78,6 +78,8 @@ export async function receiveInputs(opts: {
   send: (message: WorkerToClient) => void;
   signal: AbortSignal;
   startTimeoutMs?: number;
+  /** What the client is told on a transfer channel that fails here (worker-side words, no local paths). */
+  peerMessage?: (err: SleapRtcError) => string;
 }): Promise<void> {
   const wanted = opts.inputs.map((p) => ({ path: p, transferId: randomUUID() }));
   const timeoutMs = opts.startTimeoutMs ?? LIMITS.jobTransferStartTimeoutMs;
@@ -96,6 +98,7 @@ export async function receiveInputs(opts: {
     await receiveTransfer(channel, {
       destDir: opts.stagingDir,
       signal,
+      ...(opts.peerMessage ? { peerMessage: opts.peerMessage } : {}),
       onMeta: (meta) => {
         const kind = w.path.kind === 'directory' ? 'tar' : 'file';
         if (meta.name !== w.path.relative_path || meta.kind !== kind) {

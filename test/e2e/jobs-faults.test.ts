@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, realpath, mkdtemp, rm, mkdir } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { copyLabelsWithVideo, copyTrainingConfig } from '../helpers/sleap-data.js';
@@ -29,12 +29,12 @@ async function realLab(t: Hooks) {
   const share = path.join(dir, 'share');
   const proj = path.join(share, 'alice', 'proj');
   await mkdir(proj, { recursive: true });
-  const { labels } = await copyLabelsWithVideo(proj);
+  const { labels, video } = await copyLabelsWithVideo(proj);
   const config = await copyTrainingConfig(path.join(proj, 'config.yaml'));
   const toml = `[storage.vast]\nbase_path = ${JSON.stringify(share)}\ntype = "nfs"\n`;
   const clientToml = path.join(dir, 'client.toml');
-  await import('node:fs/promises').then((fs) => fs.writeFile(clientToml, toml));
-  return { dir, share, labels, config, clientToml, workerToml: toml, work: (name: string) => path.join(dir, `work-${name}`) };
+  await writeFile(clientToml, toml);
+  return { dir, share, labels, video, config, clientToml, workerToml: toml, work: (name: string) => path.join(dir, `work-${name}`) };
 }
 type Lab = Awaited<ReturnType<typeof realLab>>;
 
@@ -100,3 +100,60 @@ test('worker SIGKILL mid-training: sleap-nn is gone within 2 s, the client fails
   const left = await readdir(lab.work('gpu-k'));
   assert.ok(left.some((n) => n.startsWith('job-')), `the killed worker's job folder is there: ${left.join(', ')}`);
 });
+
+test('worker SIGKILL mid-upload: the client fails naming the worker; the restarted worker sweeps the job folder and its work folder is empty', async (t) => {
+  const lab = await realLab(t);
+  const room = await server.newRoom();
+  // A model folder to send: a checkpoint of realistic size (no real one exists in shared/; its
+  // bytes do not matter to the stand-in, only that they take a while to send).
+  const models = path.join(lab.dir, 'client', 'models', 'centroid');
+  await mkdir(models, { recursive: true });
+  await writeFile(path.join(models, 'best.ckpt'), Buffer.alloc(192 * 1024 * 1024, 7));
+  await copyTrainingConfig(path.join(models, 'training_config.yaml'));
+  const work = lab.work('gpu-u');
+  // No storage on the worker: everything is sent to it.
+  const worker = await startWorker(t, room, lab.dir, { name: 'gpu-u' });
+  const client = spawnTracked(t, ['track', '--data', lab.video, '--model', models, '--json', ...room.flags], { env: { HOME: lab.dir }, cwd: path.join(lab.dir, 'client') });
+
+  // Mid-upload: the worker's job folder already holds part of the model, not all of it.
+  let staged = 0;
+  for (let i = 0; i < 2000 && staged < 16 * 1024 * 1024; i++) {
+    staged = await folderBytes(work, (n) => n.startsWith('job-'));
+    if (staged < 16 * 1024 * 1024) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(staged >= 16 * 1024 * 1024, `the upload started (${staged} bytes staged)`);
+  worker.child.kill('SIGKILL');
+  await worker.exit;
+  const leftBehind = await folderBytes(work, (n) => n.startsWith('job-'));
+  assert.ok(leftBehind > 0 && leftBehind < 192 * 1024 * 1024 + 4096, `a partial upload is left in ${work}: ${leftBehind} bytes`);
+
+  const { code } = await client.exit;
+  assert.equal(code, 1, client.stderr());
+  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string; error: { code: string; message: string } };
+  assert.equal(result.status, 'failed');
+  assert.match(result.error.message, /gpu-u/, 'the failure names the worker');
+  // Client side: no predictions file, nothing half-written in its folder.
+  assert.deepEqual((await readdir(path.join(lab.dir, 'client'))).sort(), ['models']);
+
+  // Restart with the same work folder: the sweep removes the killed run's job folder and says so.
+  const again = await startWorker(t, room, lab.dir, { name: 'gpu-u' });
+  const swept = await again.waitFor(/start-up sweep: removed 1 job folder\(s\) an earlier run left in \S+, [^(]+\((\d+) bytes\)/);
+  assert.equal(Number(swept[1]), leftBehind);
+  assert.deepEqual((await readdir(work)).filter((n) => n !== '.workers'), [], 'the work folder is empty but for the running worker\'s mark');
+});
+
+/** Bytes of the files under the entries of `dir` whose names pass `pick` (0 while `dir` is missing). */
+async function folderBytes(dir: string, pick: (name: string) => boolean): Promise<number> {
+  let total = 0;
+  const walk = async (p: string): Promise<void> => {
+    const st = await lstat(p).catch(() => null);
+    if (!st) return;
+    if (!st.isDirectory()) {
+      total += st.size;
+      return;
+    }
+    for (const n of await readdir(p).catch(() => [] as string[])) await walk(path.join(p, n));
+  };
+  for (const n of await readdir(dir).catch(() => [] as string[])) if (pick(n)) await walk(path.join(dir, n));
+  return total;
+}

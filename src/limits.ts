@@ -120,4 +120,29 @@ export const LIMITS = {
   slpMaxVideos: 10_000,
   /** Largest `videos_json` read (bytes of all entries); the table of a real file is a few KiB. */
   slpMaxVideosJsonBytes: 16 * 1024 * 1024,
+  // ---- signaling store and scale-out (src/signaling/stores, presence.ts; docs/signaling.md) ----
+  /** Claim and queue deadlines in the store are swept this often by every server process (local timers make the deciding process prompt). */
+  routingDeadlineSweepMs: 1_000,
+  /** A server process renews its presence this often ... */
+  presenceHeartbeatMs: 1_000,
+  /** ... and counts as dead once it has not for this long; its peers are then removed by the next sweep. */
+  presenceTtlMs: 5_000,
+  /** Every server process looks for dead processes this often (so a dead one's peers go within presenceTtlMs + this). */
+  presenceSweepMs: 2_000,
+  /** A peer re-registering under an id held on another process waits this long for that process to say whether it still holds it. */
+  presenceProbeTimeoutMs: 1_000,
+  /** Connecting to Redis at start gives up after this (then the server exits 1). */
+  storeConnectTimeoutMs: 5_000,
+  /** One Redis command gives up after this (the request fails with STORE_UNAVAILABLE). */
+  storeCommandTimeoutMs: 5_000,
+  /** Attempts at one atomic routing update before it fails (each conflict with another process costs one). */
+  storeUpdateMaxAttempts: 100,
+  /** Frames held for a peer while its registration is answered; past this the registration fails. */
+  signalingMaxHeldFrames: 10_000,
+  /** `POST /rooms` per client address: this many at once ... */
+  roomCreateBurst: 20,
+  /** ... and this many per hour after that (`[server] rooms_per_hour`). */
+  roomCreatePerHour: 60,
+  /** Peers in one room (`[server] max_peers_per_room`). */
+  maxPeersPerRoom: 2_000,
 } as const;

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { NewPeer, RoomRecord, SignalingStore } from '../../src/signaling/store.js';
+import { RoomFullError, type NewPeer, type RoomRecord, type SignalingStore } from '../../src/signaling/store.js';
 import { waitFor } from '../helpers/ws-peer.js';
 import { runRoutingContract } from './routing-store-contract.js';
 
@@ -134,6 +134,86 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
     assert.equal(await store.getRoom(r.room_id), undefined);
     assert.deepEqual(await store.listPeers(r.room_id), []);
     assert.deepEqual(await store.sweepIdleRooms(), [], 'a room is reported once');
+  });
+
+  test(`${name}: deleteRoom removes the room with its peers and routing state, and reports the peers`, async (t) => {
+    const store = await fresh(t);
+    const r = room();
+    const keep = room();
+    await store.createRoom(r);
+    await store.createRoom(keep);
+    await store.addPeer(peer(r.room_id, { preferred_id: 'a' }));
+    await store.addPeer(peer(r.room_id, { preferred_id: 'b', role: 'client', metadata: {} }));
+    await store.addPeer(peer(keep.room_id, { preferred_id: 'k' }));
+    const gone = await store.deleteRoom(r.room_id);
+    assert.deepEqual(gone?.map((p) => p.peer_id).sort(), ['a', 'b']);
+    assert.equal(await store.getRoom(r.room_id), undefined);
+    assert.equal(await store.getPeer('a'), undefined);
+    assert.deepEqual(await store.listPeers(r.room_id), []);
+    assert.deepEqual(await store.stats(), { rooms: 1, peers: { worker: 1, client: 0 } });
+    assert.equal(await store.deleteRoom(r.room_id), undefined, 'deleting twice reports nothing');
+    assert.equal((await store.addPeer(peer(keep.room_id, { preferred_id: 'a' })))?.peer_id, 'a', 'the ids are free again');
+  });
+
+  test(`${name}: max_room_peers refuses the peer past the limit with RoomFullError`, async (t) => {
+    const store = await fresh(t);
+    const r = room();
+    await store.createRoom(r);
+    await store.addPeer(peer(r.room_id, { preferred_id: 'one', max_room_peers: 2 }));
+    await store.addPeer(peer(r.room_id, { preferred_id: 'two', max_room_peers: 2 }));
+    await assert.rejects(store.addPeer(peer(r.room_id, { preferred_id: 'three', max_room_peers: 2 })), (err: unknown) => err instanceof RoomFullError && err.limit === 2);
+    assert.equal(await store.getPeer('three'), undefined);
+    await store.removePeer('one');
+    assert.equal((await store.addPeer(peer(r.room_id, { preferred_id: 'three', max_room_peers: 2 })))?.peer_id, 'three');
+  });
+
+  test(`${name}: presence: a node whose heartbeat ran out is dead, and its peers are listed for removal`, async (t) => {
+    const store = await fresh(t);
+    const r = room();
+    await store.createRoom(r);
+    await store.heartbeat('node-a', 1_000, 500);
+    await store.heartbeat('node-b', 1_000, 5_000);
+    await store.addPeer(peer(r.room_id, { preferred_id: 'on-a', node_id: 'node-a' }));
+    await store.addPeer(peer(r.room_id, { preferred_id: 'on-b', node_id: 'node-b' }));
+    assert.equal(await store.isNodeAlive('node-a', 1_400), true);
+    assert.deepEqual(await store.deadNodes(1_400), []);
+    assert.deepEqual(await store.deadNodes(1_600), ['node-a']);
+    assert.equal(await store.isNodeAlive('node-a', 1_600), false);
+    assert.equal(await store.isNodeAlive('never-seen', 1_600), false);
+    assert.deepEqual(await store.nodePeers('node-a'), ['on-a']);
+    assert.deepEqual((await store.removePeer('on-a'))?.peer_id, 'on-a');
+    assert.equal(await store.removePeer('on-a'), undefined, 'a second sweeper gets nothing');
+    assert.deepEqual(await store.nodePeers('node-a'), []);
+    await store.forgetNode('node-a');
+    assert.deepEqual(await store.deadNodes(1_600), []);
+    assert.deepEqual(await store.nodePeers('node-b'), ['on-b']);
+  });
+
+  test(`${name}: routing deadlines are indexed per room for any process to find`, async (t) => {
+    const store = await fresh(t);
+    const r = room();
+    await store.createRoom(r);
+    const state = { seq: 1, assignments: 0, queue: [], reservations: [], last_assigned: { w: 1 } };
+    await store.updateRouting(r.room_id, () => ({ state, result: undefined }));
+    assert.deepEqual(await store.dueRoutingRooms(Number.MAX_SAFE_INTEGER), [], 'no deadline, not indexed');
+    const request = {
+      room_id: r.room_id,
+      client_peer_id: 'c',
+      request_id: 'q',
+      requirements: { job_type: 'train' as const, required_storage: null },
+      requested_at_ms: 0,
+      deadline_ms: 5_000,
+      seq: 1,
+      excluded: [],
+    };
+    await store.updateRouting(r.room_id, () => ({ state: { ...state, queue: [request] }, result: undefined }));
+    assert.deepEqual(await store.dueRoutingRooms(4_999), []);
+    assert.deepEqual(await store.dueRoutingRooms(5_000), [r.room_id]);
+    assert.deepEqual((await store.readRouting(r.room_id)).queue.map((q) => q.request_id), ['q']);
+    await store.updateRouting(r.room_id, () => ({ state, result: undefined }));
+    assert.deepEqual(await store.dueRoutingRooms(Number.MAX_SAFE_INTEGER), []);
+    // A step that returns no state changes nothing and may return anything.
+    assert.equal(await store.updateRouting(r.room_id, () => ({ state: undefined, result: 42 })), 42);
   });
 
   runRoutingContract(name, factory);

@@ -1,0 +1,153 @@
+/**
+ * The Lua scripts of the Redis store: each is one atomic step over a room's keys. They only
+ * store: ids to try are computed by the caller (peerIdCandidate), and routing decisions are made
+ * in TypeScript (routing-policy.ts) and written with ROUTING_CAS, a compare-and-set on the room's
+ * routing version and peers version.
+ *
+ * Keys (P is the prefix, "srtc:"):
+ *   P rooms              set of room ids
+ *   P room:<r>           hash rec (RoomRecord JSON), ttl, seq (join counter), pv (peers version)
+ *   P idle               zset room -> when it expires (present only while the room is empty)
+ *   P peers:<r>          hash peer id -> "joinseq \t role \t node \t metadata JSON"
+ *   P peer:<p>           string: the peer's room (makes ids unique across rooms)
+ *   P npeers:<node>      set of the peer ids a server process registered
+ *   P nodes              zset node -> alive until (ms)
+ *   P routing:<r>        hash v (version, only grows), s (RoomRoutingState JSON)
+ *   P due                zset room -> its earliest claim or queue deadline
+ *   P count              hash worker / client -> peers
+ * Standalone Redis only: the scripts build some key names themselves (not Redis Cluster safe).
+ */
+
+/** KEYS: room, rooms, idle, peers, routing, due. ARGV: id, record JSON, ttl, now, expires at, prefix. */
+export const CREATE_ROOM = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local exp = redis.call('ZSCORE', KEYS[3], ARGV[1])
+  if exp and tonumber(exp) <= tonumber(ARGV[4]) and redis.call('HLEN', KEYS[4]) == 0 then
+    redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
+    redis.call('ZREM', KEYS[6], ARGV[1])
+  else
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], 'rec', ARGV[2], 'ttl', ARGV[3], 'seq', 0, 'pv', 0)
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: room, rooms, idle, peers, routing, due, count. ARGV: id, prefix, expired-before ('' for
+ * unconditional). Returns the peers hash as a flat list, or false when nothing was deleted.
+ */
+export const DELETE_ROOM = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if ARGV[3] ~= '' then
+  local exp = redis.call('ZSCORE', KEYS[3], ARGV[1])
+  if not exp or tonumber(exp) > tonumber(ARGV[3]) or redis.call('HLEN', KEYS[4]) > 0 then return false end
+end
+local all = redis.call('HGETALL', KEYS[4])
+for i = 1, #all, 2 do
+  local role, node = string.match(all[i + 1], '^%d+\\t([^\\t]*)\\t([^\\t]*)\\t')
+  redis.call('DEL', ARGV[2] .. 'peer:' .. all[i])
+  redis.call('SREM', ARGV[2] .. 'npeers:' .. node, all[i])
+  redis.call('HINCRBY', KEYS[7], role, -1)
+end
+redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
+return all
+`;
+
+/**
+ * KEYS: room, idle, peers, count. ARGV: room id, now, max peers ('' none), role, node, metadata
+ * JSON, prefix, candidate ids... Returns {1, id}, {0} no such room, {-1} full, {2} every candidate taken.
+ */
+export const ADD_PEER = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local exp = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if exp and tonumber(exp) <= tonumber(ARGV[2]) then return {0} end
+if ARGV[3] ~= '' and redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[3]) then return {-1} end
+for i = 8, #ARGV do
+  local id = ARGV[i]
+  if redis.call('SET', ARGV[7] .. 'peer:' .. id, ARGV[1], 'NX') then
+    local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+    redis.call('HSET', KEYS[3], id, seq .. '\\t' .. ARGV[4] .. '\\t' .. ARGV[5] .. '\\t' .. ARGV[6])
+    redis.call('SADD', ARGV[7] .. 'npeers:' .. ARGV[5], id)
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('HINCRBY', KEYS[1], 'pv', 1)
+    redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+    return {1, id}
+  end
+end
+return {2}
+`;
+
+/** KEYS: count, idle. ARGV: peer id, prefix, now. Returns {room, value} or false when the peer is gone. */
+export const REMOVE_PEER = `
+local pkey = ARGV[2] .. 'peer:' .. ARGV[1]
+local room = redis.call('GET', pkey)
+if not room then return false end
+redis.call('DEL', pkey)
+local peers = ARGV[2] .. 'peers:' .. room
+local v = redis.call('HGET', peers, ARGV[1])
+if not v then return false end
+redis.call('HDEL', peers, ARGV[1])
+local role, node = string.match(v, '^%d+\\t([^\\t]*)\\t([^\\t]*)\\t')
+redis.call('SREM', ARGV[2] .. 'npeers:' .. node, ARGV[1])
+redis.call('HINCRBY', KEYS[1], role, -1)
+local rkey = ARGV[2] .. 'room:' .. room
+if redis.call('EXISTS', rkey) == 1 then
+  redis.call('HINCRBY', rkey, 'pv', 1)
+  if redis.call('HLEN', peers) == 0 then
+    redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(redis.call('HGET', rkey, 'ttl')), room)
+  end
+end
+return {room, v}
+`;
+
+/** ARGV: peer id, prefix, metadata JSON ('' to only read). Returns {room, value} or false. */
+export const PEER_RECORD = `
+local room = redis.call('GET', ARGV[2] .. 'peer:' .. ARGV[1])
+if not room then return false end
+local peers = ARGV[2] .. 'peers:' .. room
+local v = redis.call('HGET', peers, ARGV[1])
+if not v then return false end
+if ARGV[3] ~= '' then
+  local head = string.match(v, '^(%d+\\t[^\\t]*\\t[^\\t]*\\t)')
+  v = head .. ARGV[3]
+  redis.call('HSET', peers, ARGV[1], v)
+  redis.call('HINCRBY', ARGV[2] .. 'room:' .. room, 'pv', 1)
+end
+return {room, v}
+`;
+
+/**
+ * KEYS: routing, room, peers. ARGV: cached routing version, cached peers version. Returns
+ * {v, pv, state or false, peers flat list or false}; state and peers are sent only when their
+ * version differs from the caller's cached one.
+ */
+export const READ_ROOM = `
+local v = redis.call('HGET', KEYS[1], 'v') or '0'
+local pv = redis.call('HGET', KEYS[2], 'pv') or '0'
+local s = false
+if v ~= ARGV[1] then s = redis.call('HGET', KEYS[1], 's') or '' end
+local peers = false
+if pv ~= ARGV[2] then peers = redis.call('HGETALL', KEYS[3]) end
+return {v, pv, s, peers}
+`;
+
+/**
+ * KEYS: routing, room, due. ARGV: expected v, expected pv, new state JSON ('' when empty), next
+ * deadline ('' for none), room id. Returns 1 written, 0 conflict (re-read and run the step again).
+ */
+export const ROUTING_CAS = `
+local v = redis.call('HGET', KEYS[1], 'v') or '0'
+local pv = redis.call('HGET', KEYS[2], 'pv') or '0'
+if v ~= ARGV[1] or pv ~= ARGV[2] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 1 end
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], 's') else redis.call('HSET', KEYS[1], 's', ARGV[3]) end
+if ARGV[4] == '' then redis.call('ZREM', KEYS[3], ARGV[5]) else redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5]) end
+return 1
+`;

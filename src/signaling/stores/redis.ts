@@ -1,0 +1,363 @@
+/**
+ * The Redis SignalingStore: rooms, peers, presence and each room's routing state in one Redis
+ * database, so any number of server processes share them (`sleap-rtc server --store
+ * redis://HOST:PORT/DB`). It only stores: every change is one Lua script (redis-scripts.ts), and
+ * routing decisions are made by routing-policy.ts between a consistent read of the room
+ * (READ_ROOM) and a compare-and-set write (ROUTING_CAS) that fails when the room's routing state
+ * or peers changed meanwhile; the step is then run again on the fresh state.
+ *
+ * Failures: commands are not queued while Redis is unreachable; they fail at once (or after
+ * LIMITS.storeCommandTimeoutMs) with StoreUnavailableError, and ioredis keeps reconnecting in the
+ * background. Rooms persist as long as Redis does (docs/signaling.md: AOF).
+ */
+import { Redis } from 'ioredis';
+import { SleapRtcError } from '../../errors.js';
+import { LIMITS } from '../../limits.js';
+import type { Metadata, Role } from '../../protocol/signaling.js';
+import { deepFreeze } from '../routing-ops.js';
+import { EMPTY_ROUTING_STATE, isEmptyRouting, nextDeadline, type RoomRoutingState } from '../routing-policy.js';
+import { peerIdCandidate, RoomFullError, StoreUnavailableError, type NewPeer, type PeerRecord, type RoomRecord, type SignalingStore, type StoreStats } from '../store.js';
+import { ADD_PEER, CREATE_ROOM, DELETE_ROOM, PEER_RECORD, READ_ROOM, REMOVE_PEER, ROUTING_CAS } from './redis-scripts.js';
+
+const PREFIX = 'srtc:';
+/** Candidate ids sent to ADD_PEER per round trip. */
+const CANDIDATES_PER_TRY = 16;
+const MAX_ID_ROUNDS = 64;
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+interface RoomCache {
+  v: string;
+  pv: string;
+  state: RoomRoutingState;
+  peers: readonly PeerRecord[];
+}
+
+export interface RedisStoreOptions {
+  /** redis://[:password@]host:port/db */
+  url: string;
+  now?: () => number;
+}
+
+export interface RedisConnection {
+  readonly redis: Redis;
+  /** The URL without its password, for logs and /health. */
+  readonly safeUrl: string;
+}
+
+/** The URL without credentials. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    u.username = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return 'redis://(invalid URL)';
+  }
+}
+
+/**
+ * Connects, failing with STORE_UNAVAILABLE when Redis does not answer within
+ * LIMITS.storeConnectTimeoutMs. Afterwards ioredis reconnects by itself with backoff.
+ */
+export async function connectRedis(url: string, name: string): Promise<RedisConnection> {
+  const safeUrl = redactRedisUrl(url);
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    enableAutoPipelining: true,
+    connectTimeout: LIMITS.storeConnectTimeoutMs,
+    commandTimeout: LIMITS.storeCommandTimeoutMs,
+    connectionName: name,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2_000),
+  });
+  // ioredis emits 'error' on every failed reconnect attempt; the server logs state changes itself.
+  redis.on('error', () => {});
+  let lastError: Error | undefined;
+  const onError = (err: Error): void => {
+    lastError = err;
+  };
+  redis.on('error', onError);
+  try {
+    await withTimeout(redis.connect(), LIMITS.storeConnectTimeoutMs);
+  } catch (err) {
+    redis.disconnect();
+    const why = (lastError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message;
+    throw new SleapRtcError(
+      'STORE_UNAVAILABLE',
+      `Cannot reach Redis at ${safeUrl} (${why}). Start redis-server there, or fix --store / [server] store.`,
+      { store: safeUrl },
+      { cause: err },
+    );
+  } finally {
+    redis.off('error', onError);
+  }
+  return { redis, safeUrl };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+export async function openRedisStore(opts: RedisStoreOptions): Promise<SignalingStore & { readonly connection: RedisConnection }> {
+  const connection = await connectRedis(opts.url, 'sleap-rtc-store');
+  return createRedisStore(connection, opts.now ?? Date.now);
+}
+
+function createRedisStore(connection: RedisConnection, now: () => number): SignalingStore & { readonly connection: RedisConnection } {
+  const { redis, safeUrl } = connection;
+  const script = (lua: string, keys: number): ScriptCall => {
+    const name = `srtc${Math.abs(hashCode(lua))}`;
+    redis.defineCommand(name, { lua, numberOfKeys: keys });
+    const fn = (redis as unknown as Record<string, ScriptCall>)[name] as ScriptCall;
+    return (...args) => fn.apply(redis, args);
+  };
+  const createRoomScript = script(CREATE_ROOM, 6);
+  const deleteRoomScript = script(DELETE_ROOM, 7);
+  const addPeerScript = script(ADD_PEER, 4);
+  const removePeerScript = script(REMOVE_PEER, 2);
+  const peerRecordScript = script(PEER_RECORD, 0);
+  const readRoomScript = script(READ_ROOM, 3);
+  const casScript = script(ROUTING_CAS, 3);
+  /** Parsed routing state and peers per room, reused while their versions are unchanged. */
+  const cache = new Map<string, RoomCache>();
+  let closed = false;
+
+  const k = {
+    rooms: `${PREFIX}rooms`,
+    idle: `${PREFIX}idle`,
+    due: `${PREFIX}due`,
+    count: `${PREFIX}count`,
+    nodes: `${PREFIX}nodes`,
+    room: (r: string) => `${PREFIX}room:${r}`,
+    peers: (r: string) => `${PREFIX}peers:${r}`,
+    routing: (r: string) => `${PREFIX}routing:${r}`,
+    npeers: (n: string) => `${PREFIX}npeers:${n}`,
+  };
+
+  /** Every command goes through here: a lost connection becomes StoreUnavailableError. */
+  async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (closed) throw new Error('redis store is closed');
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof Error && err.name === 'ReplyError') throw err;
+      throw new StoreUnavailableError(`Redis at ${safeUrl} did not answer (${what}: ${(err as Error).message})`, { cause: err });
+    }
+  }
+
+  function peerFrom(peerId: string, roomId: string, value: string): PeerRecord {
+    const t1 = value.indexOf('\t');
+    const t2 = value.indexOf('\t', t1 + 1);
+    const t3 = value.indexOf('\t', t2 + 1);
+    return deepFreeze({
+      peer_id: peerId,
+      room_id: roomId,
+      role: value.slice(t1 + 1, t2) as Role,
+      node_id: value.slice(t2 + 1, t3),
+      metadata: JSON.parse(value.slice(t3 + 1)) as Metadata,
+    });
+  }
+
+  function peersFrom(roomId: string, flat: readonly string[]): PeerRecord[] {
+    const rows: { seq: number; rec: PeerRecord }[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const id = flat[i] as string;
+      const value = flat[i + 1] as string;
+      rows.push({ seq: Number.parseInt(value, 10), rec: peerFrom(id, roomId, value) });
+    }
+    rows.sort((a, b) => a.seq - b.seq);
+    return rows.map((r) => r.rec);
+  }
+
+  /** A consistent read of the room's routing state and peers (cached per version). */
+  async function readRoom(roomId: string): Promise<RoomCache> {
+    const cached = cache.get(roomId);
+    const [v, pv, s, flat] = (await call('read room', () => readRoomScript(k.routing(roomId), k.room(roomId), k.peers(roomId), cached?.v ?? '', cached?.pv ?? ''))) as [
+      string,
+      string,
+      string | false | null,
+      string[] | false | null,
+    ];
+    const state = typeof s === 'string' ? (s === '' ? EMPTY_ROUTING_STATE : (JSON.parse(s) as RoomRoutingState)) : (cached?.state ?? EMPTY_ROUTING_STATE);
+    const peers = Array.isArray(flat) ? peersFrom(roomId, flat) : (cached?.peers ?? []);
+    const entry = { v, pv, state, peers };
+    if (cache.size > 1_000) cache.clear();
+    cache.set(roomId, entry);
+    return entry;
+  }
+
+  return {
+    connection,
+
+    describe() {
+      return { kind: 'redis', connected: redis.status === 'ready', location: safeUrl };
+    },
+
+    async createRoom(record: RoomRecord) {
+      const at = now();
+      const r = record.room_id;
+      const created = await call('create room', () =>
+        createRoomScript(k.room(r), k.rooms, k.idle, k.peers(r), k.routing(r), k.due, r, JSON.stringify(record), record.idle_ttl_ms, at, at + record.idle_ttl_ms, PREFIX),
+      );
+      if (created === 1) cache.delete(r);
+      return created === 1;
+    },
+
+    async getRoom(roomId) {
+      const [rec, exp] = await call('get room', () => Promise.all([redis.hget(k.room(roomId), 'rec'), redis.zscore(k.idle, roomId)]));
+      if (rec === null) return undefined;
+      if (exp !== null && Number(exp) <= now()) return undefined;
+      return Object.freeze(JSON.parse(rec) as RoomRecord);
+    },
+
+    async deleteRoom(roomId) {
+      const flat = (await call('delete room', () => deleteRoomScript(k.room(roomId), k.rooms, k.idle, k.peers(roomId), k.routing(roomId), k.due, k.count, roomId, PREFIX, ''))) as string[] | null;
+      cache.delete(roomId);
+      return Array.isArray(flat) ? peersFrom(roomId, flat) : undefined;
+    },
+
+    async addPeer(input: NewPeer) {
+      const r = input.room_id;
+      const metadata = JSON.stringify(input.metadata);
+      for (let round = 0; round < MAX_ID_ROUNDS; round++) {
+        const candidates: string[] = [];
+        for (let i = 0; i < CANDIDATES_PER_TRY; i++) {
+          const n = round < MAX_ID_ROUNDS - 1 ? round * CANDIDATES_PER_TRY + i + 1 : 100_000 + Math.floor(Math.random() * 1e9);
+          candidates.push(peerIdCandidate(input.preferred_id, n));
+        }
+        const out = (await call('add peer', () =>
+          addPeerScript(k.room(r), k.idle, k.peers(r), k.count, r, now(), input.max_room_peers ?? '', input.role, input.node_id, metadata, PREFIX, ...candidates),
+        )) as [number, string?];
+        if (out[0] === 0) return undefined;
+        if (out[0] === -1) throw new RoomFullError(input.max_room_peers ?? 0);
+        if (out[0] === 1) {
+          return deepFreeze({ peer_id: out[1] as string, room_id: r, role: input.role, metadata: structuredClone(input.metadata), node_id: input.node_id });
+        }
+      }
+      throw new StoreUnavailableError(`No free peer id near "${input.preferred_id}" after ${MAX_ID_ROUNDS * CANDIDATES_PER_TRY} tries.`);
+    },
+
+    async getPeer(peerId) {
+      const out = (await call('get peer', () => peerRecordScript(peerId, PREFIX, ''))) as [string, string] | null;
+      return out === null ? undefined : peerFrom(peerId, out[0], out[1]);
+    },
+
+    async listPeers(roomId) {
+      const flat = await call('list peers', () => redis.hgetall(k.peers(roomId)));
+      const list: string[] = [];
+      for (const [id, v] of Object.entries(flat)) list.push(id, v);
+      return peersFrom(roomId, list);
+    },
+
+    async setMetadata(peerId, metadata) {
+      const out = (await call('set metadata', () => peerRecordScript(peerId, PREFIX, JSON.stringify(metadata)))) as [string, string] | null;
+      return out === null ? undefined : peerFrom(peerId, out[0], out[1]);
+    },
+
+    async removePeer(peerId) {
+      const out = (await call('remove peer', () => removePeerScript(k.count, k.idle, peerId, PREFIX, now()))) as [string, string] | null;
+      return out === null ? undefined : peerFrom(peerId, out[0], out[1]);
+    },
+
+    async sweepIdleRooms() {
+      const at = now();
+      const due = await call('idle rooms', () => redis.zrangebyscore(k.idle, '-inf', at));
+      const gone: string[] = [];
+      for (const r of due) {
+        const out = await call('sweep room', () => deleteRoomScript(k.room(r), k.rooms, k.idle, k.peers(r), k.routing(r), k.due, k.count, r, PREFIX, at));
+        cache.delete(r);
+        if (Array.isArray(out)) gone.push(r);
+        else if ((await call('sweep room', () => redis.exists(k.room(r)))) === 0) await call('sweep room', () => redis.zrem(k.idle, r));
+      }
+      return gone;
+    },
+
+    async stats(): Promise<StoreStats> {
+      const [rooms, counts] = await call('stats', () => Promise.all([redis.scard(k.rooms), redis.hmget(k.count, 'worker', 'client')]));
+      return { rooms, peers: { worker: Number(counts[0] ?? 0), client: Number(counts[1] ?? 0) } };
+    },
+
+    async heartbeat(nodeId, nowMs, ttlMs) {
+      await call('heartbeat', () => redis.zadd(k.nodes, nowMs + ttlMs, nodeId));
+    },
+
+    async deadNodes(nowMs) {
+      return call('dead nodes', () => redis.zrangebyscore(k.nodes, '-inf', `(${nowMs}`));
+    },
+
+    async isNodeAlive(nodeId, nowMs) {
+      const until = await call('node alive', () => redis.zscore(k.nodes, nodeId));
+      return until !== null && Number(until) >= nowMs;
+    },
+
+    async nodePeers(nodeId) {
+      return call('node peers', () => redis.smembers(k.npeers(nodeId)));
+    },
+
+    async forgetNode(nodeId) {
+      await call('forget node', () => Promise.all([redis.zrem(k.nodes, nodeId), redis.del(k.npeers(nodeId))]));
+    },
+
+    async updateRouting(roomId, step) {
+      for (let attempt = 1; ; attempt++) {
+        const { v, pv, state, peers } = await readRoom(roomId);
+        const out = step(state, peers);
+        if (out.state === undefined) return out.result;
+        const empty = isEmptyRouting(out.state);
+        const next = nextDeadline(out.state);
+        const text = empty ? '' : JSON.stringify(out.state);
+        const written = await call('routing update', () => casScript(k.routing(roomId), k.room(roomId), k.due, v, pv, text, next ?? '', roomId));
+        if (written === 1) {
+          // Our own write is the newest version: keep it parsed for the next step.
+          cache.set(roomId, { v: String(Number(v) + 1), pv, state: empty ? EMPTY_ROUTING_STATE : out.state, peers });
+          return out.result;
+        }
+        if (attempt >= LIMITS.storeUpdateMaxAttempts) {
+          throw new StoreUnavailableError(`Room ${roomId} changed under ${attempt} routing updates in a row; try again.`);
+        }
+        // Another process changed the room: back off a little (more with each conflict) and run the step again.
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 20)));
+      }
+    },
+
+    async readRouting(roomId) {
+      return (await readRoom(roomId)).state;
+    },
+
+    async dueRoutingRooms(nowMs) {
+      return call('due rooms', () => redis.zrangebyscore(k.due, '-inf', nowMs));
+    },
+
+    async ping() {
+      await call('ping', () => redis.ping());
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      cache.clear();
+      redis.disconnect();
+    },
+  };
+}
+
+function hashCode(text: string): number {
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (Math.imul(31, h) + text.charCodeAt(i)) | 0;
+  return h;
+}

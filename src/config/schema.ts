@@ -120,6 +120,18 @@ export function configSchema(ctx: SchemaContext) {
         ping_interval_s: z.number().positive().default(LIMITS.signalingPingIntervalMs / 1000),
         max_payload_bytes: z.int().positive().default(LIMITS.signalingMaxPayloadBytes),
         room_idle_ttl_s: z.number().positive().default(LIMITS.roomIdleTtlMs / 1000),
+        /** "memory" (one process) or redis://HOST:PORT/DB (several processes share rooms, routing and the queue). */
+        store: z
+          .string()
+          .regex(/^(memory|redis:\/\/[^\s/]+(\/\d{1,2})?)$/, 'must be "memory" or a Redis URL, e.g. "redis://127.0.0.1:6379/0"')
+          .default('memory'),
+        /** The memory store's rooms file; absent: the default under the state folder; "": keep rooms in memory only. */
+        rooms_file: z.string().optional(),
+        max_peers_per_room: z.int().min(1).default(LIMITS.maxPeersPerRoom),
+        /** POST /rooms per client address and hour (after a burst of LIMITS.roomCreateBurst); 0: no limit. */
+        rooms_per_hour: z.int().min(0).default(LIMITS.roomCreatePerHour),
+        /** Count POST /rooms against the last X-Forwarded-For address (set behind nginx or Caddy). */
+        trust_proxy: z.boolean().default(false),
       })
       .prefault({}),
     ice: z

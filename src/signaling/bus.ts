@@ -20,6 +20,8 @@ export interface MessageBus {
   publish(channel: string, message: BusMessage): Promise<void>;
   /** Returns the function that ends this subscription (safe twice). */
   subscribe(channel: string, handler: BusHandler): () => void;
+  /** Resolves once every subscription asked for so far is in effect (a networked bus subscribes asynchronously). */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -48,6 +48,8 @@ export class PeerConnection {
     readonly bucket: TokenBucket | undefined,
     private readonly maxBufferedBytes: number,
     private readonly onSlowConsumer: (conn: PeerConnection) => void,
+    /** Frames held while registration is answered; one more and the peer is dropped as a slow consumer. */
+    private readonly maxHeldFrames = Infinity,
   ) {}
 
   get isOpen(): boolean {
@@ -66,8 +68,21 @@ export class PeerConnection {
 
   /** Sends, or holds the frame while registration is being answered. */
   deliver(frame: string): void {
-    if (this.held !== undefined) this.held.push(frame);
-    else this.send(frame);
+    if (this.held === undefined) {
+      this.send(frame);
+      return;
+    }
+    if (this.held.length >= this.maxHeldFrames) {
+      this.held = undefined;
+      this.onSlowConsumer(this);
+      return;
+    }
+    this.held.push(frame);
+  }
+
+  /** Stops holding and forgets what was held (registration failed: none of it is for this peer any more). */
+  dropHeld(): void {
+    this.held = undefined;
   }
 
   hold(): void {

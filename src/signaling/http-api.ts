@@ -1,7 +1,7 @@
 /**
  * The signaling server's HTTP routes (node:http, no framework):
  *   POST /rooms   -> 201 { room_id, token, idle_ttl_s }
- *   GET  /health  -> 200 { status: "ok", uptime_s }
+ *   GET  /health  -> 200 { status: "ok", uptime_s, store } (503 status "store_unavailable" when the store does not answer)
  *   GET  /metrics -> 200 ServerMetrics
  *   /ws without a WebSocket upgrade -> 426
  * Anything else: 404 (no such path) or 405 (path exists, method does not), always as
@@ -14,11 +14,20 @@ import { SleapRtcError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RoomCreated } from '../protocol/signaling.js';
 import type { ServerMetrics } from './metrics.js';
+import { StoreUnavailableError, type StoreHealth } from './store.js';
 
 export const WS_PATH = '/ws';
 
+export interface StoreHealthReport {
+  ok: boolean;
+  store: StoreHealth;
+}
+
 export interface HttpApi {
-  createRoom(): Promise<RoomCreated>;
+  /** `client` is the address the per-address limit counts against. */
+  createRoom(client: string): Promise<RoomCreated>;
+  clientAddress(req: IncomingMessage): string;
+  health(): Promise<StoreHealthReport>;
   metrics(): Promise<ServerMetrics>;
   uptimeSeconds(): number;
   countError(code: ErrorCode): void;
@@ -28,14 +37,33 @@ export interface HttpApi {
 interface Route {
   methods: readonly string[];
   status: number;
-  run(api: HttpApi): Promise<unknown> | unknown;
+  /** The body, or a status and body when it is not `status`. */
+  run(api: HttpApi, req: IncomingMessage): Promise<unknown> | unknown;
+}
+
+class WithStatus {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {}
 }
 
 const ROUTES: Readonly<Record<string, Route>> = {
-  '/rooms': { methods: ['POST'], status: 201, run: (api) => api.createRoom() },
-  '/health': { methods: ['GET', 'HEAD'], status: 200, run: (api) => ({ status: 'ok', uptime_s: api.uptimeSeconds() }) },
+  '/rooms': { methods: ['POST'], status: 201, run: (api, req) => api.createRoom(api.clientAddress(req)) },
+  '/health': {
+    methods: ['GET', 'HEAD'],
+    status: 200,
+    run: async (api) => {
+      const report = await api.health();
+      const body = { status: report.ok ? 'ok' : 'store_unavailable', uptime_s: api.uptimeSeconds(), store: report.store };
+      return report.ok ? body : new WithStatus(503, body);
+    },
+  },
   '/metrics': { methods: ['GET', 'HEAD'], status: 200, run: (api) => api.metrics() },
 };
+
+/** HTTP status for a coded error thrown by a route. */
+const ERROR_STATUS: Partial<Record<ErrorCode, number>> = { RATE_LIMITED: 429, STORE_UNAVAILABLE: 503, SIGNALING_CLOSED: 503 };
 
 /** The path part of a request target ("/rooms?x=1" -> "/rooms"); never throws. */
 export function pathOf(url: string | undefined): string {
@@ -73,11 +101,22 @@ async function respond(api: HttpApi, req: IncomingMessage, res: ServerResponse):
     return;
   }
   try {
-    const body = await route.run(api);
-    sendJson(res, route.status, body, method === 'HEAD');
+    const body = await route.run(api, req);
+    if (body instanceof WithStatus) sendJson(res, body.status, body.body, method === 'HEAD');
+    else sendJson(res, route.status, body, method === 'HEAD');
   } catch (err) {
+    if (err instanceof SleapRtcError && err.code === 'RATE_LIMITED') {
+      const retry = String((err.details as { retry_after_s?: number }).retry_after_s ?? 60);
+      sendError(api, res, 429, err.code, err.message, { 'Retry-After': retry });
+      return;
+    }
+    if (err instanceof StoreUnavailableError) {
+      api.logger.warn({ err, path }, `HTTP ${method} ${path}: the store is unreachable`);
+      sendError(api, res, 503, 'STORE_UNAVAILABLE', 'The signaling server cannot reach its store; try again in a moment.', { 'Retry-After': '5' });
+      return;
+    }
     api.logger.error({ err, path }, `HTTP ${method} ${path} failed`);
-    if (err instanceof SleapRtcError) sendError(api, res, 500, err.code, err.message);
+    if (err instanceof SleapRtcError) sendError(api, res, ERROR_STATUS[err.code] ?? 500, err.code, err.message);
     else sendError(api, res, 500, 'INTERNAL', 'The server could not answer this request; it has been logged.');
   }
 }

@@ -17,15 +17,21 @@ import { newPeerId, tokenMatches } from './ids.js';
 import { LocalPeers } from './local-peers.js';
 import type { MetricsCounters } from './metrics.js';
 import { TokenBucket, type RateLimitOptions } from './rate-limit.js';
+import { Presence } from './presence.js';
 import { Router, type Responder, type RoutingMessage } from './routing.js';
-import type { PeerRecord, SignalingStore } from './store.js';
+import { RoomFullError, StoreUnavailableError, type PeerRecord, type SignalingStore } from './store.js';
 
 /** WebSocket close codes the server uses (4000-4999 is the application range). */
 export const CLOSE_CODES = {
   INVALID_TOKEN: 4001,
   ROOM_NOT_FOUND: 4004,
   REGISTER_TIMEOUT: 4008,
+  ROOM_FULL: 4029,
   GOING_AWAY: 1001,
+  /** Registration failed inside the server (not the peer's fault). */
+  INTERNAL_ERROR: 1011,
+  /** The store is unreachable, or this process lost the peer's record: reconnect and register again. */
+  TRY_AGAIN_LATER: 1013,
 } as const;
 
 export interface HubOptions {
@@ -46,6 +52,12 @@ export interface HubOptions {
   onStateChange: () => void;
   /** Job routing (routing.ts): the claim window of a reservation and the queue bounds. */
   routing: { reservationTimeoutMs: number; maxRequestsPerClient: number; maxQueuePerRoom: number; positionIntervalMs: number };
+  /** A register past this many peers in the room is refused ROOM_FULL; undefined: no limit. */
+  maxPeersPerRoom?: number;
+  /** Frames held for a peer while its registration is answered. */
+  maxHeldFrames: number;
+  /** Run cross-process presence (a store shared by several processes). */
+  presence: boolean;
 }
 
 type Relayed = Extract<ServerToPeer, { type: 'peer_message' | 'offer' | 'answer' | 'candidate' }>;
@@ -56,9 +68,29 @@ export class SignalingHub {
   private readonly cleanups = new Set<Promise<void>>();
 
   private readonly router: Router;
+  private readonly presence: Presence | undefined;
 
   constructor(private readonly opts: HubOptions) {
     this.local = new LocalPeers(opts.bus);
+    if (opts.presence) {
+      this.presence = new Presence({
+        store: opts.store,
+        bus: opts.bus,
+        nodeId: opts.nodeId,
+        logger: opts.logger,
+        host: {
+          holdsLocally: (id) => this.local.get(id)?.state === 'registered',
+          localPeerIds: () => this.local.ids(),
+          evict: (id, reason) => this.evict(id, reason),
+          dropOrphan: (id) => {
+            const conn = this.local.get(id);
+            if (conn === undefined || conn.state !== 'registered') return;
+            opts.logger.warn({ peer_id: id }, `peer ${id} is no longer in the store (it was restarted or swept); closing its connection so it registers again`);
+            conn.ws.close(CLOSE_CODES.TRY_AGAIN_LATER, 'STORE_UNAVAILABLE');
+          },
+        },
+      });
+    }
     this.router = new Router({
       store: opts.store,
       logger: opts.logger,
@@ -68,10 +100,20 @@ export class SignalingHub {
     });
   }
 
+  /** Starts cross-process presence (when enabled); call once before accepting connections. */
+  async start(): Promise<void> {
+    await this.presence?.start();
+  }
+
+  /** One pass over the store's claim and queue deadlines (the server runs it on a timer). */
+  sweepDeadlines(): Promise<void> {
+    return this.router.sweepDeadlines();
+  }
+
   attach(ws: WebSocket): void {
     const o = this.opts;
     const bucket = o.rateLimit === false ? undefined : new TokenBucket(o.rateLimit);
-    const conn = new PeerConnection(ws, bucket, o.maxBufferedBytes, (c) => this.dropSlowConsumer(c));
+    const conn = new PeerConnection(ws, bucket, o.maxBufferedBytes, (c) => this.dropSlowConsumer(c), o.maxHeldFrames);
     this.connections.add(conn);
     o.metrics.connections += 1;
     conn.registerTimer = setTimeout(() => {
@@ -85,7 +127,14 @@ export class SignalingHub {
     ws.on('pong', () => {
       conn.missedPongs = 0;
     });
-    ws.on('message', (data, isBinary) => this.onFrame(conn, data as Buffer, isBinary));
+    ws.on('message', (data, isBinary) => {
+      // Nothing a peer sends may take the process down: whatever escapes is this peer's failure.
+      try {
+        this.onFrame(conn, data as Buffer, isBinary);
+      } catch (err) {
+        this.lastResort(conn, err);
+      }
+    });
     ws.on('error', (err) => o.logger.debug({ err }, 'peer socket error'));
     ws.on('close', () => {
       const done = this.onClose(conn).finally(() => this.cleanups.delete(done));
@@ -122,6 +171,7 @@ export class SignalingHub {
     }
     clearTimeout(grace);
     this.router.close();
+    await this.presence?.stop();
   }
 
   // ---- inbound frames ------------------------------------------------------------------------
@@ -151,7 +201,7 @@ export class SignalingHub {
     }
     conn.queue.push(message);
     if (!conn.busy) {
-      const running = this.drain(conn);
+      const running = this.drain(conn).catch((err: unknown) => this.lastResort(conn, err));
       // Only a drain that is still waiting on the store needs to be remembered.
       if (conn.busy) conn.draining = running;
     }
@@ -235,20 +285,30 @@ export class SignalingHub {
     conn.state = 'registering';
     const room = await store.getRoom(m.room_id);
     if (room === undefined) {
-      this.refuse(conn, 'ROOM_NOT_FOUND', `Room "${m.room_id}" does not exist or has expired; create one with \`sleap-rtc room create\`.`);
+      this.refuse(conn, 'ROOM_NOT_FOUND', `Room "${m.room_id}" does not exist (it was deleted, expired, or never created); create one with \`sleap-rtc room create\`.`);
       return;
     }
     if (!tokenMatches(m.token, room.token_sha256)) {
       this.refuse(conn, 'INVALID_TOKEN', `The token is wrong for room "${m.room_id}"; use the token printed by \`sleap-rtc room create\`.`);
       return;
     }
-    const record = await store.addPeer({
-      room_id: m.room_id,
-      role: m.role,
-      metadata: m.metadata,
-      node_id: this.opts.nodeId,
-      preferred_id: m.peer_id ?? newPeerId(m.role),
-    });
+    // Coming back under its old id after its connection or its server process died: take it back.
+    if (m.peer_id !== undefined) await this.reclaimId(m.peer_id);
+    let record: PeerRecord | undefined;
+    try {
+      record = await store.addPeer({
+        room_id: m.room_id,
+        role: m.role,
+        metadata: m.metadata,
+        node_id: this.opts.nodeId,
+        preferred_id: m.peer_id ?? newPeerId(m.role),
+        ...(this.opts.maxPeersPerRoom !== undefined ? { max_room_peers: this.opts.maxPeersPerRoom } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof RoomFullError)) throw err;
+      this.refuse(conn, 'ROOM_FULL', `Room "${m.room_id}" already has ${err.limit} peers, the most this server allows ([server] max_peers_per_room); try again when one has left.`, { limit: err.limit });
+      return;
+    }
     if (record === undefined) {
       this.refuse(conn, 'ROOM_NOT_FOUND', `Room "${m.room_id}" expired while registering; create a new one with \`sleap-rtc room create\`.`);
       return;
@@ -267,8 +327,14 @@ export class SignalingHub {
     // leaving during the listing is then either in the list or announced after `registered`.
     conn.hold();
     this.local.add(conn);
-
-    const others = (await store.listPeers(peer.room_id)).filter((p) => p.peer_id !== peer.peer_id).map(toPeerInfo);
+    let others: PeerInfo[];
+    try {
+      await this.opts.bus.settled();
+      others = (await store.listPeers(peer.room_id)).filter((p) => p.peer_id !== peer.peer_id).map(toPeerInfo);
+    } catch (err) {
+      await this.undoRegistration(conn, peer, err);
+      return;
+    }
     conn.release(encode({ type: 'registered', peer_id: peer.peer_id, room_id: peer.room_id, peers: others }));
     this.opts.logger.info({ peer_id: peer.peer_id, room_id: peer.room_id, role: peer.role }, `${peer.role} ${peer.peer_id} joined room ${peer.room_id}`);
     await this.broadcast(peer.room_id, { type: 'peer_joined', peer: toPeerInfo(record) }, peer.peer_id);
@@ -276,9 +342,56 @@ export class SignalingHub {
     this.opts.onStateChange();
   }
 
+  /**
+   * The peer asks for an id a record in the store still holds. When no live connection holds it
+   * (its socket is gone on this process, or its process died or no longer has it), that record is
+   * stale: it is removed as if the peer had left, so the id is free again.
+   */
+  private async reclaimId(peerId: string): Promise<void> {
+    const holder = await this.opts.store.getPeer(peerId);
+    if (holder === undefined) return;
+    const alive = this.presence !== undefined ? await this.presence.holds(holder.node_id, peerId) : holder.node_id !== this.opts.nodeId || this.local.get(peerId)?.state === 'registered';
+    if (alive) return;
+    await this.evict(peerId, holder.node_id === this.opts.nodeId ? 'disconnected' : 'server_lost');
+  }
+
+  /** Removes a peer that has no live connection from the store, tells its room, and fixes routing. */
+  private async evict(peerId: string, reason: 'disconnected' | 'server_lost'): Promise<PeerRecord | undefined> {
+    const record = await this.opts.store.removePeer(peerId);
+    if (record === undefined) return undefined;
+    this.opts.logger.info({ peer_id: peerId, room_id: record.room_id, node: record.node_id }, `${record.role} ${peerId} removed from room ${record.room_id} (${reason === 'server_lost' ? 'its server process is gone' : 'stale record'})`);
+    await this.broadcast(record.room_id, { type: 'peer_left', peer_id: peerId }, peerId);
+    await this.router.peerLeft({ peer_id: peerId, room_id: record.room_id, role: record.role }, reason);
+    this.opts.onStateChange();
+    return record;
+  }
+
+  /**
+   * Registration failed after the peer joined the room (the store went away while listing it):
+   * take it out again, forget what was held for it, and tell it so it can retry; the socket is
+   * closed, so nothing waits on it.
+   */
+  private async undoRegistration(conn: PeerConnection, peer: NonNullable<PeerConnection['peer']>, err: unknown): Promise<void> {
+    conn.dropHeld();
+    this.local.remove(conn, peer);
+    conn.peer = undefined;
+    this.opts.metrics.peers[peer.role] -= 1;
+    conn.state = 'closing';
+    const transient = err instanceof StoreUnavailableError;
+    if (!transient) this.opts.logger.error({ err, peer_id: peer.peer_id }, `registering ${peer.peer_id} failed`);
+    else this.opts.logger.warn({ err, peer_id: peer.peer_id }, `registering ${peer.peer_id} failed: the store is unreachable`);
+    this.fail(
+      conn,
+      transient ? 'STORE_UNAVAILABLE' : 'INTERNAL',
+      transient ? 'The signaling server cannot reach its store; registration was undone. Reconnect and register again in a moment.' : 'Registration failed inside the server; it has been logged. Reconnect and register again.',
+    );
+    conn.ws.close(transient ? CLOSE_CODES.TRY_AGAIN_LATER : CLOSE_CODES.INTERNAL_ERROR, transient ? 'STORE_UNAVAILABLE' : 'INTERNAL');
+    await this.opts.store.removePeer(peer.peer_id).catch((e: unknown) => this.opts.logger.warn({ err: e, peer_id: peer.peer_id }, 'could not take the half-registered peer out of the store; the presence sweep will'));
+  }
+
   /** Answers a failed `register` and closes the socket with the code's close code. */
-  private refuse(conn: PeerConnection, code: 'ROOM_NOT_FOUND' | 'INVALID_TOKEN', message: string): void {
-    this.fail(conn, code, message);
+  private refuse(conn: PeerConnection, code: 'ROOM_NOT_FOUND' | 'INVALID_TOKEN' | 'ROOM_FULL', message: string, details?: Record<string, unknown>): void {
+    this.fail(conn, code, message, details !== undefined ? { details } : {});
     if (conn.state === 'closed') return;
     conn.state = 'closing';
     conn.ws.close(CLOSE_CODES[code], code);
@@ -379,6 +492,26 @@ export class SignalingHub {
 
   // ---- errors --------------------------------------------------------------------------------
 
+  /**
+   * Something threw where no handler expected it (even the error path itself, e.g. a log
+   * destination that fails). The process stays up; this peer's connection is closed (1011) so it
+   * starts afresh, and nothing here may throw again.
+   */
+  private lastResort(conn: PeerConnection, err: unknown): void {
+    try {
+      this.opts.logger.error({ err, peer_id: conn.peer?.peer_id }, 'a message handler failed unexpectedly; closing that peer\'s connection');
+    } catch {
+      // The logger itself is what fails; there is nowhere left to report to.
+    }
+    try {
+      this.opts.metrics.countError('INTERNAL');
+      conn.sendError('INTERNAL', 'The server failed while handling your message; the connection is closed. Reconnect and try again.');
+      conn.ws.close(CLOSE_CODES.INTERNAL_ERROR, 'INTERNAL');
+    } catch {
+      conn.ws.terminate();
+    }
+  }
+
   private metadataFits(conn: PeerConnection, metadata: Metadata): boolean {
     const bytes = Buffer.byteLength(JSON.stringify(metadata));
     if (bytes <= this.opts.maxMetadataBytes) return true;
@@ -396,6 +529,12 @@ export class SignalingHub {
   private internalError(conn: PeerConnection, err: unknown, message: PeerToServer): void {
     if (err instanceof SleapRtcError) {
       this.fail(conn, err.code, err.message, requestIdOf(message));
+      return;
+    }
+    if (err instanceof StoreUnavailableError) {
+      this.opts.logger.warn({ err, type: message.type, peer_id: conn.peer?.peer_id }, `handling "${message.type}" failed: the store is unreachable`);
+      this.fail(conn, 'STORE_UNAVAILABLE', `The signaling server cannot reach its store, so "${message.type}" was not handled; try again in a moment.`, requestIdOf(message));
+      if (conn.state === 'registering') conn.state = 'open';
       return;
     }
     this.opts.logger.error({ err, type: message.type, peer_id: conn.peer?.peer_id }, `handling "${message.type}" failed`);

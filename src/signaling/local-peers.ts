@@ -21,6 +21,10 @@ export class LocalPeers {
     return this.byId.get(peerId);
   }
 
+  ids(): string[] {
+    return [...this.byId.keys()];
+  }
+
   /** Subscribes a just-registered connection (its `peer` must be set) to its channels. */
   add(conn: PeerConnection): void {
     const peer = conn.peer;

@@ -2,7 +2,14 @@
 import type { ErrorCode } from '../errors.js';
 import type { Role } from '../protocol/signaling.js';
 
-export interface ServerMetrics {
+export interface ServerMetrics extends CounterSnapshot {
+  /** The store this instance uses. */
+  store: 'memory' | 'redis';
+  /** Messages that crossed between server processes through the store's pub/sub (0 with the memory store). */
+  cross_process: { sent: number; received: number };
+}
+
+export interface CounterSnapshot {
   uptime_s: number;
   /**
    * Rooms in the store (shared by every instance on it). `metrics()` gives the count as this
@@ -38,7 +45,7 @@ export class MetricsCounters {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
   }
 
-  snapshot(): ServerMetrics {
+  snapshot(): CounterSnapshot {
     return {
       uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
       rooms: this.rooms,

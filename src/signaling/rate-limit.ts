@@ -32,6 +32,12 @@ export class TokenBucket {
     return true;
   }
 
+  /** True when the bucket has refilled to its burst (nothing to remember about this peer). */
+  isFull(): boolean {
+    const t = this.now();
+    return this.tokens + ((t - this.last) / 1000) * this.opts.perSecond >= this.opts.burst;
+  }
+
   /** Milliseconds until the next token, for the RATE_LIMITED reply. */
   retryAfterMs(): number {
     if (this.tokens >= 1) return 0;

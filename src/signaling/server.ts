@@ -3,7 +3,7 @@
  * /ws (ws in noServer mode; upgrades on any other path get a 404). Room and peer logic is in
  * hub.ts, state behind SignalingStore, cross-instance delivery behind MessageBus.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { SleapRtcError, UsageError } from '../errors.js';
@@ -12,13 +12,15 @@ import { silentLogger, type Logger } from '../log.js';
 import type { RoomCreated } from '../protocol/signaling.js';
 import type { MessageBus } from './bus.js';
 import { createMemoryBus } from './buses/memory.js';
+import type { BusCounters } from './buses/redis.js';
 import { SignalingHub } from './hub.js';
 import { createRequestHandler, pathOf, refuseUpgrade, WS_PATH } from './http-api.js';
 import { hashToken, newRoomId, newRoomToken } from './ids.js';
 import { MetricsCounters, type ServerMetrics } from './metrics.js';
+import { AddressLimiter } from './address-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import type { SignalingStore } from './store.js';
-import { createMemoryStore } from './stores/memory.js';
+import { openStoreBackend, type StoreSetting } from './stores/open.js';
 
 export type { ServerMetrics } from './metrics.js';
 export type { RoomCreated } from '../protocol/signaling.js';
@@ -31,8 +33,18 @@ export interface SignalingServerOptions {
   pingIntervalMs?: number;
   maxPayloadBytes?: number;
   roomIdleTtlMs?: number;
-  /** Shared state; default a fresh in-memory store, closed with the server. A store passed in is left open. */
+  /** Shared state; default: opened from `storeSetting` and closed with the server. A store passed in is left open. */
   store?: SignalingStore;
+  /** What store to open when none is passed: memory (default) or Redis (`--store redis://...`). */
+  storeSetting?: StoreSetting;
+  /** The memory store keeps its rooms in this file (unset: rooms live only as long as the process). */
+  roomsFile?: string;
+  /** A register past this many peers in one room is refused ROOM_FULL; default LIMITS.maxPeersPerRoom. */
+  maxPeersPerRoom?: number;
+  /** POST /rooms per client address (token bucket); false: no limit. Default LIMITS.roomCreate*. */
+  roomCreateLimit?: { burst: number; perHour: number } | false;
+  /** Take the client address of POST /rooms from the last X-Forwarded-For entry (behind a reverse proxy). */
+  trustProxy?: boolean;
   /** Cross-instance delivery; default a fresh in-process bus. A bus passed in is left open. */
   bus?: MessageBus;
   /** This instance's id on the bus and in the store; default a random UUID. */
@@ -54,6 +66,8 @@ export interface SignalingServer {
   readonly wsUrl: string;
   readonly port: number;
   readonly host: string;
+  /** The store in use (kind, where, connected). */
+  readonly store: ReturnType<SignalingStore['describe']>;
   createRoom(): Promise<RoomCreated>;
   metrics(): ServerMetrics;
   /** Closes every socket (1001) and the HTTP server; safe to call twice. */
@@ -76,9 +90,13 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     throw new UsageError(`Port must be an integer from 0 to 65535 (0 picks a free port), not ${requestedPort}.`);
   }
   const logger = opts.logger ?? silentLogger();
-  const store = opts.store ?? createMemoryStore();
-  const bus = opts.bus ?? createMemoryBus();
+  const nodeId = opts.nodeId ?? randomUUID();
+  const backend = opts.store !== undefined ? undefined : await openStoreBackend(opts.storeSetting ?? { kind: 'memory' }, { nodeId, logger, roomsFile: opts.roomsFile });
+  const store = opts.store ?? (backend as NonNullable<typeof backend>).store;
+  const bus = opts.bus ?? backend?.bus ?? createMemoryBus({ logger });
+  const busCounters: BusCounters | undefined = backend?.counters;
   const counters = new MetricsCounters();
+  const roomLimiter = opts.roomCreateLimit === false ? undefined : new AddressLimiter(opts.roomCreateLimit ?? { burst: LIMITS.roomCreateBurst, perHour: LIMITS.roomCreatePerHour });
   let state: ServerState = 'listening';
 
   const refreshStats = async (): Promise<void> => {
@@ -93,7 +111,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
   const hub = new SignalingHub({
     store,
     bus,
-    nodeId: opts.nodeId ?? randomUUID(),
+    nodeId,
     logger,
     metrics: counters,
     maxPayloadBytes,
@@ -110,10 +128,26 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       maxQueuePerRoom: LIMITS.routingMaxQueuePerRoom,
       positionIntervalMs: LIMITS.routingPositionIntervalMs,
     },
+    maxPeersPerRoom: positive('maxPeersPerRoom', opts.maxPeersPerRoom ?? LIMITS.maxPeersPerRoom),
+    maxHeldFrames: LIMITS.signalingMaxHeldFrames,
+    presence: store.describe().kind !== 'memory',
   });
+  try {
+    await hub.start();
+  } catch (err) {
+    await backend?.close();
+    throw err;
+  }
 
-  async function createRoom(): Promise<RoomCreated> {
+  async function createRoom(client?: string): Promise<RoomCreated> {
     if (state !== 'listening') throw new SleapRtcError('SIGNALING_CLOSED', 'The signaling server is shutting down.');
+    if (client !== undefined && roomLimiter !== undefined) {
+      const retry = roomLimiter.take(client);
+      if (retry > 0) {
+        const s = Math.ceil(retry / 1000);
+        throw new SleapRtcError('RATE_LIMITED', `Too many rooms created from ${client}; try again in ${s} s (the server allows [server] rooms_per_hour per address).`, { retry_after_s: s });
+      }
+    }
     for (let i = 0; i < ROOM_ID_TRIES; i++) {
       const room_id = newRoomId();
       const token = newRoomToken();
@@ -134,9 +168,19 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
   const http: Server = createServer(
     createRequestHandler({
       createRoom,
+      clientAddress: (req) => clientAddress(req, opts.trustProxy === true),
+      health: async () => {
+        const described = store.describe();
+        try {
+          await store.ping();
+          return { ok: true, store: { ...described, connected: true } };
+        } catch {
+          return { ok: false, store: { ...described, connected: false } };
+        }
+      },
       metrics: async () => {
         await refreshStats();
-        return counters.snapshot();
+        return { ...counters.snapshot(), store: store.describe().kind, cross_process: { sent: busCounters?.published ?? 0, received: busCounters?.received_remote ?? 0 } };
       },
       uptimeSeconds: () => Math.floor((Date.now() - counters.startedAt) / 1000),
       countError: (code) => counters.countError(code),
@@ -180,8 +224,22 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     },
     Math.max(5, Math.min(roomIdleTtlMs / 2, LIMITS.roomSweepMaxIntervalMs)),
   );
+  // Claim and queue deadlines live in the store: every process expires whatever is due, so a
+  // decision made by a process that died still times out.
+  let sweepingDeadlines = false;
+  const deadlineTimer = setInterval(() => {
+    if (sweepingDeadlines) return;
+    sweepingDeadlines = true;
+    hub
+      .sweepDeadlines()
+      .catch((err: unknown) => logger.warn({ err }, 'routing deadline sweep failed'))
+      .finally(() => {
+        sweepingDeadlines = false;
+      });
+  }, LIMITS.routingDeadlineSweepMs);
   pingTimer.unref();
   sweepTimer.unref();
+  deadlineTimer.unref();
 
   let closing: Promise<void> | undefined;
   function close(): Promise<void> {
@@ -189,14 +247,15 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       state = 'closing';
       clearInterval(pingTimer);
       clearInterval(sweepTimer);
+      clearInterval(deadlineTimer);
       const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeIdleConnections();
       await hub.closeAll();
       wss.close();
       http.closeAllConnections();
       await httpClosed;
-      if (opts.bus === undefined) await bus.close();
-      if (opts.store === undefined) await store.close();
+      if (backend !== undefined) await backend.close();
+      else if (opts.bus === undefined) await bus.close();
       state = 'closed';
       logger.info('signaling server closed');
     })();
@@ -208,10 +267,24 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     wsUrl,
     port,
     host,
-    createRoom,
-    metrics: () => counters.snapshot(),
+    get store() {
+      return store.describe();
+    },
+    createRoom: () => createRoom(),
+    metrics: () => ({ ...counters.snapshot(), store: store.describe().kind, cross_process: { sent: busCounters?.published ?? 0, received: busCounters?.received_remote ?? 0 } }),
     close,
   };
+}
+
+/** The address a POST /rooms counts against: the socket's peer, or the proxy's last X-Forwarded-For entry when trusted. */
+function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const header = req.headers['x-forwarded-for'];
+    const text = Array.isArray(header) ? header.join(',') : header;
+    const last = text?.split(',').at(-1)?.trim();
+    if (last !== undefined && last !== '') return last;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
 }
 
 function positive(name: string, value: number): number {

@@ -3,9 +3,16 @@
  * process sharing it (which is how the tests prove the cross-instance seam). Delivery is
  * synchronous, so messages on one channel arrive in publish order.
  */
+import { silentLogger, type Logger } from '../../log.js';
 import type { BusHandler, BusMessage, MessageBus } from '../bus.js';
 
-export function createMemoryBus(): MessageBus {
+export interface MemoryBusOptions {
+  /** Where a throwing handler is reported (the other handlers still get the message). */
+  logger?: Logger;
+}
+
+export function createMemoryBus(opts: MemoryBusOptions = {}): MessageBus {
+  const logger = opts.logger ?? silentLogger();
   const channels = new Map<string, Set<BusHandler>>();
 
   return {
@@ -16,8 +23,9 @@ export function createMemoryBus(): MessageBus {
       for (const handler of [...handlers]) {
         try {
           handler(message);
-        } catch {
-          // One instance's failing handler must not stop delivery to the others.
+        } catch (err) {
+          // One instance's failing handler must not stop delivery to the others, nor go unseen.
+          logger.error({ err, channel }, 'a bus handler threw; the other handlers still get the message');
         }
       }
     },
@@ -38,6 +46,8 @@ export function createMemoryBus(): MessageBus {
         if (current.size === 0) channels.delete(channel);
       };
     },
+
+    async settled() {},
 
     async close() {
       channels.clear();

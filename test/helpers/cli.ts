@@ -1,5 +1,8 @@
 /** Runs the real CLI entry point (TypeScript source via tsx) as a child process. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
@@ -13,12 +16,27 @@ export interface CliResult {
   stderr: string;
 }
 
+let stateHome: string | undefined;
+
+/**
+ * One state folder per test process for the CLIs it starts (`sleap-rtc server` keeps its rooms
+ * file under $XDG_STATE_HOME), so tests never write into the user's home; removed at exit.
+ */
+function testStateHome(): string {
+  if (stateHome === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'sleap-rtc-state-'));
+    stateHome = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return stateHome;
+}
+
 /** Spawns `sleap-rtc ...args` without waiting; the caller owns the process. */
 export function spawnCli(args: readonly string[], opts: SpawnOptions = {}): ChildProcess {
   return spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...opts,
-    env: { ...process.env, SLEAP_RTC_CONFIG: '', ...opts.env },
+    env: { ...process.env, SLEAP_RTC_CONFIG: '', XDG_STATE_HOME: testStateHome(), ...opts.env },
   });
 }
 

@@ -73,6 +73,7 @@ export const ERROR_CODES = {
   // signaling store (src/signaling/stores, docs/signaling.md)
   STORE_UNAVAILABLE: { exit: 1, summary: 'The signaling server cannot reach its store (Redis down, rooms file unreadable); transient, retry.' },
   ROOM_FULL: { exit: 1, summary: 'The room already has as many peers as the server allows.' },
+  ROOM_DELETED: { exit: 1, summary: 'The room was deleted (or expired after sitting idle); it will not come back.' },
   // SLEAP labels files (src/slp)
   SLP_NOT_HDF5: { exit: 2, summary: 'A labels file is not an HDF5 file, or is truncated or damaged.' },
   SLP_NO_VIDEOS_TABLE: { exit: 2, summary: 'A labels file has no `videos_json` dataset.' },

@@ -143,6 +143,8 @@ export const LIMITS = {
   roomCreateBurst: 20,
   /** ... and this many per hour after that (`[server] rooms_per_hour`). */
   roomCreatePerHour: 60,
+  /** A deleted or expired room is remembered this long, so a peer coming back hears ROOM_DELETED, not ROOM_NOT_FOUND. */
+  roomTombstoneTtlMs: 30 * 24 * 60 * 60 * 1000,
   /** Peers in one room (`[server] max_peers_per_room`). */
   maxPeersPerRoom: 2_000,
 } as const;

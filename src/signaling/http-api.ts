@@ -1,6 +1,7 @@
 /**
  * The signaling server's HTTP routes (node:http, no framework):
  *   POST /rooms   -> 201 { room_id, token, idle_ttl_s }
+ *   DELETE /rooms/<id> with `Authorization: Bearer <token>` -> 200 { room_id, deleted: true }
  *   GET  /health  -> 200 { status: "ok", uptime_s, store } (503 status "store_unavailable" when the store does not answer)
  *   GET  /metrics -> 200 ServerMetrics
  *   /ws without a WebSocket upgrade -> 426
@@ -28,6 +29,8 @@ export interface HttpApi {
   createRoom(client: string): Promise<RoomCreated>;
   clientAddress(req: IncomingMessage): string;
   health(): Promise<StoreHealthReport>;
+  /** Deletes the room when `token` is its token (throws ROOM_NOT_FOUND, ROOM_DELETED or INVALID_TOKEN). */
+  deleteRoom(roomId: string, token: string): Promise<void>;
   metrics(): Promise<ServerMetrics>;
   uptimeSeconds(): number;
   countError(code: ErrorCode): void;
@@ -89,6 +92,10 @@ async function respond(api: HttpApi, req: IncomingMessage, res: ServerResponse):
     });
     return;
   }
+  if (path.startsWith('/rooms/')) {
+    await deleteRoomRoute(api, req, res, path.slice('/rooms/'.length), method);
+    return;
+  }
   const route = ROUTES[path];
   if (route === undefined || !Object.hasOwn(ROUTES, path)) {
     sendError(api, res, 404, 'ROUTE_NOT_FOUND', `No route ${path.slice(0, 200)}; the API has POST /rooms, GET /health, GET /metrics and WebSocket ${WS_PATH}.`);
@@ -118,6 +125,35 @@ async function respond(api: HttpApi, req: IncomingMessage, res: ServerResponse):
     api.logger.error({ err, path }, `HTTP ${method} ${path} failed`);
     if (err instanceof SleapRtcError) sendError(api, res, ERROR_STATUS[err.code] ?? 500, err.code, err.message);
     else sendError(api, res, 500, 'INTERNAL', 'The server could not answer this request; it has been logged.');
+  }
+}
+
+const ROOM_ERROR_STATUS: Partial<Record<ErrorCode, number>> = { ROOM_NOT_FOUND: 404, ROOM_DELETED: 410, INVALID_TOKEN: 403 };
+
+async function deleteRoomRoute(api: HttpApi, req: IncomingMessage, res: ServerResponse, roomId: string, method: string): Promise<void> {
+  if (method !== 'DELETE') {
+    sendError(api, res, 405, 'METHOD_NOT_ALLOWED', `/rooms/<id> accepts DELETE, not ${method.slice(0, 20)}.`, { Allow: 'DELETE' });
+    return;
+  }
+  const auth = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+  if (auth === null) {
+    sendError(api, res, 401, 'INVALID_TOKEN', 'Deleting a room needs its token: send `Authorization: Bearer <token>`.', { 'WWW-Authenticate': 'Bearer' });
+    return;
+  }
+  try {
+    await api.deleteRoom(decodeURIComponent(roomId), auth[1] as string);
+    sendJson(res, 200, { room_id: roomId, deleted: true });
+  } catch (err) {
+    if (err instanceof SleapRtcError && ROOM_ERROR_STATUS[err.code] !== undefined) {
+      sendError(api, res, ROOM_ERROR_STATUS[err.code] as number, err.code, err.message);
+      return;
+    }
+    if (err instanceof StoreUnavailableError) {
+      sendError(api, res, 503, 'STORE_UNAVAILABLE', 'The signaling server cannot reach its store; try again in a moment.', { 'Retry-After': '5' });
+      return;
+    }
+    api.logger.error({ err }, `HTTP DELETE /rooms/${roomId.slice(0, 200)} failed`);
+    sendError(api, res, 500, 'INTERNAL', 'The server could not answer this request; it has been logged.');
   }
 }
 

@@ -27,6 +27,7 @@ export const CLOSE_CODES = {
   ROOM_NOT_FOUND: 4004,
   REGISTER_TIMEOUT: 4008,
   ROOM_FULL: 4029,
+  ROOM_DELETED: 4004,
   GOING_AWAY: 1001,
   /** Registration failed inside the server (not the peer's fault). */
   INTERNAL_ERROR: 1011,
@@ -103,6 +104,23 @@ export class SignalingHub {
   /** Starts cross-process presence (when enabled); call once before accepting connections. */
   async start(): Promise<void> {
     await this.presence?.start();
+  }
+
+  /**
+   * The room was deleted from the store (DELETE /rooms/<id>): every peer of it hears ROOM_DELETED.
+   * Those on this process are closed at once; those on others are closed by their process's
+   * presence sweep (their records are gone), and hear ROOM_DELETED again if they register.
+   */
+  async roomDeleted(roomId: string): Promise<void> {
+    const frame = JSON.stringify({ type: 'error', code: 'ROOM_DELETED', message: `Room "${roomId}" was deleted; it will not come back.` });
+    for (const conn of this.connections) {
+      if (conn.peer?.room_id !== roomId || conn.state !== 'registered') continue;
+      conn.send(frame);
+      conn.ws.close(CLOSE_CODES.ROOM_DELETED, 'ROOM_DELETED');
+    }
+    // Local members are closing now, so only other processes' members still get this one.
+    await this.opts.bus.publish(roomChannel(roomId), { frame }).catch((err: unknown) => this.opts.logger.warn({ err, room_id: roomId }, 'could not tell the room it was deleted'));
+    this.opts.onStateChange();
   }
 
   /** One pass over the store's claim and queue deadlines (the server runs it on a timer). */
@@ -284,6 +302,10 @@ export class SignalingHub {
     if (!this.metadataFits(conn, m.metadata)) return;
     conn.state = 'registering';
     const room = await store.getRoom(m.room_id);
+    if (room === undefined && (await store.wasDeleted(m.room_id))) {
+      this.refuse(conn, 'ROOM_DELETED', `Room "${m.room_id}" was deleted (or expired after sitting idle); it will not come back. Create a new one with \`sleap-rtc room create\`.`);
+      return;
+    }
     if (room === undefined) {
       this.refuse(conn, 'ROOM_NOT_FOUND', `Room "${m.room_id}" does not exist (it was deleted, expired, or never created); create one with \`sleap-rtc room create\`.`);
       return;
@@ -390,7 +412,7 @@ export class SignalingHub {
   }
 
   /** Answers a failed `register` and closes the socket with the code's close code. */
-  private refuse(conn: PeerConnection, code: 'ROOM_NOT_FOUND' | 'INVALID_TOKEN' | 'ROOM_FULL', message: string, details?: Record<string, unknown>): void {
+  private refuse(conn: PeerConnection, code: 'ROOM_NOT_FOUND' | 'ROOM_DELETED' | 'INVALID_TOKEN' | 'ROOM_FULL', message: string, details?: Record<string, unknown>): void {
     this.fail(conn, code, message, details !== undefined ? { details } : {});
     if (conn.state === 'closed') return;
     conn.state = 'closing';

@@ -26,6 +26,8 @@ export interface CounterSnapshot {
   messages_relayed: number;
   rooms_created: number;
   rooms_expired: number;
+  /** Rooms deleted through DELETE /rooms/<id> on this instance. */
+  rooms_deleted: number;
   /** Error replies sent to peers (and HTTP error responses), by code. */
   errors: Partial<Record<ErrorCode, number>>;
 }
@@ -39,6 +41,7 @@ export class MetricsCounters {
   messagesRelayed = 0;
   roomsCreated = 0;
   roomsExpired = 0;
+  roomsDeleted = 0;
   private readonly errors = new Map<ErrorCode, number>();
 
   countError(code: ErrorCode): void {
@@ -55,6 +58,7 @@ export class MetricsCounters {
       messages_relayed: this.messagesRelayed,
       rooms_created: this.roomsCreated,
       rooms_expired: this.roomsExpired,
+      rooms_deleted: this.roomsDeleted,
       errors: Object.fromEntries(this.errors) as Partial<Record<ErrorCode, number>>,
     };
   }

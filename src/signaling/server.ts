@@ -15,7 +15,7 @@ import { createMemoryBus } from './buses/memory.js';
 import type { BusCounters } from './buses/redis.js';
 import { SignalingHub } from './hub.js';
 import { createRequestHandler, pathOf, refuseUpgrade, WS_PATH } from './http-api.js';
-import { hashToken, newRoomId, newRoomToken } from './ids.js';
+import { hashToken, newRoomId, newRoomToken, tokenMatches } from './ids.js';
 import { MetricsCounters, type ServerMetrics } from './metrics.js';
 import { AddressLimiter } from './address-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
@@ -169,6 +169,19 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     createRequestHandler({
       createRoom,
       clientAddress: (req) => clientAddress(req, opts.trustProxy === true),
+      deleteRoom: async (roomId, token) => {
+        const room = await store.getRoom(roomId);
+        if (room === undefined) {
+          if (await store.wasDeleted(roomId)) throw new SleapRtcError('ROOM_DELETED', `Room "${roomId}" was already deleted.`);
+          throw new SleapRtcError('ROOM_NOT_FOUND', `No room "${roomId.slice(0, 128)}" on this server.`);
+        }
+        if (!tokenMatches(token, room.token_sha256)) throw new SleapRtcError('INVALID_TOKEN', `The token is wrong for room "${roomId}".`);
+        const peers = await store.deleteRoom(roomId);
+        if (peers === undefined) return;
+        counters.roomsDeleted += 1;
+        logger.info({ room_id: roomId, peers: peers.length }, `room ${roomId} deleted (${peers.length} peer(s) told)`);
+        await hub.roomDeleted(roomId);
+      },
       health: async () => {
         const described = store.describe();
         try {

@@ -84,6 +84,11 @@ export interface SignalingStore {
   /** Removes the room with its peers and routing state; returns the peers it had, undefined when there was no such room. */
   deleteRoom(roomId: string): Promise<PeerRecord[] | undefined>;
   /**
+   * True when the room existed and was deleted or expired within LIMITS.roomTombstoneTtlMs, so a
+   * peer asking for it hears ROOM_DELETED (final) rather than ROOM_NOT_FOUND (never known here).
+   */
+  wasDeleted(roomId: string): Promise<boolean>;
+  /**
    * Adds a peer to an existing room under `preferred_id`, or under the first free
    * `preferred_id-N` (N = 2, 3, ...) when a live peer holds it; peer ids are unique across rooms.
    * Stops the room's idle clock. Undefined when the room does not exist (or just expired);

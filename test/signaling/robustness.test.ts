@@ -194,3 +194,27 @@ test('job_peer_left: each side of a claimed reservation hears when the other lea
   await worker.close();
   assert.deepEqual(await other.next('job_peer_left'), { type: 'job_peer_left', reservation_id: rsvD, request_id: 'job-d', peer_id: 'w', role: 'worker', reason: 'disconnected' });
 });
+
+test('DELETE /rooms/<id> with the token: the room is gone for good (ROOM_DELETED, not ROOM_NOT_FOUND), its peers are told and closed', async (t) => {
+  const h = await startHarness(t);
+  const url = `${h.server.url}/rooms/${h.room.room_id}`;
+  const member = await h.join({ peer_id: 'member' });
+  assert.equal((await fetch(url, { method: 'DELETE' })).status, 401, 'no token');
+  const wrong = await fetch(url, { method: 'DELETE', headers: { Authorization: 'Bearer nope' } });
+  assert.equal(wrong.status, 403);
+  assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, 'INVALID_TOKEN');
+  assert.equal((await fetch(`${h.server.url}/rooms/unknown`, { method: 'DELETE', headers: { Authorization: 'Bearer x' } })).status, 404);
+  const ok = await fetch(url, { method: 'DELETE', headers: { Authorization: `Bearer ${h.room.token}` } });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await ok.json(), { room_id: h.room.room_id, deleted: true });
+  assert.equal((await member.next<Msg & { code: string }>('error')).code, 'ROOM_DELETED');
+  assert.deepEqual(await member.closed, { code: 4004, reason: 'ROOM_DELETED' });
+  // Coming back: told the room was deleted (final), which differs from a room never known here.
+  const back = await h.open();
+  back.send({ type: 'register', room_id: h.room.room_id, token: h.room.token, role: 'worker', metadata: {} });
+  assert.equal((await back.next<Msg & { code: string }>('error')).code, 'ROOM_DELETED');
+  const stranger = await h.open();
+  stranger.send({ type: 'register', room_id: 'neverexisted', token: h.room.token, role: 'worker', metadata: {} });
+  assert.equal((await stranger.next<Msg & { code: string }>('error')).code, 'ROOM_NOT_FOUND');
+  assert.equal((await fetch(url, { method: 'DELETE', headers: { Authorization: `Bearer ${h.room.token}` } })).status, 410, 'deleting again: gone');
+});

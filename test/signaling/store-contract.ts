@@ -121,6 +121,7 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
     await store.sweepIdleRooms();
     assert.ok(await store.getRoom(busy.room_id), 'a room with a peer stays');
     assert.equal(await store.addPeer(peer(idle.room_id, { preferred_id: 'late' })), undefined);
+    assert.equal(await store.wasDeleted(idle.room_id), true, 'an expired room counts as deleted');
     assert.equal((await store.stats()).rooms, 1);
   });
 
@@ -152,6 +153,9 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
     assert.deepEqual(await store.listPeers(r.room_id), []);
     assert.deepEqual(await store.stats(), { rooms: 1, peers: { worker: 1, client: 0 } });
     assert.equal(await store.deleteRoom(r.room_id), undefined, 'deleting twice reports nothing');
+    assert.equal(await store.wasDeleted(r.room_id), true, 'remembered as deleted');
+    assert.equal(await store.wasDeleted(keep.room_id), false);
+    assert.equal(await store.wasDeleted('never-existed'), false);
     assert.equal((await store.addPeer(peer(keep.room_id, { preferred_id: 'a' })))?.peer_id, 'a', 'the ids are free again');
   });
 

@@ -12,7 +12,8 @@ import type { Metadata, Role } from '../../protocol/signaling.js';
 import { deepFreeze } from '../routing-ops.js';
 import { EMPTY_ROUTING_STATE, isEmptyRouting, nextDeadline, type RoomRoutingState } from '../routing-policy.js';
 import { peerIdCandidate, RoomFullError, type NewPeer, type PeerRecord, type RoomRecord, type SignalingStore, type StoreStats } from '../store.js';
-import { loadRoomsFile, RoomsFileWriter, type SavedRoom } from './rooms-file.js';
+import { LIMITS } from '../../limits.js';
+import { loadRoomsFile, RoomsFileWriter, type SavedState } from './rooms-file.js';
 
 export interface MemoryStoreOptions {
   /** Clock for idle expiry; tests of the store itself may pass their own. */
@@ -37,7 +38,7 @@ const MAX_SUFFIX_TRIES = 1000;
 
 /** The embedded store without a file: everything is forgotten when the process ends. */
 export function createMemoryStore(opts: MemoryStoreOptions = {}): SignalingStore {
-  return buildMemoryStore(opts, [], undefined);
+  return buildMemoryStore(opts, { rooms: [], deleted: {} }, undefined);
 }
 
 /** The embedded store with its rooms in `file` (read now, written on every room change). */
@@ -46,7 +47,7 @@ export async function openMemoryStore(opts: PersistentMemoryStoreOptions): Promi
   return buildMemoryStore(opts, saved, new RoomsFileWriter(opts.file));
 }
 
-function buildMemoryStore(opts: MemoryStoreOptions, saved: readonly SavedRoom[], writer: RoomsFileWriter | undefined): SignalingStore {
+function buildMemoryStore(opts: MemoryStoreOptions, saved: SavedState, writer: RoomsFileWriter | undefined): SignalingStore {
   const now = opts.now ?? Date.now;
   const rooms = new Map<string, RoomState>();
   const peers = new Map<string, PeerRecord>();
@@ -55,17 +56,20 @@ function buildMemoryStore(opts: MemoryStoreOptions, saved: readonly SavedRoom[],
   /** room id -> its earliest routing deadline */
   const deadlines = new Map<string, number>();
   const roleCounts: Record<Role, number> = { worker: 0, client: 0 };
+  /** Deleted or expired rooms: id -> when (kept LIMITS.roomTombstoneTtlMs). */
+  const tombstones = new Map<string, number>();
   let closed = false;
 
   const loadedAt = now();
-  for (const r of saved) {
+  for (const [id, at] of Object.entries(saved.deleted)) if (loadedAt - at < LIMITS.roomTombstoneTtlMs) tombstones.set(id, at);
+  for (const r of saved.rooms) {
     const { idle_since_ms, ...record } = r;
     // A room that had peers when the server stopped starts its idle clock now: they may come back.
     rooms.set(record.room_id, { record: Object.freeze(record), peers: new Set(), idleSince: idle_since_ms ?? loadedAt });
   }
 
-  function snapshot(): SavedRoom[] {
-    return [...rooms.values()].map((r) => ({ ...r.record, idle_since_ms: r.idleSince }));
+  function snapshot(): SavedState {
+    return { rooms: [...rooms.values()].map((r) => ({ ...r.record, idle_since_ms: r.idleSince })), deleted: Object.fromEntries(tombstones) };
   }
 
   /** Writes the rooms file (when there is one); the promise settles once this state is on disk. */
@@ -79,6 +83,7 @@ function buildMemoryStore(opts: MemoryStoreOptions, saved: readonly SavedRoom[],
 
   function dropRoom(roomId: string): void {
     rooms.delete(roomId);
+    tombstones.set(roomId, now());
     routing.delete(roomId);
     deadlines.delete(roomId);
   }
@@ -133,6 +138,7 @@ function buildMemoryStore(opts: MemoryStoreOptions, saved: readonly SavedRoom[],
     async createRoom(record) {
       assertOpen();
       if (liveRoom(record.room_id) !== undefined) return false;
+      tombstones.delete(record.room_id);
       rooms.set(record.room_id, { record: Object.freeze({ ...record }), peers: new Set(), idleSince: now() });
       await save();
       return true;
@@ -152,6 +158,13 @@ function buildMemoryStore(opts: MemoryStoreOptions, saved: readonly SavedRoom[],
       dropRoom(roomId);
       await save();
       return gone;
+    },
+
+    async wasDeleted(roomId) {
+      assertOpen();
+      if (liveRoom(roomId) !== undefined) return false;
+      const at = tombstones.get(roomId);
+      return at !== undefined && now() - at < LIMITS.roomTombstoneTtlMs;
     },
 
     async addPeer(input: NewPeer) {
@@ -220,6 +233,7 @@ function buildMemoryStore(opts: MemoryStoreOptions, saved: readonly SavedRoom[],
       assertOpen();
       const at = now();
       const gone: string[] = [];
+      for (const [id, deletedAt] of tombstones) if (at - deletedAt >= LIMITS.roomTombstoneTtlMs) tombstones.delete(id);
       for (const [id, room] of rooms) {
         if (isExpired(room, at)) {
           dropRoom(id);

@@ -15,6 +15,7 @@
  *   P routing:<r>        hash v (version, only grows), s (RoomRoutingState JSON)
  *   P due                zset room -> its earliest claim or queue deadline
  *   P count              hash worker / client -> peers
+ *   P deleted:<r>        string: when the room was deleted or expired (expires after LIMITS.roomTombstoneTtlMs)
  * Standalone Redis only: the scripts build some key names themselves (not Redis Cluster safe).
  */
 
@@ -29,6 +30,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     return 0
   end
 end
+redis.call('DEL', ARGV[6] .. 'deleted:' .. ARGV[1])
 redis.call('HSET', KEYS[1], 'rec', ARGV[2], 'ttl', ARGV[3], 'seq', 0, 'pv', 0)
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
@@ -37,7 +39,7 @@ return 1
 
 /**
  * KEYS: room, rooms, idle, peers, routing, due, count. ARGV: id, prefix, expired-before ('' for
- * unconditional). Returns the peers hash as a flat list, or false when nothing was deleted.
+ * unconditional), now, tombstone TTL. Returns the peers hash as a flat list, or false when nothing was deleted.
  */
 export const DELETE_ROOM = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
@@ -56,6 +58,7 @@ redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('SET', ARGV[2] .. 'deleted:' .. ARGV[1], ARGV[4], 'PX', ARGV[5])
 return all
 `;
 

@@ -226,9 +226,15 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
     },
 
     async deleteRoom(roomId) {
-      const flat = (await call('delete room', () => deleteRoomScript(k.room(roomId), k.rooms, k.idle, k.peers(roomId), k.routing(roomId), k.due, k.count, roomId, PREFIX, ''))) as string[] | null;
+      const flat = (await call('delete room', () => deleteRoomScript(k.room(roomId), k.rooms, k.idle, k.peers(roomId), k.routing(roomId), k.due, k.count, roomId, PREFIX, '', now(), LIMITS.roomTombstoneTtlMs))) as string[] | null;
       cache.delete(roomId);
       return Array.isArray(flat) ? peersFrom(roomId, flat) : undefined;
+    },
+
+    async wasDeleted(roomId) {
+      const [tomb, rec, exp] = await call('room deleted', () => Promise.all([redis.exists(`${PREFIX}deleted:${roomId}`), redis.hexists(k.room(roomId), 'rec'), redis.zscore(k.idle, roomId)]));
+      if (rec === 1) return exp !== null && Number(exp) <= now();
+      return tomb === 1;
     },
 
     async addPeer(input: NewPeer) {
@@ -279,7 +285,7 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
       const due = await call('idle rooms', () => redis.zrangebyscore(k.idle, '-inf', at));
       const gone: string[] = [];
       for (const r of due) {
-        const out = await call('sweep room', () => deleteRoomScript(k.room(r), k.rooms, k.idle, k.peers(r), k.routing(r), k.due, k.count, r, PREFIX, at));
+        const out = await call('sweep room', () => deleteRoomScript(k.room(r), k.rooms, k.idle, k.peers(r), k.routing(r), k.due, k.count, r, PREFIX, at, at, LIMITS.roomTombstoneTtlMs));
         cache.delete(r);
         if (Array.isArray(out)) gone.push(r);
         else if ((await call('sweep room', () => redis.exists(k.room(r)))) === 0) await call('sweep room', () => redis.zrem(k.idle, r));

@@ -24,8 +24,15 @@ export interface SavedRoom {
   readonly idle_since_ms: number | null;
 }
 
+export interface SavedState {
+  rooms: SavedRoom[];
+  /** Rooms deleted or expired lately: room id -> when. */
+  deleted: Record<string, number>;
+}
+
 const FileSchema = z.strictObject({
   version: z.literal(1),
+  deleted: z.record(IdSchema, z.number().int().nonnegative()).default({}),
   rooms: z.array(
     z.strictObject({
       room_id: IdSchema,
@@ -38,12 +45,12 @@ const FileSchema = z.strictObject({
 });
 
 /** The rooms in the file; none when it does not exist yet. A file that is not ours is refused, not overwritten. */
-export async function loadRoomsFile(file: string): Promise<SavedRoom[]> {
+export async function loadRoomsFile(file: string): Promise<SavedState> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { rooms: [], deleted: {} };
     throw new SleapRtcError('STORE_UNAVAILABLE', `Cannot read the rooms file ${file}: ${(err as Error).message}. Fix its permissions, or point [server] rooms_file elsewhere.`, { file }, { cause: err });
   }
   let parsed: unknown;
@@ -60,7 +67,7 @@ export async function loadRoomsFile(file: string): Promise<SavedRoom[]> {
       { file },
     );
   }
-  return result.data.rooms;
+  return { rooms: result.data.rooms, deleted: result.data.deleted };
 }
 
 /**
@@ -69,12 +76,12 @@ export async function loadRoomsFile(file: string): Promise<SavedRoom[]> {
  */
 export class RoomsFileWriter {
   private running: Promise<void> | undefined;
-  private next: { snapshot: () => readonly SavedRoom[]; done: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private next: { snapshot: () => SavedState; done: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
 
   constructor(readonly file: string) {}
 
   /** Settles once a state at least as new as `snapshot()` now is on disk. */
-  write(snapshot: () => readonly SavedRoom[]): Promise<void> {
+  write(snapshot: () => SavedState): Promise<void> {
     if (this.next !== undefined) {
       this.next.snapshot = snapshot;
       return this.next.done;
@@ -104,7 +111,7 @@ export class RoomsFileWriter {
       return;
     }
     this.next = undefined;
-    this.running = writeAtomically(this.file, JSON.stringify({ version: 1, rooms: job.snapshot() }, null, 1))
+    this.running = writeAtomically(this.file, JSON.stringify({ version: 1, ...job.snapshot() }, null, 1))
       .then(job.resolve, job.reject)
       .finally(() => this.pump());
   }

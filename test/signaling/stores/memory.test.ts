@@ -46,6 +46,7 @@ test('memory store with a rooms file: a reopened store knows its rooms and token
   t.after(() => second.close());
   assert.deepEqual(await second.getRoom('kept'), kept);
   assert.equal(await second.getRoom('deleted'), undefined);
+  assert.equal(await second.wasDeleted('deleted'), true, 'a deleted room is remembered as deleted across the restart');
   assert.deepEqual(await second.listPeers('kept'), [], 'peers are not kept: they register again');
   assert.equal((await second.addPeer({ room_id: 'kept', role: 'worker', metadata: {}, node_id: 'n', preferred_id: 'w' }))?.peer_id, 'w');
 });

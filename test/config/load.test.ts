@@ -34,6 +34,10 @@ test('an empty file gives every default, frozen', () => {
       ping_interval_s: LIMITS.signalingPingIntervalMs / 1000,
       max_payload_bytes: LIMITS.signalingMaxPayloadBytes,
       room_idle_ttl_s: LIMITS.roomIdleTtlMs / 1000,
+      store: 'memory',
+      max_peers_per_room: LIMITS.maxPeersPerRoom,
+      rooms_per_hour: LIMITS.roomCreatePerHour,
+      trust_proxy: false,
     },
     ice: { servers: [] },
     worker: { sleap_nn: 'sleap-nn', max_concurrent_jobs: 1, shutdown_grace_s: 20, job_types: ['train', 'track'] },
@@ -70,6 +74,11 @@ port = 0
 ping_interval_s = 2.5
 max_payload_bytes = 4096
 room_idle_ttl_s = 60
+store = "redis://10.0.0.5:6379/2"
+rooms_file = "/var/lib/sleap-rtc/rooms.json"
+max_peers_per_room = 50
+rooms_per_hour = 0
+trust_proxy = true
 [ice]
 servers = [{ urls = ["stun:stun.example.org:3478"] }, { urls = ["turn:t.example.org"], username = "u", credential = "c" }]
 [worker]
@@ -85,7 +94,18 @@ work_dir = "~/work"
   assert.equal(config.storage.drive?.base_path, `${HOME}/Drive/Lab`);
   assert.equal(config.storage_origin, 'config');
   assert.deepEqual(config.signaling, { server_url: 'wss://signal.example.org', room_id: 'lab-room', token: 't0k' });
-  assert.deepEqual(config.server, { host: '0.0.0.0', port: 0, ping_interval_s: 2.5, max_payload_bytes: 4096, room_idle_ttl_s: 60 });
+  assert.deepEqual(config.server, {
+    host: '0.0.0.0',
+    port: 0,
+    ping_interval_s: 2.5,
+    max_payload_bytes: 4096,
+    room_idle_ttl_s: 60,
+    store: 'redis://10.0.0.5:6379/2',
+    rooms_file: '/var/lib/sleap-rtc/rooms.json',
+    max_peers_per_room: 50,
+    rooms_per_hour: 0,
+    trust_proxy: true,
+  });
   assert.equal(config.ice.servers.length, 2);
   assert.deepEqual(config.ice.servers[1], { urls: ['turn:t.example.org'], username: 'u', credential: 'c' });
   assert.deepEqual(config.worker, { name: 'gpu-7', sleap_nn: '/opt/sleap/bin/sleap-nn', max_concurrent_jobs: 2, shutdown_grace_s: 5, job_types: ['track'], work_dir: `${HOME}/work` });

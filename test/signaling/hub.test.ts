@@ -273,7 +273,7 @@ test('liveness: a peer that stops answering pings is dropped and its room hears 
   assert.deepEqual(h.server.metrics().peers, { worker: 0, client: 1 });
 });
 
-test('room expiry: a room with no peer for its TTL is removed; registering into it is ROOM_NOT_FOUND', async (t) => {
+test('room expiry: a room with no peer for its TTL is removed; registering into it is ROOM_DELETED (it existed: final, unlike ROOM_NOT_FOUND)', async (t) => {
   const h = await startHarness(t, { roomIdleTtlMs: 60 });
   assert.equal((await h.server.createRoom()).idle_ttl_s, 1);
   await waitFor(() => h.server.metrics().rooms_expired >= 2, 5000, 'both rooms to expire');
@@ -281,7 +281,7 @@ test('room expiry: a room with no peer for its TTL is removed; registering into 
   const late = await openPeer(h.server.wsUrl);
   t.after(() => late.close());
   late.send({ type: 'register', role: 'worker', room_id: h.room.room_id, token: h.room.token });
-  assert.equal((await late.next('error')).code, 'ROOM_NOT_FOUND');
+  assert.equal((await late.next('error')).code, 'ROOM_DELETED');
 });
 
 test('room expiry: a room with a peer does not expire; its clock starts when the last peer leaves', async (t) => {

@@ -66,7 +66,7 @@ test('GET /health and GET /metrics answer JSON', async (t) => {
 const ROUTE_ERRORS = [
   { method: 'GET', path: '/', status: 404, code: 'ROUTE_NOT_FOUND' },
   { method: 'GET', path: '/room', status: 404, code: 'ROUTE_NOT_FOUND' },
-  { method: 'GET', path: '/rooms/abc', status: 404, code: 'ROUTE_NOT_FOUND' },
+  { method: 'GET', path: '/rooms/abc', status: 405, code: 'METHOD_NOT_ALLOWED' },
   { method: 'GET', path: '/__proto__', status: 404, code: 'ROUTE_NOT_FOUND' },
   { method: 'GET', path: '/constructor', status: 404, code: 'ROUTE_NOT_FOUND' },
   { method: 'POST', path: '/ROOMS', status: 404, code: 'ROUTE_NOT_FOUND' },

@@ -43,12 +43,12 @@ test('memory store with a rooms file: a reopened store knows its rooms and token
   assert.deepEqual((await readdir(join(dir, 'state'))).sort(), ['rooms.json'], 'no temporary file left behind');
 
   const second = await openMemoryStore({ file });
-  t.after(() => second.close());
   assert.deepEqual(await second.getRoom('kept'), kept);
   assert.equal(await second.getRoom('deleted'), undefined);
   assert.equal(await second.wasDeleted('deleted'), true, 'a deleted room is remembered as deleted across the restart');
   assert.deepEqual(await second.listPeers('kept'), [], 'peers are not kept: they register again');
   assert.equal((await second.addPeer({ room_id: 'kept', role: 'worker', metadata: {}, node_id: 'n', preferred_id: 'w' }))?.peer_id, 'w');
+  await second.close();
 });
 
 test('memory store with a rooms file: the idle clock survives a restart', async (t) => {

@@ -6,10 +6,9 @@ import { UsageError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { MessageBus } from '../bus.js';
 import { createMemoryBus } from '../buses/memory.js';
-import { createRedisBus, type BusCounters } from '../buses/redis.js';
+import type { BusCounters } from '../buses/redis.js';
 import type { SignalingStore } from '../store.js';
 import { createMemoryStore, openMemoryStore } from './memory.js';
-import { openRedisStore } from './redis.js';
 
 export interface StoreBackend {
   store: SignalingStore;
@@ -51,6 +50,8 @@ export async function openStoreBackend(setting: StoreSetting, opts: { nodeId: st
       },
     };
   }
+  // Loaded only when asked for: every CLI command starts faster without ioredis.
+  const [{ openRedisStore }, { createRedisBus }] = await Promise.all([import('./redis.js'), import('../buses/redis.js')]);
   const store = await openRedisStore({ url: setting.url });
   let bus;
   try {

@@ -11,6 +11,11 @@
  *      child process) carrying the same frames in the same run: relay/echo is the headline ratio.
  * The per-connection rate limit is off in the benchmark server: it is a policy against abusive
  * peers, and with it on the relay figure would only measure the limit.
+ *
+ * `-- --store redis`: a real redis-server, two server processes on it, and one memory-store
+ * process as the baseline, all in this run. Peers are spread over the two processes (relay goes
+ * from a peer on one to a peer on the other); the same phases run against the memory process,
+ * and the headline ratio is Redis relay / memory relay (target >= 0.5x).
  * The last line printed is one JSON object with every figure.
  */
 import { performance } from 'node:perf_hooks';
@@ -18,7 +23,13 @@ import { parseArgs } from 'node:util';
 import type { WebSocket} from 'ws';
 import { WebSocketServer } from 'ws';
 import { startSignalingServer } from '../src/signaling/server.js';
+import { startStoreServers } from './lib/store-servers.js';
 import { BenchPeer, createRoom, forkServer, quantile } from './lib/ws-bench.js';
+
+interface Endpoint {
+  url: string;
+  wsUrl: string;
+}
 
 const FILTER = { properties: { 'capabilities.storage_backends': { $contains: 'vast' } } };
 const BACKEND_MIXES = [['vast'], ['vast', 'scratch'], ['nfs'], ['scratch'], [], ['gdrive', 'vast'], ['nfs', 'gdrive']];
@@ -28,9 +39,16 @@ const CONNECT_CONCURRENCY = 100;
 
 // ---- child processes ---------------------------------------------------------------------------
 
-async function serveChild(mode: string): Promise<void> {
+async function serveChild(mode: string, storeUrl: string | undefined): Promise<void> {
   if (mode === 'signaling') {
-    const server = await startSignalingServer({ host: '127.0.0.1', port: 0, rateLimit: false });
+    const server = await startSignalingServer({
+      host: '127.0.0.1',
+      port: 0,
+      rateLimit: false,
+      roomCreateLimit: false,
+      maxPeersPerRoom: 100_000,
+      ...(storeUrl !== undefined ? { storeSetting: { kind: 'redis' as const, url: storeUrl } } : {}),
+    });
     process.send?.({ url: server.url, wsUrl: server.wsUrl });
   } else {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -50,9 +68,10 @@ function startChild(mode: 'signaling' | 'echo'): ReturnType<typeof forkServer> {
 // ---- phases --------------------------------------------------------------------------------------
 
 async function registration(
-  server: { url: string; wsUrl: string },
+  servers: readonly Endpoint[],
   peers: number,
 ): Promise<{ ratePerS: number; p50: number; p99: number; discoverRoom: { room_id: string; token: string }; open: BenchPeer[] }> {
+  const server = servers[0] as Endpoint;
   const discoverRoom = await createRoom(server.url);
   const rooms: { room_id: string; token: string }[] = [];
   const plans: { room: { room_id: string; token: string }; role: 'worker' | 'client'; metadata: unknown }[] = [];
@@ -81,9 +100,10 @@ async function registration(
   await Promise.all(
     Array.from({ length: CONNECT_CONCURRENCY }, async () => {
       while (next < plans.length) {
-        const plan = plans[next++]!;
+        const index = next++;
+        const plan = plans[index]!;
         const start = performance.now();
-        const peer = await BenchPeer.open(server.wsUrl);
+        const peer = await BenchPeer.open((servers[index % servers.length] as Endpoint).wsUrl);
         await peer.request({ type: 'register', room_id: plan.room.room_id, token: plan.room.token, role: plan.role, metadata: plan.metadata }, 'registered');
         latencies.push(performance.now() - start);
         open.push(peer);
@@ -133,10 +153,11 @@ async function pump(send: WebSocket, recv: WebSocket, frame: (i: number) => stri
   return count / ((performance.now() - t0) / 1000);
 }
 
-async function relayThroughput(server: { url: string; wsUrl: string }, count: number, window: number): Promise<number> {
-  const room = await createRoom(server.url);
-  const a = await BenchPeer.open(server.wsUrl);
-  const b = await BenchPeer.open(server.wsUrl);
+/** Relay from a peer on `from` to a peer on `to` (the same server, or two processes on one store). */
+async function relayThroughput(from: Endpoint, count: number, window: number, to: Endpoint = from): Promise<number> {
+  const room = await createRoom(from.url);
+  const a = await BenchPeer.open(from.wsUrl);
+  const b = await BenchPeer.open(to.wsUrl);
   await a.request({ type: 'register', room_id: room.room_id, token: room.token, role: 'client', peer_id: 'bench-a' }, 'registered');
   await b.request({ type: 'register', room_id: room.room_id, token: room.token, role: 'worker', peer_id: 'bench-b' }, 'registered');
   b.ws.removeAllListeners('message');
@@ -171,9 +192,13 @@ async function main(): Promise<void> {
       window: { type: 'string', default: '256' },
       'discover-iterations': { type: 'string', default: '1000' },
       rounds: { type: 'string', default: '3' },
+      store: { type: 'string', default: 'memory' },
+      'store-url': { type: 'string' },
     },
   });
-  if (values.serve !== undefined) return serveChild(values.serve);
+  if (values.serve !== undefined) return serveChild(values.serve, values['store-url']);
+  if (values.store === 'redis') return mainRedis(values);
+  if (values.store !== 'memory') throw new Error(`--store is memory or redis, not ${values.store}`);
   const peers = Math.max(DISCOVER_ROOM_WORKERS, Number(values.peers));
   const messages = Number(values.messages);
   const window = Number(values.window);
@@ -184,7 +209,7 @@ async function main(): Promise<void> {
   const echo = await startChild('echo');
   try {
     console.log(`sleap-rtc signaling benchmark (server and echo baseline in child processes, loopback)`);
-    const reg = await registration(signaling, peers);
+    const reg = await registration([signaling], peers);
     console.log(`registration   ${peers} peers: ${reg.ratePerS.toFixed(0)} peers/s (connect+register p50 ${reg.p50.toFixed(1)} ms, p99 ${reg.p99.toFixed(1)} ms)`);
     const disc = await discovery(signaling, reg.discoverRoom, iterations);
     console.log(
@@ -230,6 +255,71 @@ async function main(): Promise<void> {
   } finally {
     signaling.child.disconnect();
     echo.child.disconnect();
+  }
+}
+
+/** `--store redis`: two processes on one Redis against one memory-store process, same phases, same run. */
+async function mainRedis(values: Record<string, string | boolean | undefined>): Promise<void> {
+  const peers = Math.max(DISCOVER_ROOM_WORKERS, Number(values.peers));
+  const messages = Number(values.messages);
+  const window = Number(values.window);
+  const iterations = Number(values['discover-iterations']);
+  const rounds = Number(values.rounds);
+  const servers = await startStoreServers(new URL(import.meta.url).pathname, 'signaling');
+  const [r0, r1] = servers.redis;
+  try {
+    console.log('sleap-rtc signaling benchmark, --store redis: two server processes on one redis-server vs one memory-store process (children, loopback)');
+    const figures: Record<string, { reg: Awaited<ReturnType<typeof registration>>; disc: Awaited<ReturnType<typeof discovery>> }> = {};
+    for (const [name, list] of [
+      ['memory', [servers.memory]],
+      ['redis', [r0, r1]],
+    ] as const) {
+      const reg = await registration(list, peers);
+      const disc = await discovery(list[0] as Endpoint, reg.discoverRoom, iterations);
+      for (const p of reg.open) p.close();
+      figures[name] = { reg, disc };
+      console.log(`${name.padEnd(6)} registration ${peers} peers over ${list.length} process(es): ${reg.ratePerS.toFixed(0)} peers/s (p50 ${reg.p50.toFixed(1)} ms, p99 ${reg.p99.toFixed(1)} ms)`);
+      console.log(`${name.padEnd(6)} discover_peers ${DISCOVER_ROOM_WORKERS} workers (${disc.matches} match), ${iterations} requests: p50 ${disc.p50.toFixed(2)} ms, p99 ${disc.p99.toFixed(2)} ms  (target p99 < 20 ms)`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    let bestMemory = 0;
+    let bestRedis = 0;
+    await relayThroughput(servers.memory, Math.min(messages, 5000), window);
+    await relayThroughput(r0, Math.min(messages, 5000), window, r1);
+    for (let r = 0; r < rounds; r++) {
+      const m = await relayThroughput(servers.memory, messages, window);
+      const x = await relayThroughput(r0, messages, window, r1);
+      console.log(`  round ${r + 1}: memory relay ${m.toFixed(0)} msg/s, redis relay across processes ${x.toFixed(0)} msg/s`);
+      bestMemory = Math.max(bestMemory, m);
+      bestRedis = Math.max(bestRedis, x);
+    }
+    const ratio = bestRedis / bestMemory;
+    console.log(`relay          ${messages} peer_message frames, window ${window}: redis (process A -> process B) ${bestRedis.toFixed(0)} msg/s vs memory ${bestMemory.toFixed(0)} msg/s = ${ratio.toFixed(2)}x  (target >= 0.5x)`);
+    const m = figures.memory as NonNullable<(typeof figures)['memory']>;
+    const x = figures.redis as NonNullable<(typeof figures)['redis']>;
+    console.log(
+      JSON.stringify({
+        bench: 'signaling',
+        store: 'redis',
+        server: 'child processes: 2 on one redis-server, 1 memory baseline',
+        peers,
+        register_peers_per_s_redis: Math.round(x.reg.ratePerS),
+        register_peers_per_s_memory: Math.round(m.reg.ratePerS),
+        discover_room_workers: DISCOVER_ROOM_WORKERS,
+        discover_matches: x.disc.matches,
+        discover_ms_p50_redis: round2(x.disc.p50),
+        discover_ms_p99_redis: round2(x.disc.p99),
+        discover_ms_p50_memory: round2(m.disc.p50),
+        discover_ms_p99_memory: round2(m.disc.p99),
+        relay_msgs_per_s_redis: Math.round(bestRedis),
+        relay_msgs_per_s_memory: Math.round(bestMemory),
+        relay_redis_vs_memory: round2(ratio),
+        messages,
+        window,
+      }),
+    );
+  } finally {
+    await servers.stop();
   }
 }
 

@@ -41,7 +41,7 @@ export interface SignalingServerOptions {
   roomsFile?: string;
   /** A register past this many peers in one room is refused ROOM_FULL; default LIMITS.maxPeersPerRoom. */
   maxPeersPerRoom?: number;
-  /** POST /rooms per client address (token bucket); false: no limit. Default LIMITS.roomCreate*. */
+  /** POST /rooms per client address (token bucket); absent or false: no limit (`sleap-rtc server` sets [server] rooms_per_hour). */
   roomCreateLimit?: { burst: number; perHour: number } | false;
   /** Take the client address of POST /rooms from the last X-Forwarded-For entry (behind a reverse proxy). */
   trustProxy?: boolean;
@@ -96,7 +96,8 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
   const bus = opts.bus ?? backend?.bus ?? createMemoryBus({ logger });
   const busCounters: BusCounters | undefined = backend?.counters;
   const counters = new MetricsCounters();
-  const roomLimiter = opts.roomCreateLimit === false ? undefined : new AddressLimiter(opts.roomCreateLimit ?? { burst: LIMITS.roomCreateBurst, perHour: LIMITS.roomCreatePerHour });
+  // The library imposes no per-address limit unless asked (tests and embedders create rooms freely); `sleap-rtc server` asks.
+  const roomLimiter = opts.roomCreateLimit === undefined || opts.roomCreateLimit === false ? undefined : new AddressLimiter(opts.roomCreateLimit);
   let state: ServerState = 'listening';
 
   const refreshStats = async (): Promise<void> => {

@@ -2,9 +2,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { RoomCreatedSchema } from '../../src/protocol/signaling.js';
 import { startSignalingServer } from '../../src/signaling/server.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
@@ -85,36 +82,4 @@ test('server with a bad --port is a usage error (exit 2) that shows a valid one'
     assert.equal(r.code, 2, `--port ${bad}: ${r.stderr}`);
     assert.match(r.stderr, /--port 8080/);
   }
-});
-
-test('server --config takes [server] settings from the file; flags beat the file', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-server-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'config.toml');
-  // The file's port is in use, so the server only starts if --port overrides it.
-  const taken = await startSignalingServer({ port: 0 });
-  t.after(() => taken.close());
-  await writeFile(file, `[server]\nhost = "127.0.0.1"\nport = ${taken.port}\nroom_idle_ttl_s = 7200\nping_interval_s = 5\n`);
-  const server = await startCliServer(t, ['--config', file, '--port', '0']);
-  const r = await runCli(['room', 'create', '--server', server.url, '--json']);
-  assert.equal(JSON.parse(r.stdout).idle_ttl_s, 7200);
-  server.child.kill('SIGTERM');
-  assert.equal((await server.exit).code, 0);
-  const clash = await runCli(['server', '--config', file]);
-  assert.equal(clash.code, 1, 'without --port the file\'s port is used');
-  assert.match(clash.stderr, /ADDRESS_IN_USE/);
-});
-
-test('server --config naming a missing file or a bad [server] section exits 2 naming the file and key', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-server-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const missing = await runCli(['server', '--config', path.join(dir, 'nope.toml')]);
-  assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /CONFIG_NOT_FOUND/);
-  const file = path.join(dir, 'bad.toml');
-  await writeFile(file, '[server]\nport = "eighty"\n');
-  const bad = await runCli(['server', '--config', file]);
-  assert.equal(bad.code, 2);
-  assert.ok(bad.stderr.includes(file), bad.stderr);
-  assert.match(bad.stderr, /server\.port/);
 });

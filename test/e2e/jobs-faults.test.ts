@@ -9,6 +9,7 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } fro
 import os from 'node:os';
 import path from 'node:path';
 import { copyLabelsWithVideo, copyTrainingConfig } from '../helpers/sleap-data.js';
+import { runCli } from '../helpers/cli.js';
 import { spawnTracked, startServer, startWorker, type Room } from './helpers/jobs-env.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -157,3 +158,47 @@ async function folderBytes(dir: string, pick: (name: string) => boolean): Promis
   for (const n of await readdir(dir).catch(() => [] as string[])) if (pick(n)) await walk(path.join(dir, n));
   return total;
 }
+
+/** A server of this test's own (it gets killed); `restart()` starts a new one on the same port. */
+async function ownServer(t: Hooks, extra: string[] = []) {
+  const first = spawnTracked(t, ['server', '--port', '0', ...extra]);
+  const url = (await first.waitFor(/listening on (http:\/\/\S+) \(WebSocket/))[1] as string;
+  const port = new URL(url).port;
+  const r = await runCli(['room', 'create', '--server', url, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const created = JSON.parse(r.stdout) as { room_id: string; token: string };
+  const room: Room = { serverUrl: url, roomId: created.room_id, token: created.token, flags: ['--server', url, '--room', created.room_id, '--token', created.token] };
+  return {
+    room,
+    process: first,
+    async restart() {
+      const next = spawnTracked(t, ['server', '--port', port, ...extra]);
+      await next.waitFor(/listening on/);
+      return next;
+    },
+  };
+}
+
+test('server SIGKILL mid-training, restarted without the room: the job completes; the worker keeps waiting for the room instead of cancelling and exiting', async (t) => {
+  const lab = await realLab(t);
+  const srv = await ownServer(t);
+  const worker = await startWorker(t, srv.room, lab.dir, { name: 'gpu-s', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '1500' } });
+  const client = spawnTracked(t, train(lab, srv.room, 'survives', 6), { env: { HOME: lab.dir } });
+  await client.waitFor(/Epoch 1\/6/);
+  srv.process.child.kill('SIGKILL');
+  await srv.process.exit;
+  await worker.waitFor(/1 running job\(s\) go on over their direct connections while the signaling server is away/);
+  await srv.restart(); // a fresh server: it does not know the room
+  await worker.waitFor(/waiting for the signaling server at \S+ to know room \S+ again/);
+
+  const { code } = await client.exit;
+  assert.equal(code, 0, client.stderr());
+  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string };
+  assert.equal(result.status, 'completed');
+  assert.match(client.stderr(), /A job already running goes on over the direct connection/);
+  assert.match(await readFile(path.join(lab.share, 'alice/proj/models/survives/best.ckpt'), 'utf8'), /run=survives epochs=6/);
+  await worker.waitFor(/job \S+ completed/);
+  assert.doesNotMatch(worker.stderr(), /cancelling job/);
+  assert.equal(worker.child.exitCode, null, 'the worker is still running');
+  assert.deepEqual((await readdir(lab.work('gpu-s'))).filter((n) => n !== '.workers'), [], 'the job folder is removed');
+});

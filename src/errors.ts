@@ -53,6 +53,9 @@ export const ERROR_CODES = {
   TRANSFER_DEST_EXISTS: { exit: 1, summary: 'The destination of a file transfer already exists.' },
   TRANSFER_SOURCE_INVALID: { exit: 1, summary: 'The file or folder to send cannot be sent as it is.' },
   TRANSFER_IO: { exit: 1, summary: 'A file could not be read or written during a transfer.' },
+  TRANSFER_DISK_FULL: { exit: 1, summary: 'The receiving disk filled up during a transfer; nothing of it was kept.' },
+  CACHE_UNAVAILABLE: { exit: 1, summary: "The worker's cache folder cannot be used (another worker holds it, or it is not writable)." },
+  RESULTS_NOT_FOUND: { exit: 1, summary: 'No results of that job are kept on the worker (never a transfer job there, already fetched, or expired).' },
   // routing (src/signaling/routing*.ts, docs/routing.md)
   NO_MATCHING_WORKER: { exit: 1, summary: 'No worker in the room can serve the job (backend, job type, GPU or pinned worker).' },
   QUEUE_TIMEOUT: { exit: 1, summary: 'No matching worker became free within the queue timeout.' },

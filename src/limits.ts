@@ -73,6 +73,10 @@ export const LIMITS = {
   transferStallTimeoutMs: 60_000,
   /** After its final message, a side waits this long for the other to close the channel. */
   transferLingerMs: 5_000,
+  /** A resumable part file is synced, and its sidecar records the bytes, at least this often. */
+  transferCheckpointBytes: 16 * 1024 * 1024,
+  /** The worker's cache holds at most this many bytes unless `[worker] cache_max_bytes` says otherwise. */
+  workerCacheMaxBytes: 100 * 1024 * 1024 * 1024,
   /** Signaling client: WebSocket open + `registered` reply must arrive within this. */
   signalingConnectTimeoutMs: 10_000,
   /** Signaling client: a discover request is answered within this. */

@@ -30,6 +30,10 @@ export interface JobResult {
   user_subdir: string | null;
   /** Results as paths on this machine. */
   outputs: string[];
+  /** Payload bytes of files that crossed the connection (both ways; 0 for shared storage). */
+  bytes_sent: number;
+  /** Bytes not sent because the receiver already had them (the worker's cache, a resumed part file). */
+  bytes_skipped: number;
   fallback_reason?: string;
   error?: { code: ErrorCode; message: string };
 }
@@ -83,7 +87,11 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
     storage_backend: plan.shared?.backend ?? null,
     user_subdir: plan.shared?.userSubdir ?? null,
     outputs: [],
+    bytes_sent: 0,
+    bytes_skipped: 0,
   };
+  const tally = { sent: 0, skipped: 0 };
+  r.info(`job ${plan.jobId}`);
   r.info(plan.shared ? `transfer: shared storage (backend ${plan.shared.backend}, user ${plan.shared.userSubdir || '(base)'})` : `transfer: webrtc (reason: ${plan.transferReason})`);
   const fallBack = (reason: string): void => {
     r.info(`transfer: webrtc (reason: ${reason})`);
@@ -142,6 +150,8 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
     return result;
   } finally {
     for (const fn of unwatch) fn();
+    result.bytes_sent = tally.sent;
+    result.bytes_skipped = tally.skipped;
     await selection?.release();
     for (const p of peers) p.close();
     await signaling?.close();
@@ -165,7 +175,7 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
     const session = new ClientSession(peer, {
       workerName: choice.name,
       reporter: r,
-      upload: (request, uploadSignal) => sendInputs({ peer, request, inputs: plan.inputs, reporter: r, signal: uploadSignal }),
+      upload: (request, uploadSignal) => sendInputs({ peer, request, inputs: plan.inputs, reporter: r, signal: uploadSignal, tally }),
       ...(opts.onStarted ? { onStarted: opts.onStarted } : {}),
     });
     // The server sees the worker leave at once; WebRTC would take 15-30 s to notice it is gone.
@@ -224,6 +234,7 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
             destination: plan.transferDestination(result.fallback_reason !== undefined),
             reporter: r,
             signal,
+            tally,
           });
         }
         result.status = 'completed';

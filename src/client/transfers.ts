@@ -13,32 +13,62 @@ import type { PeerChannel } from '../transport/channel.js';
 import { receiveTransfer } from '../transport/file-receive.js';
 import { sendPath } from '../transport/file-send.js';
 import type { PeerConnection } from '../transport/peer-connection.js';
+import { HashIndex } from '../content/hash-index.js';
 import type { LocalInput } from './plan.js';
-import type { JobReporter } from './reporter.js';
+import { formatBytes, type JobReporter } from './reporter.js';
+
+/** Payload bytes of a job's transfers: what crossed the connection, and what did not have to. */
+export interface TransferTally {
+  sent: number;
+  skipped: number;
+}
+
+/** One transfer's line for the user when it did not simply stream from the start. */
+function reportShortcut(r: JobReporter, direction: 'upload' | 'download', res: { name: string; size: number; cached: boolean; resumedFrom: number }): void {
+  if (res.cached) r.info(`${direction} ${res.name}: cached on worker (${formatBytes(res.size)} not sent)`);
+  else if (res.resumedFrom > 0) r.info(`${direction} ${res.name}: resumed at ${formatBytes(res.resumedFrom)} of ${formatBytes(res.size)}`);
+}
 
 type UploadRequest = Extract<WorkerToClient, { type: 'UPLOAD_REQUEST' }>;
 type TransferComplete = Extract<WorkerToClient, { type: 'JOB_COMPLETE'; transfer: 'webrtc' }>;
 
-/** Send the inputs the worker asked for, one after the other, under their staged names. */
+/**
+ * Send the inputs the worker asked for, one after the other, under their staged names. Each file
+ * is offered by its SHA-256 (from the hash index when it did not change) and only sent when the
+ * worker does not have it; `tally` counts the bytes sent and skipped.
+ */
 export async function sendInputs(opts: {
   peer: PeerConnection;
   request: UploadRequest;
   inputs: readonly LocalInput[];
   reporter: JobReporter;
   signal: AbortSignal;
+  tally?: TransferTally;
+  hashIndex?: HashIndex;
 }): Promise<void> {
   const plan = opts.request.files.map((f) => {
     const input = opts.inputs.find((i) => i.field === f.field);
     if (!input) throw new SleapRtcError('INVALID_MESSAGE', `The worker asked for ${f.field}, which this job does not have.`);
     return { input, transferId: f.transfer_id };
   });
-  for (const { input, transferId } of plan) {
-    await sendPath(opts.peer, input.local, {
-      transferId,
-      name: input.staged,
-      signal: opts.signal,
-      onProgress: (p) => opts.reporter.transfer('upload', p),
-    });
+  const index = opts.hashIndex ?? HashIndex.default();
+  try {
+    for (const { input, transferId } of plan) {
+      const res = await sendPath(opts.peer, input.local, {
+        transferId,
+        name: input.staged,
+        signal: opts.signal,
+        digest: (p, signal) => index.digest(p, signal),
+        onProgress: (p) => opts.reporter.transfer('upload', p),
+      });
+      if (opts.tally) {
+        opts.tally.sent += res.bytesSent;
+        opts.tally.skipped += res.size - res.bytesSent;
+      }
+      reportShortcut(opts.reporter, 'upload', res);
+    }
+  } finally {
+    await index.save();
   }
 }
 
@@ -54,6 +84,7 @@ export async function receiveOutputs(opts: {
   reporter: JobReporter;
   signal: AbortSignal;
   startTimeoutMs?: number;
+  tally?: TransferTally;
 }): Promise<string[]> {
   const destDir = opts.jobType === 'train' ? opts.destination : path.dirname(opts.destination);
   await mkdir(destDir, { recursive: true });
@@ -99,6 +130,8 @@ export async function receiveOutputs(opts: {
         destDir,
         // Predictions are rewritten like sleap-nn would on shared storage; run folders are new each time.
         overwrite: opts.jobType === 'track',
+        // An interrupted download stays as a part file that `sleap-rtc fetch` resumes.
+        resumable: true,
         signal: opts.signal,
         onProgress: (p) => opts.reporter.transfer('download', p),
         onMeta: (meta) => {
@@ -107,6 +140,11 @@ export async function receiveOutputs(opts: {
           }
         },
       });
+      if (opts.tally) {
+        opts.tally.sent += result.bytesReceived;
+        opts.tally.skipped += result.resumedFrom;
+      }
+      reportShortcut(opts.reporter, 'download', result);
       // Spelled under the destination as given, not as its real path (a mount may be a symlink).
       results.push(path.join(destDir, path.basename(result.path)));
     }

@@ -159,6 +159,10 @@ export function configSchema(ctx: SchemaContext) {
         job_types: z.array(z.enum(JOB_TYPES)).min(1).default([...JOB_TYPES]),
         /** Where jobs whose files arrive by transfer are staged. */
         work_dir: localDirectory(ctx, '/scratch/sleap-rtc').optional(),
+        /** The cache of files sent to this worker, by SHA-256 (default: $XDG_CACHE_HOME/sleap-rtc/worker-cache). */
+        cache_dir: localDirectory(ctx, '/scratch/sleap-rtc-cache').optional(),
+        /** Most bytes the cache keeps; least recently used files are evicted first. 0 turns the cache off. */
+        cache_max_bytes: z.int().min(0).default(LIMITS.workerCacheMaxBytes),
       })
       .prefault({}),
   });

@@ -6,9 +6,12 @@
  * bytes need no header: every binary frame on a transfer channel is the next CHUNK of the stream.
  * Text frames are the JSON control messages below, validated with `decodeMessage`.
  *
- * Sender -> receiver: FILE_META, CHUNK (binary) ..., FILE_COMPLETE, or TRANSFER_CANCEL.
- * Receiver -> sender: TRANSFER_PROGRESS (bytes written and hashed, the flow-control window),
- * then TRANSFER_ACK (verified and renamed into place) or TRANSFER_ERROR, or TRANSFER_CANCEL.
+ * Sender -> receiver: FILE_META (the offer), FILE_START, CHUNK (binary) ..., FILE_COMPLETE, or
+ * TRANSFER_CANCEL.
+ * Receiver -> sender: TRANSFER_READY (where to start: 0, or the verified bytes it already holds)
+ * or at once TRANSFER_ACK (it already has the file), then TRANSFER_PROGRESS (bytes written and
+ * hashed, the flow-control window), then TRANSFER_ACK (verified and in place) or TRANSFER_ERROR,
+ * or TRANSFER_CANCEL.
  */
 import { z } from 'zod';
 import { ErrorCodeSchema, IdSchema } from './common.js';
@@ -48,6 +51,18 @@ export const FileMetaSchema = z
   });
 export type FileMeta = z.infer<typeof FileMetaSchema>;
 
+/**
+ * Sender -> receiver: the data that follows starts at this byte of the file. 0 always works (it
+ * may be sent before TRANSFER_READY arrives); any other offset must be the one TRANSFER_READY
+ * offered, and the sender only takes it after checking `held_sha256` against its own bytes.
+ */
+export const FileStartSchema = z.strictObject({
+  type: z.literal('FILE_START'),
+  transfer_id: IdSchema,
+  offset: ByteCount,
+});
+export type FileStart = z.infer<typeof FileStartSchema>;
+
 /** The stream ended: total bytes sent and the SHA-256 of exactly those bytes. */
 export const FileCompleteSchema = z.strictObject({
   type: z.literal('FILE_COMPLETE'),
@@ -57,7 +72,23 @@ export const FileCompleteSchema = z.strictObject({
 });
 export type FileComplete = z.infer<typeof FileCompleteSchema>;
 
-/** Receiver -> sender: bytes received, hashed and handed to the disk so far. */
+/**
+ * Receiver -> sender, the answer to FILE_META when the receiver does not already have the file:
+ * it is ready, and holds the first `offset` bytes of this content (verified so far as their
+ * SHA-256, `held_sha256`, which the sender compares with its own), from an earlier interrupted
+ * transfer. `offset` is 0 when it holds nothing (always, for a folder).
+ */
+export const TransferReadySchema = z
+  .strictObject({
+    type: z.literal('TRANSFER_READY'),
+    transfer_id: IdSchema,
+    offset: ByteCount,
+    held_sha256: Sha256HexSchema.nullable(),
+  })
+  .refine((m) => (m.offset === 0) === (m.held_sha256 === null), { message: 'held_sha256 is given exactly when offset > 0', path: ['held_sha256'] });
+export type TransferReady = z.infer<typeof TransferReadySchema>;
+
+/** Receiver -> sender: bytes of the file received, hashed and handed to the disk so far (counting a resumed prefix). */
 export const TransferProgressSchema = z.strictObject({
   type: z.literal('TRANSFER_PROGRESS'),
   transfer_id: IdSchema,
@@ -65,7 +96,10 @@ export const TransferProgressSchema = z.strictObject({
 });
 export type TransferProgress = z.infer<typeof TransferProgressSchema>;
 
-/** Receiver -> sender: size and hash matched and the result is in place under its final name. */
+/**
+ * Receiver -> sender: size and hash matched and the result is in place under its final name.
+ * Sent in answer to FILE_META (instead of TRANSFER_READY) when the receiver already had the file.
+ */
 export const TransferAckSchema = z.strictObject({
   type: z.literal('TRANSFER_ACK'),
   transfer_id: IdSchema,
@@ -93,6 +127,7 @@ export type TransferError = z.infer<typeof TransferErrorSchema>;
 
 export const SenderToReceiverSchema = z.discriminatedUnion('type', [
   FileMetaSchema,
+  FileStartSchema,
   FileCompleteSchema,
   TransferCancelSchema,
 ]);
@@ -100,6 +135,7 @@ export type SenderToReceiver = z.infer<typeof SenderToReceiverSchema>;
 export const SENDER_TO_RECEIVER_TYPES = typesOf(SenderToReceiverSchema);
 
 export const ReceiverToSenderSchema = z.discriminatedUnion('type', [
+  TransferReadySchema,
   TransferProgressSchema,
   TransferAckSchema,
   TransferErrorSchema,

@@ -1,19 +1,25 @@
 /**
  * Receiving one transfer (a file, or a folder as a tar stream) on its own data channel, to disk.
  *
- * Nothing half-written is ever mistaken for whole: data goes to `<name>.<transfer_id>.part` (a
- * file) or a `<name>.<transfer_id>.part/` folder next to the final name, is hashed as it arrives,
- * and is renamed to its final name only after the byte count and SHA-256 match what the sender
- * announced. Any failure (mismatch, cancel from either side, dropped channel, refused entry,
- * stall) deletes the part file or folder and rejects with a coded error; the sender is told
- * which check failed (TRANSFER_ERROR) unless the sender is the one who stopped.
+ * Nothing half-written is ever mistaken for whole: data goes to a part file (or a
+ * `<name>.<transfer_id>.part/` folder) next to the final name or in the worker's cache, is
+ * hashed as it arrives, and is moved to its final name only after the byte count and SHA-256
+ * match what the sender announced. A failure that proves the data wrong (mismatch, refused entry,
+ * disk full) deletes the part file or folder; an interruption (cancel, dropped channel, stall)
+ * keeps a resumable part file for the next transfer of the same content. Either way the call
+ * rejects with a coded error, and the sender is told which check failed (TRANSFER_ERROR) unless
+ * the sender is the one who stopped.
+ *
+ * The offer: FILE_META names the file's size and SHA-256. With a content store (the worker's
+ * cache) a file it holds is placed at once and acknowledged without a byte sent; otherwise the
+ * receiver answers TRANSFER_READY with the verified prefix it holds, and the sender starts there.
  *
  * Memory stays bounded: the sender may be at most `windowBytes` ahead of what this side has
  * written (it learns our progress from TRANSFER_PROGRESS), and a sender that ignores the window
  * is cut off. Every name the sender chooses goes through confinePath(destDir, name).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SleapRtcError } from '../errors.js';
 import { LIMITS } from '../limits.js';
@@ -23,10 +29,14 @@ import {
   transferIdFromLabel,
   type FileComplete,
   type FileMeta,
+  type FileStart,
   type ReceiverToSender,
   type SenderToReceiver,
   type TransferKind,
 } from '../protocol/transfer.js';
+import { PartialFile } from '../content/partial-file.js';
+import { DestinationExistsError, exists, moveDirIntoPlace, moveFileIntoPlace } from '../content/place.js';
+import type { ContentStore, Lease, Receipt } from '../content/store.js';
 import { confinePath } from '../storage/confine.js';
 import type { PeerChannel } from './channel.js';
 import { RateMeter, type TransferProgressEvent } from './progress.js';
@@ -58,6 +68,18 @@ export interface ReceiveOptions {
    * own message). A worker passes a mapping that names no path of its own.
    */
   peerMessage?: (err: SleapRtcError) => string;
+  /**
+   * The worker's cache: a file it holds is placed from it (nothing sent), a file it lacks is
+   * received into it and placed from there; its partial files are resumable.
+   */
+  store?: ContentStore;
+  /**
+   * Without a store: keep an interrupted file as `<name>.<sha256 prefix>.part` (with a `.json`
+   * sidecar) next to its final name, and resume from it when the same content is sent again.
+   */
+  resumable?: boolean;
+  /** Resumable part files are synced and their sidecar updated at least this often. */
+  checkpointBytes?: number;
 }
 
 export interface ReceiveResult {
@@ -71,14 +93,25 @@ export interface ReceiveResult {
   /** Entries extracted (folders), null for a file. */
   entries: number | null;
   durationMs: number;
+  /** The file came from the store: nothing was sent. */
+  cached: boolean;
+  /** Bytes of the file that were already held from an earlier transfer and not sent again. */
+  resumedFrom: number;
+  /** Bytes that crossed the channel in this transfer. */
+  bytesReceived: number;
+  /** With a store: the hold on the cache entry this file came from; release it when the job ends. */
+  lease: Lease | null;
 }
 
-type State = 'meta' | 'preparing' | 'data' | 'completing' | 'done' | 'failed';
+type State = 'meta' | 'preparing' | 'ready' | 'data' | 'completing' | 'done' | 'failed';
 
 type Inbound = { kind: 'control'; message: SenderToReceiver } | { kind: 'data'; chunk: Uint8Array };
 
 /** Most chunks handed to one writev call. */
 const MAX_WRITEV_CHUNKS = 64;
+
+/** Failures that say nothing against the bytes received so far: a resumable part file is kept. */
+const INTERRUPTIONS: ReadonlySet<string> = new Set(['TRANSFER_ABORTED', 'TRANSFER_CANCELLED', 'TRANSFER_STALLED', 'PEER_CLOSED']);
 
 /** Receive the transfer that arrives on `channel` (labelled `transfer:<id>`). */
 export function receiveTransfer(channel: PeerChannel, opts: ReceiveOptions): Promise<ReceiveResult> {
@@ -86,7 +119,7 @@ export function receiveTransfer(channel: PeerChannel, opts: ReceiveOptions): Pro
 }
 
 class Receiver {
-  readonly #opts: Required<Pick<ReceiveOptions, 'maxBytes' | 'maxEntries' | 'stallTimeoutMs' | 'windowBytes' | 'progressEveryBytes' | 'lingerMs'>> &
+  readonly #opts: Required<Pick<ReceiveOptions, 'maxBytes' | 'maxEntries' | 'stallTimeoutMs' | 'windowBytes' | 'progressEveryBytes' | 'lingerMs' | 'checkpointBytes'>> &
     ReceiveOptions;
   readonly #channel: PeerChannel;
   readonly #transferId: string;
@@ -95,13 +128,21 @@ class Receiver {
   #state: State = 'meta';
   #meta: FileMeta | null = null;
   #finalPath = '';
+  /** The part folder of a folder transfer. */
   #partPath = '';
-  #fh: FileHandle | null = null;
+  #partial: PartialFile | null = null;
+  #receipt: Receipt | null = null;
   #extractor: TarExtractor | null = null;
   #hash: Hash = createHash('sha256');
+  /** Position in the file (a resumed prefix counts) of the bytes received and written so far. */
   #received = 0;
   #written = 0;
   #reported = 0;
+  #checkpointed = 0;
+  #startOffset = 0;
+  /** Aborted when the transfer fails: stops a wait for another receipt of the same content. */
+  readonly #stop = new AbortController();
+  #failure: SleapRtcError | null = null;
   #inbox: Inbound[] = [];
   #inboxBytes = 0;
   #pumping: Promise<void> | null = null;
@@ -123,6 +164,7 @@ class Receiver {
       windowBytes: LIMITS.transferWindowBytes,
       progressEveryBytes: LIMITS.transferProgressEveryBytes,
       lingerMs: LIMITS.transferLingerMs,
+      checkpointBytes: LIMITS.transferCheckpointBytes,
       ...opts,
     };
     this.#transferId = transferIdFromLabel(channel.label) ?? '';
@@ -215,6 +257,7 @@ class Receiver {
         this.#inbox.shift();
         const message = item.message;
         if (message.type === 'FILE_META' && this.#state === 'meta') await this.#prepare(message);
+        else if (message.type === 'FILE_START' && this.#state === 'ready') await this.#start(message);
         else if (message.type === 'FILE_COMPLETE' && this.#state === 'data') await this.#complete(message);
         else throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: ${message.type} arrived out of order (while ${this.#state === 'meta' ? 'waiting for FILE_META' : this.#state}).`);
       }
@@ -241,29 +284,96 @@ class Receiver {
     // Re-check now that the parents exist: none of them may have led outside destDir.
     this.#finalPath = await confinePath(this.#opts.destDir, meta.name);
     if (!this.#opts.overwrite && (await exists(this.#finalPath))) {
-      throw new SleapRtcError('TRANSFER_DEST_EXISTS', `${this.#finalPath} already exists; remove it or allow overwriting.`, { path: this.#finalPath });
+      throw new SleapRtcError('TRANSFER_DEST_EXISTS', `'${meta.name}' already exists in the destination folder; remove it or allow overwriting.`, { name: meta.name });
     }
-    this.#partPath = await confinePath(this.#opts.destDir, `${meta.name}.${this.#transferId}.part`);
-    if (this.#state !== 'preparing') return;
     if (meta.kind === 'file') {
-      this.#fh = await open(this.#partPath, 'wx', 0o644);
+      const cached = await this.#openFile(meta, meta.sha256 as string, meta.size as number);
+      if (cached) return this.#finishCached(meta, cached);
     } else {
+      this.#partPath = await confinePath(this.#opts.destDir, `${meta.name}.${this.#transferId}.part`);
+      if (this.#state !== 'preparing') return;
       await mkdir(this.#partPath, { mode: 0o755 });
       this.#extractor = new TarExtractor(this.#partPath, { maxEntries: this.#opts.maxEntries, maxBytes: this.#opts.maxBytes });
       this.#extractor.onFail((err) => this.#fail(err, true));
     }
     if (this.#state !== 'preparing') {
       // Failed while the part file was being created: the failure's cleanup may have run already.
-      await this.#removePart();
+      await this.#removePart(INTERRUPTIONS.has(this.#failure?.code ?? ''));
       return;
     }
+    this.#state = 'ready';
+    const held = this.#partial?.heldBytes ?? 0;
+    this.#framing.send({ type: 'TRANSFER_READY', transfer_id: this.#transferId, offset: held, held_sha256: held > 0 ? (this.#partial?.heldSha256 ?? null) : null });
+  }
+
+  /**
+   * A file: from the store when it holds it (returns the lease), else open the part file it is
+   * received into: the store's (after any other receipt of the same content ended), a resumable one
+   * beside the final name, or a plain one.
+   */
+  async #openFile(meta: FileMeta, sha256: string, size: number): Promise<Lease | null> {
+    const store = this.#opts.store;
+    if (store) {
+      for (let round = 0; round < 3; round++) {
+        const lease = await store.acquire(sha256, size);
+        if (lease) return lease;
+        const receipt = await store.beginReceipt(sha256, size, {
+          signal: this.#stop.signal,
+          // Keep the sender's stall timer quiet while another job receives the same content.
+          onWait: () => this.#framing.send({ type: 'TRANSFER_PROGRESS', transfer_id: this.#transferId, bytes: 0 }),
+        });
+        if (receipt) {
+          this.#receipt = receipt;
+          this.#partial = receipt.partial;
+          return null;
+        }
+      }
+      throw new SleapRtcError('TRANSFER_IO', `'${meta.name}' could not be taken from the cache or received into it.`, { name: meta.name });
+    }
+    if (this.#opts.resumable) {
+      const p = await confinePath(this.#opts.destDir, `${meta.name}.${sha256.slice(0, 16)}.part`);
+      this.#partial = await PartialFile.open(p, { sha256, size, resumable: true, signal: this.#stop.signal });
+    }
+    if (!this.#partial) {
+      const p = await confinePath(this.#opts.destDir, `${meta.name}.${this.#transferId}.part`);
+      this.#partial = await PartialFile.open(p, { sha256, size, resumable: false });
+    }
+    return null;
+  }
+
+  async #finishCached(meta: FileMeta, lease: Lease): Promise<void> {
+    try {
+      await (this.#opts.store as ContentStore).place(lease, this.#finalPath, this.#opts.overwrite === true);
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    if (this.#state !== 'preparing') {
+      lease.release();
+      return;
+    }
+    await this.#succeed(meta, { size: meta.size as number, sha256: meta.sha256 as string, entries: null, cached: true, lease });
+  }
+
+  async #start(m: FileStart): Promise<void> {
+    const held = this.#partial?.heldBytes ?? 0;
+    if (m.offset !== 0 && m.offset !== held) {
+      throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: FILE_START at byte ${m.offset}, but this side offered ${held}.`);
+    }
+    if (m.offset === 0 && held > 0) await (this.#partial as PartialFile).restart();
+    this.#startOffset = m.offset;
+    this.#received = m.offset;
+    this.#written = m.offset;
+    this.#reported = m.offset;
+    this.#checkpointed = m.offset;
     this.#state = 'data';
     this.#emitProgress(true);
   }
 
   async #writeData(batch: Uint8Array[]): Promise<void> {
     if (this.#state !== 'data') {
-      throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: data arrived ${this.#state === 'meta' || this.#state === 'preparing' ? 'before FILE_META' : 'after FILE_COMPLETE'}.`);
+      const when = this.#state === 'meta' || this.#state === 'preparing' ? 'before FILE_META' : this.#state === 'ready' ? 'before FILE_START' : 'after FILE_COMPLETE';
+      throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: data arrived ${when}.`);
     }
     const meta = this.#meta as FileMeta;
     let bytes = 0;
@@ -275,13 +385,17 @@ class Receiver {
     if (this.#received > this.#opts.maxBytes) {
       throw new SleapRtcError('TRANSFER_TOO_LARGE', `"${meta.name}" exceeds the ${this.#opts.maxBytes}-byte limit of this receiver.`, { limit: this.#opts.maxBytes });
     }
-    for (const c of batch) this.#hash.update(c);
-    if (this.#fh) {
-      await writeAll(this.#fh, batch, this.#written);
+    if (this.#partial) {
+      await this.#partial.append(batch);
     } else if (this.#extractor) {
+      for (const c of batch) this.#hash.update(c);
       for (const c of batch) await this.#extractor.write(c);
     }
     this.#written += bytes;
+    if (this.#partial?.resumable && this.#written - this.#checkpointed >= this.#opts.checkpointBytes) {
+      this.#checkpointed = this.#written;
+      await this.#partial.checkpoint();
+    }
     this.#stall?.touch();
     this.#emitProgress(false);
   }
@@ -299,7 +413,7 @@ class Receiver {
         { expected: done.size, received: this.#received },
       );
     }
-    const digest = this.#hash.digest('hex');
+    const digest = this.#partial ? this.#partial.digest() : this.#hash.digest('hex');
     if (digest !== done.sha256 || (meta.sha256 !== null && meta.sha256 !== done.sha256)) {
       throw new SleapRtcError('TRANSFER_HASH_MISMATCH', `"${meta.name}": the SHA-256 of the received bytes (${digest}) is not the one the sender announced (${meta.sha256 ?? done.sha256}).`, {
         expected: meta.sha256 ?? done.sha256,
@@ -307,47 +421,68 @@ class Receiver {
       });
     }
     let entries: number | null = null;
-    if (this.#fh) {
-      if (this.#opts.fsync !== false) await this.#fh.sync();
-      await this.#fh.close();
-      this.#fh = null;
+    let lease: Lease | null = null;
+    const overwrite = this.#opts.overwrite === true;
+    if (this.#partial) {
+      const partial = this.#partial;
+      await partial.finish(this.#opts.fsync !== false);
+      if (this.#state !== 'completing') return;
+      if (this.#opts.store) {
+        lease = await this.#opts.store.admit(partial);
+        this.#partial = null;
+        this.#receipt?.end();
+        this.#receipt = null;
+        try {
+          await this.#opts.store.place(lease, this.#finalPath, overwrite);
+        } catch (err) {
+          lease.release();
+          throw err;
+        }
+      } else {
+        await moveFileIntoPlace(partial.path, this.#finalPath, overwrite).catch((err: unknown) => {
+          throw destinationError(err, meta.name);
+        });
+        this.#partial = null;
+        await partial.settled();
+      }
     } else if (this.#extractor) {
       entries = (await this.#extractor.finish()).entries;
+      if (this.#state !== 'completing') return;
+      await moveDirIntoPlace(this.#partPath, this.#finalPath, overwrite).catch((err: unknown) => {
+        throw destinationError(err, meta.name);
+      });
     }
-    if (this.#state !== 'completing') return;
-    await this.#moveIntoPlace(meta.kind);
+    if (this.#state !== 'completing') {
+      lease?.release();
+      return;
+    }
+    await this.#succeed(meta, { size: done.size, sha256: digest, entries, cached: false, lease });
+  }
+
+  /** In place: tell the sender, and resolve once it has read that (it closes the channel) or after the linger. */
+  async #succeed(meta: FileMeta, r: { size: number; sha256: string; entries: number | null; cached: boolean; lease: Lease | null }): Promise<void> {
     this.#state = 'done';
     this.#emitProgress(true);
     this.#stall?.stop();
     this.#unlisten?.();
-    this.#framing.send({ type: 'TRANSFER_ACK', transfer_id: this.#transferId, size: done.size, sha256: digest });
-    void this.#framing.lingerThenClose(this.#opts.lingerMs);
+    this.#framing.send({ type: 'TRANSFER_ACK', transfer_id: this.#transferId, size: r.size, sha256: r.sha256 });
+    // Resolving at once would let the caller close the whole connection (the CLI does, then exits)
+    // before the acknowledgement left: the sender then saw its channel close unconfirmed.
+    await this.#framing.lingerThenClose(this.#opts.lingerMs);
     this.#resolve({
       transferId: this.#transferId,
       name: meta.name,
       kind: meta.kind,
       path: this.#finalPath,
-      size: done.size,
-      sha256: digest,
-      entries,
+      size: r.size,
+      sha256: r.sha256,
+      entries: r.entries,
       durationMs: Date.now() - this.#started,
+      cached: r.cached,
+      resumedFrom: r.cached ? r.size : this.#startOffset,
+      bytesReceived: r.cached ? 0 : this.#received - this.#startOffset,
+      lease: r.lease,
     });
-  }
-
-  async #moveIntoPlace(kind: TransferKind): Promise<void> {
-    const taken = await exists(this.#finalPath);
-    if (taken && !this.#opts.overwrite) {
-      throw new SleapRtcError('TRANSFER_DEST_EXISTS', `${this.#finalPath} appeared while the transfer ran; the received copy was discarded.`, { path: this.#finalPath });
-    }
-    if (kind === 'file' || !taken) {
-      // rename() replaces a file atomically; a folder only moves onto a free name.
-      await rename(this.#partPath, this.#finalPath);
-      return;
-    }
-    const old = `${this.#partPath}.old`;
-    await rename(this.#finalPath, old);
-    await rename(this.#partPath, this.#finalPath);
-    await rm(old, { recursive: true, force: true });
   }
 
   #emitProgress(force: boolean): void {
@@ -374,6 +509,8 @@ class Receiver {
   #fail(err: SleapRtcError, notify: boolean | 'cancel'): void {
     if (this.#state === 'failed' || this.#state === 'done') return;
     this.#state = 'failed';
+    this.#failure = err;
+    this.#stop.abort();
     this.#rejectFailed(err);
     this.#stall?.stop();
     this.#unlisten?.();
@@ -389,53 +526,38 @@ class Receiver {
     void (async () => {
       await this.#pumping?.catch(() => {});
       await this.#extractor?.abort(err);
-      await this.#removePart();
+      await this.#removePart(INTERRUPTIONS.has(err.code));
       this.#reject(err);
       await this.#framing.lingerThenClose(notify ? this.#opts.lingerMs : 0);
     })();
   }
 
-  async #removePart(): Promise<void> {
-    const fh = this.#fh;
-    this.#fh = null;
-    await fh?.close().catch(() => {});
+  /** Drop what was written; an interrupted resumable part file is kept for the next transfer. */
+  async #removePart(interrupted: boolean): Promise<void> {
+    const partial = this.#partial;
+    this.#partial = null;
+    if (partial) await (interrupted ? partial.keep() : partial.discard()).catch(() => {});
+    this.#receipt?.end();
+    this.#receipt = null;
     if (this.#partPath) await rm(this.#partPath, { recursive: true, force: true }).catch(() => {});
   }
 }
 
-async function writeAll(fh: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
-  let pos = position;
-  let pending = chunks;
-  while (pending.length > 0) {
-    const { bytesWritten } = await fh.writev(pending, pos);
-    pos += bytesWritten;
-    // Short writes are rare (disk full is an error instead) but legal: continue where it stopped.
-    let skip = bytesWritten;
-    const rest: Uint8Array[] = [];
-    for (const c of pending) {
-      if (skip >= c.byteLength) {
-        skip -= c.byteLength;
-        continue;
-      }
-      rest.push(skip > 0 ? c.subarray(skip) : c);
-      skip = 0;
-    }
-    pending = rest;
+function destinationError(err: unknown, name: string): unknown {
+  if (err instanceof DestinationExistsError) {
+    return new SleapRtcError('TRANSFER_DEST_EXISTS', `'${name}' appeared in the destination folder while the transfer ran; the received copy was discarded.`, { name });
   }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
+  return err;
 }
 
 function asTransferError(err: unknown, transferId: string): SleapRtcError {
   if (err instanceof SleapRtcError) return err;
   const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
+    return new SleapRtcError('TRANSFER_DISK_FULL', `Transfer ${transferId}: the receiving disk is full (${e.code}); nothing of the transfer was kept. Free space there, then run the job again.`, {
+      transfer_id: transferId,
+    });
+  }
   return new SleapRtcError('TRANSFER_IO', `Transfer ${transferId}: could not write the received data (${e.code ?? ''} ${e.message}).`.replace('( ', '('), {
     transfer_id: transferId,
   });

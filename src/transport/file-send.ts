@@ -9,9 +9,15 @@
  *  - the receiver's disk: stay at most `windowBytes` ahead of the bytes the receiver reports as
  *    written (TRANSFER_PROGRESS), so a slow disk on the far side cannot fill its memory.
  *
- * Integrity: a file's size and SHA-256 are computed in a first pass and announced in FILE_META;
- * a folder's tar stream is hashed as it is produced and its size and hash go in FILE_COMPLETE.
- * The receiver verifies before it renames into place and answers TRANSFER_ACK.
+ * Integrity: a file's size and SHA-256 are computed in a first pass (or taken from the caller's
+ * hash index) and offered in FILE_META; a folder's tar stream is hashed as it is produced and its
+ * size and hash go in FILE_COMPLETE. The receiver verifies before it moves into place and answers
+ * TRANSFER_ACK.
+ *
+ * The offer: after FILE_META the sender waits for the receiver's answer. TRANSFER_ACK at once
+ * means it already has the file (nothing is sent); TRANSFER_READY names the prefix it holds from
+ * an interrupted transfer, which the sender takes only after hashing its own first bytes and
+ * finding the same SHA-256. FILE_START then says where the data begins.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
@@ -28,7 +34,7 @@ import {
   type TransferKind,
 } from '../protocol/transfer.js';
 import type { PeerChannel } from './channel.js';
-import { sha256File, type FileDigest } from './file-hash.js';
+import { sha256File, type FileDigest } from '../content/file-hash.js';
 import type { PeerConnection } from './peer-connection.js';
 import { RateMeter, type TransferProgressEvent } from './progress.js';
 import { StallTimer } from './stall-timer.js';
@@ -50,6 +56,8 @@ export interface SendOptions {
   stallTimeoutMs?: number;
   /** After cancelling, how long to wait for the receiver to close the channel (it then has the cancel). */
   lingerMs?: number;
+  /** Where a file's SHA-256 comes from (the client's hash index); default: read the whole file. */
+  digest?: (filePath: string, signal?: AbortSignal) => Promise<FileDigest>;
   /**
    * TEST HOOK, never for production: rewrite each chunk after it was hashed and before it is sent
    * (corruption and truncation tests inject faults here instead of mocking WebRTC).
@@ -67,6 +75,12 @@ export interface SendResult {
   /** Files and folders sent (folders), null for a file. */
   entries: number | null;
   durationMs: number;
+  /** The receiver already had the file: nothing was sent. */
+  cached: boolean;
+  /** Bytes of the file the receiver already held from an interrupted transfer, not sent again. */
+  resumedFrom: number;
+  /** Bytes of the stream put on the channel in this transfer. */
+  bytesSent: number;
 }
 
 /** Send a regular file or a folder, whichever `localPath` is. */
@@ -82,7 +96,7 @@ export async function sendFile(peer: PeerConnection, filePath: string, opts: Sen
   if (!st || !st.isFile()) {
     throw new SleapRtcError('TRANSFER_SOURCE_INVALID', `Cannot send ${filePath}: ${st ? 'it is not a regular file' : 'it does not exist'}.`, { path: filePath });
   }
-  const digest = await sha256File(filePath, opts.signal).catch((err: unknown) => {
+  const digest = await (opts.digest ?? sha256File)(filePath, opts.signal).catch((err: unknown) => {
     throw sourceReadError(filePath, err);
   });
   const fh = await open(filePath, 'r');
@@ -90,8 +104,9 @@ export async function sendFile(peer: PeerConnection, filePath: string, opts: Sen
     const sender = new Sender(peer, opts, 'file', opts.name ?? path.basename(filePath));
     return await sender.run(
       { size: digest.size, sha256: digest.sha256 },
-      () => readFileChunks(fh, digest.size, sender.chunkBytes, filePath),
+      (from) => readFileChunks(fh, digest.size, sender.chunkBytes, filePath, from),
       async (err) => describeChangedSource(err, filePath, digest),
+      (offset, held) => prefixMatches(fh, offset, held, opts.signal),
     );
   } finally {
     await fh.close();
@@ -106,11 +121,27 @@ export async function sendDirectory(peer: PeerConnection, dirPath: string, opts:
     { approxSize: plan.approxTarBytes, entries: plan.paths.length },
     () => rechunk(packStream(plan), sender.chunkBytes),
     async (err) => err,
+    async () => false,
   );
 }
 
-async function* readFileChunks(fh: FileHandle, size: number, chunkBytes: number, filePath: string): AsyncGenerator<Uint8Array> {
+/** Whether our first `offset` bytes hash to `held` (what the receiver says it holds). */
+async function prefixMatches(fh: FileHandle, offset: number, held: string, signal?: AbortSignal): Promise<boolean> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1024 * 1024);
   let pos = 0;
+  while (pos < offset) {
+    signal?.throwIfAborted();
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, offset - pos), pos);
+    if (bytesRead === 0) return false;
+    hash.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return hash.digest('hex') === held;
+}
+
+async function* readFileChunks(fh: FileHandle, size: number, chunkBytes: number, filePath: string, from = 0): AsyncGenerator<Uint8Array> {
+  let pos = from;
   const read = async (at: number): Promise<Uint8Array> => {
     const buf = Buffer.allocUnsafe(Math.min(chunkBytes, size - at));
     let got = 0;
@@ -124,7 +155,7 @@ async function* readFileChunks(fh: FileHandle, size: number, chunkBytes: number,
     return buf;
   };
   // Read one chunk ahead so the disk and the channel work at the same time.
-  let next = size > 0 ? read(0) : null;
+  let next = pos < size ? read(pos) : null;
   while (next) {
     const chunk = await next;
     pos += chunk.byteLength;
@@ -156,6 +187,9 @@ function cancelledLocally(transferId: string): SleapRtcError {
   return new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${transferId} was cancelled on this side.`, { transfer_id: transferId, by: 'local' });
 }
 
+/** What the receiver answered to FILE_META. */
+type OfferAnswer = { ready: Extract<ReceiverToSender, { type: 'TRANSFER_READY' }> } | { ack: Extract<ReceiverToSender, { type: 'TRANSFER_ACK' }> };
+
 interface Announce {
   size?: number;
   sha256?: string;
@@ -183,6 +217,10 @@ class Sender {
   #total: number | null = null;
   #ackWaiter: (() => void) | null = null;
   #finalAck: ((ack: Extract<ReceiverToSender, { type: 'TRANSFER_ACK' }>) => void) | null = null;
+  /** The receiver's answer to the offer: where to start, or that it already has the file. */
+  #answer: ((a: OfferAnswer) => void) | null = null;
+  #announce: Announce = {};
+  #streaming = false;
   #rate = new RateMeter();
   #stall: StallTimer | null = null;
   /** A TRANSFER_CANCEL went out: close only after the receiver has had the chance to read it. */
@@ -206,9 +244,11 @@ class Sender {
 
   async run(
     announce: Announce,
-    source: () => AsyncIterable<Uint8Array>,
+    source: (from: number) => AsyncIterable<Uint8Array>,
     explain: (err: SleapRtcError) => Promise<SleapRtcError>,
+    heldMatches: (offset: number, heldSha256: string) => Promise<boolean>,
   ): Promise<SendResult> {
+    this.#announce = announce;
     const signal = this.#opts.signal;
     const onAbort = (): void => this.#fail(cancelledLocally(this.transferId), 'cancel');
     let channel: PeerChannel | null = null;
@@ -243,11 +283,26 @@ class Sender {
       };
       this.#total = announce.size ?? announce.approxSize ?? null;
       this.#check();
+      const answered = new Promise<OfferAnswer>((resolve) => (this.#answer = resolve));
       framing.send(meta);
+      const answer = await Promise.race([answered, this.#failed]);
+      if ('ack' in answer) {
+        // The receiver already had this file: it is in place and nothing crosses the channel.
+        this.#stall.stop();
+        this.#acked = answer.ack.size;
+        return this.#result(answer.ack.size, answer.ack.sha256, announce, { cached: true, resumedFrom: answer.ack.size, bytesSent: 0 });
+      }
+      let offset = answer.ready.offset;
+      if (offset > 0 && !(await heldMatches(offset, answer.ready.held_sha256 ?? ''))) offset = 0;
+      this.#check();
+      this.#sent = offset;
+      this.#acked = offset;
+      this.#streaming = true;
+      framing.send({ type: 'FILE_START', transfer_id: this.transferId, offset });
 
       const hash = announce.sha256 === undefined ? createHash('sha256') : null;
-      let produced = 0;
-      for await (const raw of source()) {
+      let produced = offset;
+      for await (const raw of source(offset)) {
         this.#check();
         hash?.update(raw);
         const chunk = this.#opts.transformChunk ? this.#opts.transformChunk(raw, produced) : raw;
@@ -266,15 +321,7 @@ class Sender {
       await Promise.race([ack, this.#failed]);
       this.#stall.stop();
       this.#emitProgress(this.#acked);
-      return {
-        transferId: this.transferId,
-        name: this.#name,
-        kind: this.#kind,
-        size: produced,
-        sha256,
-        entries: announce.entries ?? null,
-        durationMs: Date.now() - this.#started,
-      };
+      return this.#result(produced, sha256, announce, { cached: false, resumedFrom: offset, bytesSent: produced - offset });
     } catch (err) {
       const e = this.#error ?? asSendError(err, this.transferId);
       this.#fail(e, 'cancel');
@@ -289,6 +336,19 @@ class Sender {
         channel?.close();
       }
     }
+  }
+
+  #result(size: number, sha256: string, announce: Announce, how: { cached: boolean; resumedFrom: number; bytesSent: number }): SendResult {
+    return {
+      transferId: this.transferId,
+      name: this.#name,
+      kind: this.#kind,
+      size,
+      sha256,
+      entries: announce.entries ?? null,
+      durationMs: Date.now() - this.#started,
+      ...how,
+    };
   }
 
   #check(): void {
@@ -313,7 +373,24 @@ class Sender {
   #onControl(message: ReceiverToSender): void {
     this.#stall?.touch();
     switch (message.type) {
+      case 'TRANSFER_READY': {
+        const answer = this.#answer;
+        this.#answer = null;
+        const size = this.#announce.size;
+        const bad = !answer || (size === undefined ? message.offset !== 0 : message.offset > size);
+        if (bad) {
+          this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver sent TRANSFER_READY ${answer ? `offering byte ${message.offset}` : 'twice'}.`), 'cancel');
+          return;
+        }
+        answer({ ready: message });
+        return;
+      }
       case 'TRANSFER_PROGRESS': {
+        // Before the start a zero is a keep-alive (the receiver waits for another copy of this file).
+        if (!this.#streaming) {
+          if (message.bytes !== 0) this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver confirmed ${message.bytes} bytes before the transfer started.`), 'cancel');
+          return;
+        }
         if (message.bytes > this.#sent || message.bytes < this.#acked) {
           this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver confirmed ${message.bytes} bytes (sent ${this.#sent}, confirmed before ${this.#acked}).`), 'cancel');
           return;
@@ -326,6 +403,17 @@ class Sender {
         return;
       }
       case 'TRANSFER_ACK':
+        if (this.#answer) {
+          // Straight after the offer: the receiver has the file already, if it is this file.
+          const answer = this.#answer;
+          this.#answer = null;
+          if (this.#kind !== 'file' || message.size !== this.#announce.size || message.sha256 !== this.#announce.sha256) {
+            this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver confirmed content that was not offered.`), 'cancel');
+            return;
+          }
+          answer({ ack: message });
+          return;
+        }
         if (!this.#finalAck) {
           this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver confirmed the transfer before it was complete.`), 'cancel');
           return;

@@ -17,6 +17,7 @@ import { PeerLiveness } from '../transport/liveness.js';
 import type { PeerConnection } from '../transport/peer-connection.js';
 import type { SignalingClient } from '../transport/signaling-client.js';
 import type { StorageConfig } from '../storage/index.js';
+import type { ContentStore, Lease } from '../content/store.js';
 import { JobRun } from './job-runner.js';
 import { peerError, LocalPaths } from './peer-errors.js';
 import { checkRequest, type CheckOutcome } from './request-check.js';
@@ -44,6 +45,8 @@ export interface SessionContext {
   uploadStartTimeoutMs?: number;
   /** On shutdown, how long outputs still uploading may take (default LIMITS.workerShutdownGraceMs). */
   shutdownGraceMs?: number;
+  /** The cache of files sent to this worker; null when it is off. */
+  store?: ContentStore | null;
 }
 
 /** One job's way through #runJob. */
@@ -51,6 +54,8 @@ interface Attempt {
   request: JobRequest;
   job: ActiveJob;
   jobDir: string | null;
+  /** Cache entries the job's inputs came from: not evicted while the job runs. */
+  leases: Lease[];
   /** JOB_ACCEPTED was sent: an unexpected error now ends the job with JOB_FAILED, not JOB_REJECTED. */
   accepted: boolean;
   /** What the client is told failed, should an unexpected error end the attempt now. */
@@ -221,12 +226,15 @@ export class WorkerSession {
    * reservation and then the slot are given back.
    */
   async #runJob(request: JobRequest, job: ActiveJob): Promise<void> {
-    const attempt: Attempt = { request, job, jobDir: null, accepted: false, step: 'The job could not be started on this worker' };
+    const attempt: Attempt = { request, job, jobDir: null, leases: [], accepted: false, step: 'The job could not be started on this worker' };
     const cleanup: (() => Promise<void> | void)[] = [];
     try {
       if (!this.#admit(attempt)) return;
       cleanup.push(() => this.#ctx.slots.release());
       cleanup.push(() => this.#removeJobDir(attempt));
+      cleanup.push(() => {
+        for (const lease of attempt.leases) lease.release();
+      });
       const outcome = await this.#check(attempt);
       if (!outcome) return;
       const reservation = await this.#claim(attempt);
@@ -352,8 +360,10 @@ export class WorkerSession {
     if (outcome.storage.transfer !== 'webrtc' || job.cancelReason) return true;
     const what = 'The input files did not arrive';
     try {
-      await receiveInputs({
+      const received = await receiveInputs({
         jobId: job_id,
+        store: this.#ctx.store ?? null,
+        leases: attempt.leases,
         inputs: outcome.paths.filter((p) => p.role === 'input'),
         stagingDir: await this.#jobDir(attempt),
         inbox: this.#inbox,
@@ -362,6 +372,7 @@ export class WorkerSession {
         peerMessage: (err) => peerError(err, 'The worker could not receive this file', this.#local).message,
         ...(this.#ctx.uploadStartTimeoutMs !== undefined ? { startTimeoutMs: this.#ctx.uploadStartTimeoutMs } : {}),
       });
+      this.#log.info(`job ${job_id}: inputs in place: ${received.map(describeReceipt).join(', ')}`);
       return true;
     } catch (err) {
       if (job.cancelReason) {
@@ -481,6 +492,12 @@ export class WorkerSession {
       this.#log.debug({ err }, `could not send ${message.type} to client ${this.clientPeerId}`);
     }
   }
+}
+
+function describeReceipt(r: { name: string; size: number; cached: boolean; resumedFrom: number; bytesReceived: number }): string {
+  if (r.cached) return `${r.name} (from the cache, ${r.size} bytes)`;
+  if (r.resumedFrom > 0) return `${r.name} (resumed at byte ${r.resumedFrom}, ${r.bytesReceived} bytes received)`;
+  return `${r.name} (${r.bytesReceived} bytes received)`;
 }
 
 function asError(err: unknown): SleapRtcError {

@@ -11,7 +11,8 @@ import { LIMITS } from '../limits.js';
 import type { WorkerToClient } from '../protocol/job.js';
 import { transferIdFromLabel } from '../protocol/transfer.js';
 import type { PeerChannel } from '../transport/channel.js';
-import { receiveTransfer } from '../transport/file-receive.js';
+import type { ContentStore, Lease } from '../content/store.js';
+import { receiveTransfer, type ReceiveResult } from '../transport/file-receive.js';
 import { sendPath } from '../transport/file-send.js';
 import type { PeerConnection } from '../transport/peer-connection.js';
 import type { CheckedPath } from './request-check.js';
@@ -67,8 +68,10 @@ export class TransferInbox {
 
 /**
  * Ask for every input and receive them into `stagingDir`. Each must arrive under exactly the name
- * the request gave it and as the kind it is (a model folder as a folder). Rejects with the first
- * transfer error; the others are cancelled through `signal` by the caller.
+ * the request gave it and as the kind it is (a model folder as a folder). With the worker's cache
+ * (`store`) a file it holds is placed from there and not sent. Rejects with the first transfer
+ * error; the others are cancelled through `signal` by the caller. The cache entries the inputs
+ * came from are added to `leases` as they arrive; the caller releases them when the job ends.
  */
 export async function receiveInputs(opts: {
   jobId: string;
@@ -80,7 +83,9 @@ export async function receiveInputs(opts: {
   startTimeoutMs?: number;
   /** What the client is told on a transfer channel that fails here (worker-side words, no local paths). */
   peerMessage?: (err: SleapRtcError) => string;
-}): Promise<void> {
+  store?: ContentStore | null;
+  leases: Lease[];
+}): Promise<ReceiveResult[]> {
   const wanted = opts.inputs.map((p) => ({ path: p, transferId: randomUUID() }));
   const timeoutMs = opts.startTimeoutMs ?? LIMITS.jobTransferStartTimeoutMs;
   // One failed input stops the others (and their waits), as does the caller's signal.
@@ -93,12 +98,13 @@ export async function receiveInputs(opts: {
   // Every expectation exists before the client hears of them, so no channel can arrive unrouted.
   channels.forEach((c) => c.catch(() => {}));
   opts.send({ type: 'UPLOAD_REQUEST', job_id: opts.jobId, files: wanted.map((w) => ({ field: w.path.field, transfer_id: w.transferId })) });
-  const receiveOne = async (w: { path: CheckedPath; transferId: string }, i: number): Promise<void> => {
+  const receiveOne = async (w: { path: CheckedPath; transferId: string }, i: number): Promise<ReceiveResult> => {
     const channel = await (channels[i] as Promise<PeerChannel>);
-    await receiveTransfer(channel, {
+    const result = await receiveTransfer(channel, {
       destDir: opts.stagingDir,
       signal,
       ...(opts.peerMessage ? { peerMessage: opts.peerMessage } : {}),
+      ...(opts.store ? { store: opts.store } : {}),
       onMeta: (meta) => {
         const kind = w.path.kind === 'directory' ? 'tar' : 'file';
         if (meta.name !== w.path.relative_path || meta.kind !== kind) {
@@ -109,9 +115,11 @@ export async function receiveInputs(opts: {
         }
       },
     });
+    if (result.lease) opts.leases.push(result.lease);
+    return result;
   };
   try {
-    await Promise.all(
+    return await Promise.all(
       wanted.map((w, i) =>
         receiveOne(w, i).catch((err: unknown) => {
           stop.abort();

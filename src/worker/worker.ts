@@ -10,6 +10,8 @@ import type { SleapRtcConfig } from '../config/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Capabilities, GpuInfo, JobType, Metadata, WorkerStatus } from '../protocol/common.js';
 import { StorageConfig } from '../storage/index.js';
+import { xdgCacheDir } from '../content/hash-index.js';
+import { ContentStore } from '../content/store.js';
 import { acceptPeer } from '../transport/peer-connection.js';
 import { SignalingClient } from '../transport/signaling-client.js';
 import { buildCapabilities, checkBackends, describeBackend } from './capabilities.js';
@@ -64,6 +66,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   await mkdir(workDir, { recursive: true });
   // What a killed earlier run left here goes before any job starts (work-dir.ts has the rule).
   const workFolder = await openWorkDir(workDir, { logger: log });
+  const store = await openCache(config, log);
 
   let running = 0;
   const statusOf = (): WorkerStatus => (running >= maxJobs ? 'busy' : 'available');
@@ -126,6 +129,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
           jobTypes: new Set(jobTypes),
           executable: config.worker.sleap_nn,
           workDir,
+          store,
           slots,
           signaling,
           logger: log,
@@ -163,6 +167,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     await Promise.all([...sessions].map((s) => s.close(reason)));
     await signaling.close();
     await workFolder.release();
+    await store?.close();
   };
 
   return {
@@ -183,6 +188,21 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       return closing;
     },
   };
+}
+
+/** The worker's cache of files sent to it, or null when `cache_max_bytes` is 0. Logs where it is and what it holds. */
+async function openCache(config: SleapRtcConfig, log: Logger): Promise<ContentStore | null> {
+  const maxBytes = config.worker.cache_max_bytes;
+  if (maxBytes === 0) {
+    log.info('cache: off (cache_max_bytes = 0); every file of a transfer job is sent');
+    return null;
+  }
+  const dir = config.worker.cache_dir ?? path.join(xdgCacheDir(), 'worker-cache');
+  const store = await ContentStore.open({ dir, maxBytes, logger: log });
+  const st = store.stats();
+  const gib = (n: number): string => `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  log.info(`cache: ${dir}, ${st.entries} file(s), ${gib(st.bytes)} of at most ${gib(st.maxBytes)}`);
+  return store;
 }
 
 /** A peer id built from the host name (letters, digits, ".", "_", "-"). */

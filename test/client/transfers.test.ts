@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { silentReporter } from '../../src/client/reporter.js';
+import { HashIndex } from '../../src/content/hash-index.js';
 import { receiveOutputs, sendInputs } from '../../src/client/transfers.js';
 import { receiveTransfer } from '../../src/transport/file-receive.js';
 import { sendPath } from '../../src/transport/file-send.js';
@@ -29,6 +30,7 @@ test('inputs go under the names the plan gave them; a field the job does not hav
     inputs,
     reporter: silentReporter(),
     signal: new AbortController().signal,
+    hashIndex: new HashIndex(path.join(src, 'hash-index.json')),
   });
   await Promise.all(got);
   assert.equal(await readFile(path.join(dst, 'video.slp'), 'utf8'), 'L');

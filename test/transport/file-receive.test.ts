@@ -45,6 +45,11 @@ function fileMeta(data: Uint8Array, extra: Record<string, unknown> = {}): string
   return JSON.stringify({ type: 'FILE_META', transfer_id: ID, name: 'f.bin', kind: 'file', size: data.byteLength, sha256: sha(data), ...extra });
 }
 
+/** FILE_START at 0: a plain sender may send it straight after FILE_META, without waiting for TRANSFER_READY. */
+function start(offset = 0): string {
+  return JSON.stringify({ type: 'FILE_START', transfer_id: ID, offset });
+}
+
 function complete(size: number, sha256: string): string {
   return JSON.stringify({ type: 'FILE_COMPLETE', transfer_id: ID, size, sha256 });
 }
@@ -116,6 +121,7 @@ const lies: { name: string; run: (s: PeerChannel, data: Buffer) => void; code: s
     name: 'more bytes than announced',
     run: (s, d) => {
       s.send(fileMeta(d));
+      s.send(start());
       s.send(d);
       s.send(new Uint8Array(1));
     },
@@ -125,6 +131,7 @@ const lies: { name: string; run: (s: PeerChannel, data: Buffer) => void; code: s
     name: 'stream ends short of the announced size',
     run: (s, d) => {
       s.send(fileMeta(d));
+      s.send(start());
       s.send(d.subarray(0, 600));
       s.send(complete(d.byteLength, sha(d)));
     },
@@ -134,6 +141,7 @@ const lies: { name: string; run: (s: PeerChannel, data: Buffer) => void; code: s
     name: 'FILE_COMPLETE changes the size',
     run: (s, d) => {
       s.send(fileMeta(d));
+      s.send(start());
       s.send(d.subarray(0, 600));
       s.send(complete(600, sha(d.subarray(0, 600))));
     },
@@ -143,6 +151,7 @@ const lies: { name: string; run: (s: PeerChannel, data: Buffer) => void; code: s
     name: 'bytes do not match the hash',
     run: (s, d) => {
       s.send(fileMeta(d));
+      s.send(start());
       s.send(randomBytes(d.byteLength));
       s.send(complete(d.byteLength, sha(d)));
     },
@@ -153,6 +162,7 @@ const lies: { name: string; run: (s: PeerChannel, data: Buffer) => void; code: s
     run: (s, d) => {
       const other = randomBytes(d.byteLength);
       s.send(fileMeta(d));
+      s.send(start());
       s.send(other);
       s.send(complete(d.byteLength, sha(other)));
     },
@@ -204,6 +214,7 @@ for (const c of hostileTars) {
     // Good entries first, so something was already written when the hostile one arrives.
     const bytes = tarArchive([{ path: 'good/', type: 'Directory' }, { path: 'good/a.txt', data: 'fine' }, ...c.entries]);
     sender.channel.send(JSON.stringify({ type: 'FILE_META', transfer_id: ID, name: 'project', kind: 'tar', size: null, sha256: null, entries: 3 }));
+    sender.channel.send(start());
     for (let i = 0; i < bytes.length; i += 4096) sender.channel.send(bytes.subarray(i, i + 4096));
     sender.channel.send(complete(bytes.length, sha(bytes)));
     await expectFailure(outcome, c.code, sender, dst);
@@ -236,6 +247,7 @@ test('a sender that goes silent fails with TRANSFER_STALLED', async (t) => {
   const sender = await rawSender(offerer);
   const data = randomBytes(1000);
   sender.channel.send(fileMeta(data));
+  sender.channel.send(start());
   sender.channel.send(data.subarray(0, 10));
   await expectFailure(outcome, 'TRANSFER_STALLED', sender, dst);
 });

@@ -30,8 +30,10 @@ export interface JobResult {
   user_subdir: string | null;
   /** Results as paths on this machine. */
   outputs: string[];
-  /** Payload bytes of files that crossed the connection (both ways; 0 for shared storage). */
+  /** Payload bytes of input files sent to the worker (0 for shared storage). */
   bytes_sent: number;
+  /** Payload bytes of results received from the worker. */
+  bytes_received: number;
   /** Bytes not sent because the receiver already had them (the worker's cache, a resumed part file). */
   bytes_skipped: number;
   fallback_reason?: string;
@@ -88,9 +90,10 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
     user_subdir: plan.shared?.userSubdir ?? null,
     outputs: [],
     bytes_sent: 0,
+    bytes_received: 0,
     bytes_skipped: 0,
   };
-  const tally = { sent: 0, skipped: 0 };
+  const tally = { sent: 0, received: 0, skipped: 0 };
   r.info(`job ${plan.jobId}`);
   r.info(plan.shared ? `transfer: shared storage (backend ${plan.shared.backend}, user ${plan.shared.userSubdir || '(base)'})` : `transfer: webrtc (reason: ${plan.transferReason})`);
   const fallBack = (reason: string): void => {
@@ -151,6 +154,7 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
   } finally {
     for (const fn of unwatch) fn();
     result.bytes_sent = tally.sent;
+    result.bytes_received = tally.received;
     result.bytes_skipped = tally.skipped;
     await selection?.release();
     for (const p of peers) p.close();

@@ -19,7 +19,11 @@ import { formatBytes, type JobReporter } from './reporter.js';
 
 /** Payload bytes of a job's transfers: what crossed the connection, and what did not have to. */
 export interface TransferTally {
+  /** Uploaded (client to worker). */
   sent: number;
+  /** Downloaded (worker to client). */
+  received: number;
+  /** Not sent either way because the receiver had them. */
   skipped: number;
 }
 
@@ -141,7 +145,7 @@ export async function receiveOutputs(opts: {
         },
       });
       if (opts.tally) {
-        opts.tally.sent += result.bytesReceived;
+        opts.tally.received += result.bytesReceived;
         opts.tally.skipped += result.resumedFrom;
       }
       reportShortcut(opts.reporter, 'download', result);

@@ -20,7 +20,7 @@ after(async () => {
   for (const fn of suite.fns.reverse()) await fn();
 });
 
-const JSON_KEYS = ['job_id', 'status', 'worker', 'transfer', 'storage_backend', 'user_subdir', 'outputs', 'bytes_sent', 'bytes_skipped'];
+const JSON_KEYS = ['job_id', 'status', 'worker', 'transfer', 'storage_backend', 'user_subdir', 'outputs', 'bytes_sent', 'bytes_received', 'bytes_skipped'];
 
 test('shared storage: the worker reads the data in place under its own base path; outputs print as client paths', async (t) => {
   const lab = await labShare(t);
@@ -43,6 +43,7 @@ test('shared storage: the worker reads the data in place under its own base path
     user_subdir: 'alice',
     outputs: [path.join(lab.mount, 'alice/proj/models/r1')],
     bytes_sent: 0,
+    bytes_received: 0,
     bytes_skipped: 0,
   });
   assert.match(r.stderr, /transfer: shared storage \(backend vast, user alice\)/);

@@ -109,12 +109,13 @@ export async function startWorker(
   t: Hooks,
   room: Room,
   dir: string,
-  opts: { name: string; toml?: string; env?: NodeJS.ProcessEnv; noConfig?: boolean },
+  opts: { name: string; toml?: string; env?: NodeJS.ProcessEnv; noConfig?: boolean; workerToml?: string },
 ): Promise<Worker> {
   const args = ['worker', ...room.flags, '--name', opts.name];
   if (!opts.noConfig) {
     const file = path.join(dir, `worker-${opts.name}.toml`);
-    await writeFile(file, `${opts.toml ?? ''}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(dir, `work-${opts.name}`))}\n`);
+    const extra = opts.workerToml ? `${opts.workerToml}\n` : '';
+    await writeFile(file, `${opts.toml ?? ''}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(dir, `work-${opts.name}`))}\n${extra}`);
     args.push('--config', file);
   }
   const child = spawnTracked(t, args, { env: { HOME: dir, ...opts.env } });

@@ -30,9 +30,16 @@ export default tseslint.config(
   },
   {
     // Data flows one way: cli -> client/worker -> transport -> protocol.
-    files: ['src/transport/**', 'src/protocol/**', 'src/storage/**', 'src/config/**', 'src/slp/**'],
+    files: ['src/transport/**', 'src/protocol/**', 'src/storage/**', 'src/config/**', 'src/slp/**', 'src/content/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['**/worker/**', '**/client/**', '**/cli/**', '**/signaling/**'] }],
+    },
+  },
+  {
+    // Files by content sit below transport: no networking.
+    files: ['src/content/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['**/worker/**', '**/client/**', '**/cli/**', '**/signaling/**', '**/transport/**'] }],
     },
   },
 );

@@ -8,7 +8,8 @@
  *   npm run bench:dispatch            (BENCH_RUNS=11 BENCH_BIG_RUNS=3 to change the repetitions)
  *
  * The baseline is shared storage with the 1 KiB file, measured in the same run; the target is
- * shared storage with 1 GiB within 1.2x of it. The last line of output is one JSON object.
+ * shared storage with 1 GiB within 1.2x of it. The worker's cache is off here, so every transfer
+ * job sends its file (bench:cache measures the cache). The last line of output is one JSON object.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -71,6 +72,8 @@ const median = (xs: number[]): number => {
 };
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-bench-dispatch-'));
+// The client's hash index under this run's folder, not the user's ~/.cache.
+process.env.XDG_CACHE_HOME = path.join(root, 'xdg-cache');
 try {
   const share = path.join(root, 'share');
   const mount = path.join(root, 'mnt');
@@ -90,7 +93,7 @@ try {
     c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { room_id: string; token: string }) : reject(new Error('room create failed'))));
   });
   const workerToml = path.join(root, 'worker.toml');
-  await writeFile(workerToml, `[storage.vast]\nbase_path = ${JSON.stringify(share)}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(root, 'work'))}\n`);
+  await writeFile(workerToml, `[storage.vast]\nbase_path = ${JSON.stringify(share)}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(root, 'work'))}\ncache_max_bytes = 0\n`);
   await startCli(['worker', '--server', url as string, '--room', room.room_id, '--token', room.token, '--config', workerToml, '--name', 'bench-gpu'], /ready in room/);
 
   const sharedConfig = parseConfig(`[storage.vast]\nbase_path = ${JSON.stringify(mount)}\n`, 'client.toml', {});

@@ -62,13 +62,14 @@ export async function sendInputs(opts: {
         transferId,
         name: input.staged,
         signal: opts.signal,
+        // Counted even when the send fails: --json says what really crossed.
+        onBytesSent: (n) => {
+          if (opts.tally) opts.tally.sent += n;
+        },
         digest: (p, signal) => index.digest(p, signal),
         onProgress: (p) => opts.reporter.transfer('upload', p),
       });
-      if (opts.tally) {
-        opts.tally.sent += res.bytesSent;
-        opts.tally.skipped += res.size - res.bytesSent;
-      }
+      if (opts.tally) opts.tally.skipped += res.size - res.bytesSent;
       reportShortcut(opts.reporter, 'upload', res);
     }
   } finally {

@@ -56,6 +56,8 @@ export interface SendOptions {
   stallTimeoutMs?: number;
   /** After cancelling, how long to wait for the receiver to close the channel (it then has the cancel). */
   lingerMs?: number;
+  /** Called once the send is over, succeeded or not, with the bytes of the stream it put on the channel. */
+  onBytesSent?: (bytes: number) => void;
   /** Where a file's SHA-256 comes from (the client's hash index); default: read the whole file. */
   digest?: (filePath: string, signal?: AbortSignal) => Promise<FileDigest>;
   /**
@@ -221,6 +223,7 @@ class Sender {
   #answer: ((a: OfferAnswer) => void) | null = null;
   #announce: Announce = {};
   #streaming = false;
+  #startOffset = 0;
   #rate = new RateMeter();
   #stall: StallTimer | null = null;
   /** A TRANSFER_CANCEL went out: close only after the receiver has had the chance to read it. */
@@ -297,6 +300,7 @@ class Sender {
       this.#check();
       this.#sent = offset;
       this.#acked = offset;
+      this.#startOffset = offset;
       this.#streaming = true;
       framing.send({ type: 'FILE_START', transfer_id: this.transferId, offset });
 
@@ -329,6 +333,7 @@ class Sender {
     } finally {
       this.#stall?.stop();
       signal?.removeEventListener('abort', onAbort);
+      this.#opts.onBytesSent?.(this.#streaming ? this.#sent - this.#startOffset : 0);
       if (this.#notified && this.#framing) {
         // We told the receiver to stop: let it read that (it closes when it has) before closing.
         await this.#framing.lingerThenClose(this.#opts.lingerMs ?? LIMITS.transferLingerMs);

@@ -352,7 +352,9 @@ export class SignalingHub {
     let others: PeerInfo[];
     try {
       await this.opts.bus.settled();
-      others = (await store.listPeers(peer.room_id)).filter((p) => p.peer_id !== peer.peer_id).map(toPeerInfo);
+      const listed = await store.listPeers(peer.room_id);
+      this.local.setRoster(peer.room_id, listed.map((p) => p.peer_id));
+      others = listed.filter((p) => p.peer_id !== peer.peer_id).map(toPeerInfo);
     } catch (err) {
       await this.undoRegistration(conn, peer, err);
       return;
@@ -451,6 +453,16 @@ export class SignalingHub {
       if (local.peer.room_id !== self.room_id) return this.notInRoom(conn, targetId);
       local.deliver(encode(message));
       this.opts.metrics.messagesRelayed += 1;
+      return;
+    }
+    if (this.local.inRoster(self.room_id, targetId)) {
+      // A member of the sender's room on another instance: no store lookup, and no waiting for
+      // the publish either (messages from one peer still leave in order on the bus connection).
+      this.opts.metrics.messagesRelayed += 1;
+      this.opts.bus.publish(peerChannel(targetId), { frame: encode(message) }).catch((err: unknown) => {
+        this.opts.logger.warn({ err, to: targetId }, 'relay through the bus failed');
+        this.fail(conn, 'STORE_UNAVAILABLE', `Could not relay to "${targetId}": the signaling server cannot reach its store. Try again in a moment.`, { details: { peer_id: targetId } });
+      });
       return;
     }
     return this.relayRemote(conn, self.room_id, targetId, message);

@@ -113,11 +113,15 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
   test(`${name}: a room with no peer expires after its TTL; one with peers does not`, async (t) => {
     const store = await fresh(t);
     const idle = room({ idle_ttl_ms: 40 });
-    const busy = room({ idle_ttl_ms: 40 });
+    // Long enough that the peer surely joins before it runs out, even on a loaded machine.
+    const busy = room({ idle_ttl_ms: 1000 });
     await store.createRoom(idle);
     await store.createRoom(busy);
+    const joinedAt = Date.now();
     await store.addPeer(peer(busy.room_id));
     await waitFor(async () => (await store.getRoom(idle.room_id)) === undefined, 5000, 'the idle room to expire');
+    // Past the busy room's TTL too: it stays because it has a peer.
+    await new Promise((r) => setTimeout(r, Math.max(0, joinedAt + 1100 - Date.now())));
     await store.sweepIdleRooms();
     assert.ok(await store.getRoom(busy.room_id), 'a room with a peer stays');
     assert.equal(await store.addPeer(peer(idle.room_id, { preferred_id: 'late' })), undefined);

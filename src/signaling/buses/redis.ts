@@ -2,6 +2,8 @@
  * The MessageBus over Redis pub/sub: PUBLISH on the store's connection, one extra connection for
  * SUBSCRIBE. A channel is subscribed in Redis while this process has at least one handler for it.
  * Each message carries the publishing node's id, so `/metrics` can count what crossed processes.
+ * On the wire a message is `<node>\n<except>\n<frame>`: the frame is already JSON, and wrapping
+ * it in another JSON document would escape every quote in it.
  * ioredis re-subscribes by itself after a reconnect; what was published while the link was down
  * is lost (pub/sub does not queue), which peers see as a missed room event at worst.
  */
@@ -37,15 +39,17 @@ export async function createRedisBus(publisher: Redis, nodeId: string, logger: L
     const channel = channelBuf.toString().slice(PREFIX.length);
     const handlers = channels.get(channel);
     if (handlers === undefined) return;
-    let message: BusMessage & { node?: string };
-    try {
-      message = JSON.parse(payload.toString()) as BusMessage & { node?: string };
-    } catch (err) {
-      logger.error({ err, channel }, 'a bus message that is not JSON; dropped');
+    const text = payload.toString();
+    const first = text.indexOf('\n');
+    const second = first < 0 ? -1 : text.indexOf('\n', first + 1);
+    if (second < 0) {
+      logger.error({ channel }, 'a bus message in an unknown format; dropped');
       return;
     }
-    if (message.node !== nodeId) counters.received_remote += 1;
-    const delivered: BusMessage = message.except !== undefined ? { frame: message.frame, except: message.except } : { frame: message.frame };
+    if (text.slice(0, first) !== nodeId) counters.received_remote += 1;
+    const except = text.slice(first + 1, second);
+    const frame = text.slice(second + 1);
+    const delivered: BusMessage = except !== '' ? { frame, except } : { frame };
     for (const handler of [...handlers]) {
       try {
         handler(delivered);
@@ -66,7 +70,7 @@ export async function createRedisBus(publisher: Redis, nodeId: string, logger: L
     counters,
 
     async publish(channel, message) {
-      const payload = JSON.stringify({ ...message, node: nodeId });
+      const payload = `${nodeId}\n${message.except ?? ''}\n${message.frame}`;
       try {
         await publisher.publish(PREFIX + channel, payload);
       } catch (err) {

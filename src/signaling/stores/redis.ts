@@ -264,10 +264,8 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
     },
 
     async listPeers(roomId) {
-      const flat = await call('list peers', () => redis.hgetall(k.peers(roomId)));
-      const list: string[] = [];
-      for (const [id, v] of Object.entries(flat)) list.push(id, v);
-      return peersFrom(roomId, list);
+      // One small round trip while the room's peers are unchanged (the parsed list is cached per peers version).
+      return (await readRoom(roomId)).peers;
     },
 
     async setMetadata(peerId, metadata) {

@@ -16,11 +16,26 @@
  *      which must be 0.
  * The per-connection rate limit is off in the benchmark server. The last line printed is one
  * JSON object with every figure.
+ *
+ * `-- --store redis`: the same two phases against two server processes on one real redis-server
+ * (workers and clients spread over both, so assignments, relays, claims and releases cross
+ * processes) and against one memory-store process, in the same run.
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { startSignalingServer } from '../src/signaling/server.js';
+import { startStoreServers } from './lib/store-servers.js';
 import { BenchPeer, createRoom, forkServer, quantile } from './lib/ws-bench.js';
+
+interface Endpoint {
+  url: string;
+  wsUrl: string;
+}
+
+/** The server peer i connects to. */
+function on(servers: readonly Endpoint[], i: number): string {
+  return (servers[i % servers.length] as Endpoint).wsUrl;
+}
 
 const BACKEND_MIXES = [['vast'], ['vast', 'scratch'], ['nfs'], ['scratch'], [], ['gdrive', 'vast'], ['nfs', 'gdrive']];
 const CONNECT_CONCURRENCY = 100;
@@ -28,14 +43,20 @@ const FILTER = { role: 'worker', status: 'available', properties: { 'capabilitie
 
 // ---- child process -------------------------------------------------------------------------------
 
-async function serveChild(): Promise<void> {
-  const server = await startSignalingServer({ host: '127.0.0.1', port: 0, rateLimit: false });
+async function serveChild(storeUrl: string | undefined): Promise<void> {
+  const server = await startSignalingServer({
+    host: '127.0.0.1',
+    port: 0,
+    rateLimit: false,
+    maxPeersPerRoom: 100_000,
+    ...(storeUrl !== undefined ? { storeSetting: { kind: 'redis' as const, url: storeUrl } } : {}),
+  });
   process.send?.({ url: server.url, wsUrl: server.wsUrl });
   process.on('disconnect', () => process.exit(0));
 }
 
 function startChild(): ReturnType<typeof forkServer> {
-  return forkServer(new URL(import.meta.url).pathname);
+  return forkServer(new URL(import.meta.url).pathname, ['routing']);
 }
 
 async function joinAll(count: number, join: (i: number) => Promise<BenchPeer>): Promise<BenchPeer[]> {
@@ -63,10 +84,10 @@ function workerMeta(i: number, backends: string[]): unknown {
 
 // ---- 1. time to assignment -----------------------------------------------------------------------
 
-async function timeToAssignment(server: { url: string; wsUrl: string }, workers: number, iterations: number) {
-  const room = await createRoom(server.url);
-  const pool = await joinAll(workers, (i) => BenchPeer.join(server.wsUrl, room, 'worker', workerMeta(i, BACKEND_MIXES[i % BACKEND_MIXES.length] as string[])));
-  const client = await BenchPeer.join(server.wsUrl, room, 'client', {});
+async function timeToAssignment(servers: readonly Endpoint[], workers: number, iterations: number) {
+  const room = await createRoom((servers[0] as Endpoint).url);
+  const pool = await joinAll(workers, (i) => BenchPeer.join(on(servers, i), room, 'worker', workerMeta(i, BACKEND_MIXES[i % BACKEND_MIXES.length] as string[])));
+  const client = await BenchPeer.join(on(servers, 0), room, 'client', {});
   const routeMs: number[] = [];
   const discoverMs: number[] = [];
   const hits = new Map<string, number>();
@@ -112,13 +133,13 @@ async function timeToAssignment(server: { url: string; wsUrl: string }, workers:
 
 // ---- 2. burst ------------------------------------------------------------------------------------
 
-async function burst(server: { url: string; wsUrl: string }, workerCount: number, requests: number, clientCount: number) {
-  const room = await createRoom(server.url);
+async function burst(servers: readonly Endpoint[], workerCount: number, requests: number, clientCount: number) {
+  const room = await createRoom((servers[0] as Endpoint).url);
   let doubleBookings = 0;
   let claimErrors = 0;
   let jobs = 0;
   const workers = await joinAll(workerCount, async (i) => {
-    const w = await BenchPeer.join(server.wsUrl, room, 'worker', workerMeta(i, ['vast']), `burst-w${i}`);
+    const w = await BenchPeer.join(on(servers, i), room, 'worker', workerMeta(i, ['vast']), `burst-w${i}`);
     let holding: string | undefined;
     w.onMessage = (m) => {
       if (m.type === 'peer_message') {
@@ -137,7 +158,8 @@ async function burst(server: { url: string; wsUrl: string }, workerCount: number
     };
     return w;
   });
-  const clients = await joinAll(clientCount, (i) => BenchPeer.join(server.wsUrl, room, 'client', {}, `burst-c${i}`));
+  // Clients on the other process from the worker of the same index, so jobs cross processes.
+  const clients = await joinAll(clientCount, (i) => BenchPeer.join(on(servers, i + 1), room, 'client', {}, `burst-c${i}`));
 
   const perClient = Math.ceil(requests / clientCount);
   const reservations = new Set<string>();
@@ -206,7 +228,9 @@ async function burst(server: { url: string; wsUrl: string }, workerCount: number
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      serve: { type: 'boolean', default: false },
+      serve: { type: 'string' },
+      store: { type: 'string', default: 'memory' },
+      'store-url': { type: 'string' },
       workers: { type: 'string', default: '500' },
       iterations: { type: 'string', default: '1000' },
       burst: { type: 'string', default: '1000' },
@@ -214,23 +238,25 @@ async function main(): Promise<void> {
       'burst-clients': { type: 'string', default: '100' },
     },
   });
-  if (values.serve) return serveChild();
+  if (values.serve !== undefined) return serveChild(values['store-url']);
   const workers = Number(values.workers);
   const iterations = Number(values.iterations);
   const burstRequests = Number(values.burst);
   const burstWorkers = Number(values['burst-workers']);
   const burstClients = Number(values['burst-clients']);
 
+  if (values.store === 'redis') return mainRedis(workers, iterations, burstRequests, burstWorkers, burstClients);
+  if (values.store !== 'memory') throw new Error(`--store is memory or redis, not ${values.store}`);
   const server = await startChild();
   try {
     console.log('sleap-rtc routing benchmark (server in a child process, loopback)');
-    const t = await timeToAssignment(server, workers, iterations);
+    const t = await timeToAssignment([server], workers, iterations);
     console.log(`time to assignment, ${workers} workers (mixed backends, ${t.matches} with "vast"), ${iterations} requests, one at a time:`);
     console.log(`  request_worker -> worker_assigned   p50 ${t.route.p50.toFixed(2)} ms   p99 ${t.route.p99.toFixed(2)} ms   max ${t.route.max.toFixed(2)} ms`);
     console.log(`  discover_peers (same filter)        p50 ${t.discover.p50.toFixed(2)} ms   p99 ${t.discover.p99.toFixed(2)} ms   max ${t.discover.max.toFixed(2)} ms  (baseline)`);
     console.log(`  ratio route / discover              p50 ${(t.route.p50 / t.discover.p50).toFixed(2)}x   p99 ${(t.route.p99 / t.discover.p99).toFixed(2)}x`);
     console.log(`  spread: ${t.distinctWorkers} distinct workers served, ${t.spread.min}-${t.spread.max} jobs each`);
-    const b = await burst(server, burstWorkers, burstRequests, burstClients);
+    const b = await burst([server], burstWorkers, burstRequests, burstClients);
     console.log(`burst: ${b.requests} requests from ${b.clients} clients at once, ${b.workers} single-slot workers, each job claimed and released at once:`);
     console.log(`  all served in ${(b.seconds * 1000).toFixed(0)} ms = ${b.assignmentsPerS.toFixed(0)} assignments/s (every request answered within ${b.admitMs.toFixed(0)} ms)`);
     console.log(`  double bookings ${b.doubleBookings}, claim errors ${b.claimErrors}, jobs seen by workers ${b.jobs}, distinct reservations ${b.distinctReservations}, queue_position messages ${b.positions}`);
@@ -264,6 +290,55 @@ async function main(): Promise<void> {
     );
   } finally {
     server.child.disconnect();
+  }
+}
+
+async function mainRedis(workers: number, iterations: number, burstRequests: number, burstWorkers: number, burstClients: number): Promise<void> {
+  const servers = await startStoreServers(new URL(import.meta.url).pathname, 'routing');
+  try {
+    console.log('sleap-rtc routing benchmark, --store redis: two server processes on one redis-server vs one memory-store process (children, loopback)');
+    const out: Record<string, { t: Awaited<ReturnType<typeof timeToAssignment>>; b: Awaited<ReturnType<typeof burst>> }> = {};
+    for (const [name, list] of [
+      ['memory', [servers.memory]],
+      ['redis', servers.redis],
+    ] as const) {
+      const t = await timeToAssignment(list, workers, iterations);
+      console.log(`${name.padEnd(6)} time to assignment, ${workers} workers over ${list.length} process(es): p50 ${t.route.p50.toFixed(2)} ms, p99 ${t.route.p99.toFixed(2)} ms (discover_peers p50 ${t.discover.p50.toFixed(2)} ms, p99 ${t.discover.p99.toFixed(2)} ms)`);
+      const b = await burst(list, burstWorkers, burstRequests, burstClients);
+      console.log(`${name.padEnd(6)} burst ${b.requests} requests, ${b.workers} single-slot workers: ${b.assignmentsPerS.toFixed(0)} assignments/s (${(b.seconds * 1000).toFixed(0)} ms), double bookings ${b.doubleBookings}, claim errors ${b.claimErrors}, distinct reservations ${b.distinctReservations}`);
+      if (b.doubleBookings !== 0 || b.claimErrors !== 0 || b.distinctReservations !== b.requests) {
+        console.log(`  FAILED (${name}): routing handed out a slot twice or lost a job`);
+        process.exitCode = 1;
+      }
+      out[name] = { t, b };
+    }
+    const m = out.memory as NonNullable<(typeof out)['memory']>;
+    const x = out.redis as NonNullable<(typeof out)['redis']>;
+    console.log(`burst assignments/s, redis / memory: ${(x.b.assignmentsPerS / m.b.assignmentsPerS).toFixed(2)}x`);
+    console.log(
+      JSON.stringify({
+        bench: 'routing',
+        store: 'redis',
+        server: 'child processes: 2 on one redis-server, 1 memory baseline',
+        workers,
+        iterations,
+        request_worker_ms_p50_redis: round2(x.t.route.p50),
+        request_worker_ms_p99_redis: round2(x.t.route.p99),
+        request_worker_ms_p50_memory: round2(m.t.route.p50),
+        request_worker_ms_p99_memory: round2(m.t.route.p99),
+        discover_ms_p99_redis: round2(x.t.discover.p99),
+        burst_requests: burstRequests,
+        burst_workers: burstWorkers,
+        burst_assignments_per_s_redis: Math.round(x.b.assignmentsPerS),
+        burst_assignments_per_s_memory: Math.round(m.b.assignmentsPerS),
+        burst_redis_vs_memory: round2(x.b.assignmentsPerS / m.b.assignmentsPerS),
+        burst_double_bookings_redis: x.b.doubleBookings,
+        burst_double_bookings_memory: m.b.doubleBookings,
+        burst_claim_errors_redis: x.b.claimErrors,
+      }),
+    );
+  } finally {
+    await servers.stop();
   }
 }
 

@@ -104,6 +104,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
   #bufferedSignals = new Map<string, SignalMessage[]>();
   #deadTimer: NodeJS.Timeout | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
+  /** Connection attempts so far: picks the server of the next one. */
+  #attempts = 0;
   #attempt = 0;
   #closing: Promise<void> | null = null;
   #lastWaitReason: string | null = null;
@@ -119,11 +121,27 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
     this.#log = opts.logger ?? silentLogger();
   }
 
-  /** Connects and registers; resolves once the server has answered `registered`. */
+  /**
+   * Connects and registers; resolves once the server has answered `registered`. With several
+   * servers (`serverUrl` "http://a:8080,http://b:8080", processes sharing one store), each one
+   * that cannot be reached is skipped for the next; reconnects go round them in turn.
+   */
   static async connect(opts: SignalingClientOptions): Promise<SignalingClient> {
     const client = new SignalingClient(opts);
-    await client.#open();
-    return client;
+    for (let tried = 1; ; tried++) {
+      try {
+        await client.#open();
+        return client;
+      } catch (err) {
+        if (tried >= client.#urls.length || !(err instanceof SleapRtcError) || err.code !== 'SIGNALING_UNREACHABLE') throw err;
+      }
+    }
+  }
+
+  /** The servers to try, in turn (one unless `serverUrl` lists several, comma-separated). */
+  get #urls(): string[] {
+    const urls = this.serverUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
+    return urls.length > 0 ? urls : [this.serverUrl];
   }
 
   get state(): SignalingClientState {
@@ -254,7 +272,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
 
   /** One connect + register attempt. Rejects with the reason it failed; the socket is gone then. */
   #open(): Promise<void> {
-    const url = wsEndpointUrl(this.serverUrl);
+    const servers = this.#urls;
+    const url = wsEndpointUrl(servers[this.#attempts++ % servers.length] as string);
     const timeoutMs = this.#opts.connectTimeoutMs ?? LIMITS.signalingConnectTimeoutMs;
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, maxPayload: LIMITS.signalingMaxPayloadBytes * 4 });

@@ -31,12 +31,12 @@ import type { SignalMessage, Signaler } from './signaler.js';
 const SERVER_TYPES = typesOf(ServerToPeerSchema);
 
 /** Registration refusals: the server is up but will not take us (as opposed to being unreachable). */
-const REFUSAL_CODES: ReadonlySet<string> = new Set(['INVALID_TOKEN', 'ROOM_NOT_FOUND', 'INVALID_MESSAGE', 'ROOM_DELETED']);
+const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set(['INVALID_TOKEN', 'ROOM_NOT_FOUND', 'INVALID_MESSAGE', 'ROOM_DELETED', 'ROOM_FULL']);
 /**
  * While reconnecting, only these end the client: the room was really deleted. A refusal of the
  * first registration is always final (it is a wrong flag, not an outage), see connect().
  */
-const FINAL_WHILE_RECONNECTING: ReadonlySet<string> = new Set(['ROOM_DELETED']);
+const FINAL_WHILE_RECONNECTING: ReadonlySet<ErrorCode> = new Set(['ROOM_DELETED']);
 
 export interface SignalingClientOptions {
   serverUrl: string;
@@ -412,7 +412,16 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> impleme
         this.#deliverSignal(message.sender, { type: 'candidate', candidate: message.candidate, mid: message.mid });
         break;
       case 'error':
-        if (requestId === undefined) this.emit('server_error', new SleapRtcError(message.code, message.message, message.details ?? {}));
+        if (requestId !== undefined) break;
+        if (FINAL_WHILE_RECONNECTING.has(message.code)) {
+          // The room was deleted under us: say so now, not after a reconnect that cannot succeed.
+          const err = refusal(message.code, message.message, this.serverUrl, this.roomId);
+          this.#log.error(`the signaling server ended our registration for good: ${err.message}`);
+          this.emit('message', message);
+          this.#finish(err);
+          return;
+        }
+        this.emit('server_error', new SleapRtcError(message.code, message.message, message.details ?? {}));
         break;
       default:
         break;
@@ -538,6 +547,13 @@ function refusal(code: ErrorCode, serverMessage: string, serverUrl: string, room
     return new SleapRtcError(
       code,
       `The signaling server at ${serverUrl} refused the token for room ${roomId}. Check --token (or SLEAP_RTC_TOKEN); \`sleap-rtc room create\` prints a room with its token.`,
+      { room_id: roomId },
+    );
+  }
+  if (code === 'ROOM_DELETED') {
+    return new SleapRtcError(
+      code,
+      `Room ${roomId} was deleted on ${serverUrl} (or expired after sitting idle); it will not come back. Create a new one with \`sleap-rtc room create\`.`,
       { room_id: roomId },
     );
   }

@@ -247,3 +247,19 @@ test('close() while a reconnect is registering ends closed: no "reconnected" aft
   assert.throws(() => c.sendToPeer('x', {}), (e: SleapRtcError) => e.code === 'SIGNALING_CLOSED');
   await c.close(); // and again: still safe
 });
+
+test('a room deleted under a registered client ends it at once with ROOM_DELETED (no reconnect loop)', async (t) => {
+  const s = await server(t);
+  const room = await s.createRoom();
+  const c = await client(t, { serverUrl: s.url, roomId: room.room_id, token: room.token, role: 'worker', peerId: 'w' });
+  let reconnecting = false;
+  c.on('disconnected', () => (reconnecting = true));
+  const closed = once(c, 'closed');
+  const res = await fetch(`${s.url}/rooms/${room.room_id}`, { method: 'DELETE', headers: { authorization: `Bearer ${room.token}` } });
+  assert.equal(res.status, 200);
+  const [reason] = (await closed) as [SleapRtcError];
+  assert.equal(reason.code, 'ROOM_DELETED');
+  assert.match(reason.message, /will not come back.*room create/);
+  assert.equal(c.state, 'closed');
+  assert.equal(reconnecting, false);
+});

@@ -109,12 +109,12 @@ export async function startWorker(
   t: Hooks,
   m: SimMachine,
   room: Room,
-  opts: { name: string; storageToml: string; record: string },
+  opts: { name: string; storageToml: string; record: string; workerToml?: string },
 ): Promise<MachineProcess> {
   const config = writeConfig(
     m,
     'worker.toml',
-    `${opts.storageToml}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(m.home, 'work'))}\n`,
+    `${opts.storageToml}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(m.home, 'work'))}\n${opts.workerToml ?? ''}`,
   );
   const worker = spawnCli(t, m, ['worker', ...room.flags, '--config', config, '--name', opts.name], {
     PATH: MACHINE_PATH_WITH_NODE,

@@ -1,0 +1,91 @@
+/**
+ * The hostile room member's racer, run as a process on the CLIENT machine against its own mount of
+ * the share: it flips each named folder between the real folder and a symbolic link leading out of
+ * the share, as fast as it can, until SIGTERM. Each flip is one rename plus one symlink (to the
+ * link) or one unlink plus one rename (back). Link targets alternate between an absolute path on
+ * the worker (where the canary lives) and a relative path that climbs out of the share.
+ *
+ * A folder that was just flipped back to the real one rests there for a random 0-40 ms half of
+ * the time (the racer keeps flipping the others), so that some jobs pass the worker's check and
+ * the race moves to where it matters: between the check and the use.
+ *
+ *   node --import tsx test/machines/racer.ts ABSOLUTE_TARGET RELATIVE_UP FOLDER...
+ *
+ * stdout: `{"flips": N}` every 1,000 flips and `{"flips": N, "done": true}` once stopped, after
+ * every folder is back to the real one.
+ */
+import { renameSync, rmSync, symlinkSync, unlinkSync, lstatSync } from 'node:fs';
+import path from 'node:path';
+
+const [absolute, relativeUp, ...folders] = process.argv.slice(2);
+if (absolute === undefined || relativeUp === undefined || folders.length === 0) {
+  process.stderr.write('usage: racer.ts ABSOLUTE_TARGET RELATIVE_UP FOLDER...\n');
+  process.exit(2);
+}
+
+let flips = 0;
+let failedFlips = 0;
+let stopping = false;
+const linked = new Set<string>();
+const print = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
+
+function toLink(folder: string, round: number): void {
+  renameSync(folder, `${folder}.real`);
+  // Relative targets are written as seen from the folder's parent: RELATIVE_UP climbs out of the share.
+  const target = round % 2 === 0 ? absolute as string : path.join(relativeUp as string, path.basename(absolute as string));
+  symlinkSync(target, folder);
+  linked.add(folder);
+}
+
+function toReal(folder: string): void {
+  unlinkSync(folder);
+  renameSync(`${folder}.real`, folder);
+  linked.delete(folder);
+}
+
+function restore(): void {
+  for (const folder of [...linked]) {
+    try {
+      toReal(folder);
+    } catch {
+      // The link may be gone already; make sure the real folder is back under its name.
+      if (lstatSync(folder, { throwIfNoEntry: false })?.isSymbolicLink()) rmSync(folder);
+      renameSync(`${folder}.real`, folder);
+      linked.delete(folder);
+    }
+  }
+}
+
+let round = 0;
+const restUntil = new Map<string, number>();
+function burst(): void {
+  for (let i = 0; i < 200 && !stopping; i++) {
+    const folder = folders[round % folders.length] as string;
+    round++;
+    if ((restUntil.get(folder) ?? 0) > Date.now()) continue;
+    try {
+      if (linked.has(folder)) {
+        toReal(folder);
+        if (Math.random() < 0.5) restUntil.set(folder, Date.now() + Math.random() * 40);
+      } else {
+        toLink(folder, Math.floor(round / folders.length));
+      }
+      flips++;
+      if (flips % 1000 === 0) print({ flips });
+    } catch {
+      failedFlips++;
+    }
+  }
+  if (stopping) return;
+  setImmediate(burst);
+}
+
+process.on('SIGTERM', () => {
+  stopping = true;
+  restore();
+  print({ flips, failed_flips: failedFlips, done: true });
+  process.exit(0);
+});
+
+print({ flips: 0, started: true });
+burst();

@@ -77,6 +77,8 @@ export const LIMITS = {
   transferCheckpointBytes: 16 * 1024 * 1024,
   /** The worker's cache holds at most this many bytes unless `[worker] cache_max_bytes` says otherwise. */
   workerCacheMaxBytes: 100 * 1024 * 1024 * 1024,
+  /** A finished transfer job's outputs wait on the worker this long for the client to take them (`[worker] results_keep_hours`). */
+  workerResultsKeepMs: 24 * 60 * 60 * 1000,
   /** Signaling client: WebSocket open + `registered` reply must arrive within this. */
   signalingConnectTimeoutMs: 10_000,
   /** Signaling client: a discover request is answered within this. */

@@ -18,6 +18,7 @@ import { planJob, type JobArgs, type JobPlan } from './plan.js';
 import type { JobReporter } from './reporter.js';
 import { isNoBackend, WorkerSelection, type WorkerChoice } from './select-worker.js';
 import { ClientSession, type AttemptOutcome } from './session.js';
+import { clearPending, notePending, pendingFor } from './pending-results.js';
 import { receiveOutputs, sendInputs } from './transfers.js';
 
 export interface JobResult {
@@ -95,6 +96,7 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
   };
   const tally = { sent: 0, received: 0, skipped: 0 };
   r.info(`job ${plan.jobId}`);
+  await hintPending(plan, r);
   r.info(plan.shared ? `transfer: shared storage (backend ${plan.shared.backend}, user ${plan.shared.userSubdir || '(base)'})` : `transfer: webrtc (reason: ${plan.transferReason})`);
   const fallBack = (reason: string): void => {
     r.info(`transfer: webrtc (reason: ${reason})`);
@@ -231,15 +233,16 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
           result.outputs = await sharedOutputsHere(complete.outputs, storage, plan);
         } else {
           r.info(`receiving ${complete.outputs.length} output(s)`);
-          result.outputs = await receiveOutputs({
-            peer: run.peer as PeerConnection,
-            complete,
-            jobType: plan.jobType,
-            destination: plan.transferDestination(result.fallback_reason !== undefined),
-            reporter: r,
-            signal,
-            tally,
-          });
+          const destination = plan.transferDestination(result.fallback_reason !== undefined);
+          // Until every output is here, the worker keeps them and `sleap-rtc fetch` can get them.
+          await notePending({ job_id: plan.jobId, worker: result.worker ?? '', server_url: opts.serverUrl, room_id: opts.roomId, job_type: plan.jobType, destination }).catch(() => {});
+          try {
+            result.outputs = await receiveOutputs({ peer: run.peer as PeerConnection, complete, jobType: plan.jobType, destination, reporter: r, signal, tally });
+          } catch (err) {
+            r.warn(`the results of job ${plan.jobId} stay on worker ${result.worker} for a while (24 h unless its [worker] results_keep_hours says otherwise); get them with: sleap-rtc fetch ${plan.jobId}`);
+            throw err;
+          }
+          await clearPending(plan.jobId);
         }
         result.status = 'completed';
         r.info(`job ${plan.jobId} completed`);
@@ -285,6 +288,18 @@ function reportSignaling(signaling: SignalingClient, r: JobReporter): () => void
     signaling.off('waiting', onWaiting);
     signaling.off('reconnected', onReconnected);
   };
+}
+
+/** A job aimed where an earlier job's results never fully arrived: say how to get those. */
+async function hintPending(plan: JobPlan, r: JobReporter): Promise<void> {
+  const seen = new Set<string>();
+  for (const fellBack of [false, true]) {
+    for (const p of await pendingFor(plan.transferDestination(fellBack)).catch(() => [])) {
+      if (seen.has(p.job_id) || p.job_type !== plan.jobType) continue;
+      seen.add(p.job_id);
+      r.warn(`the results of an earlier job ${p.job_id} (worker ${p.worker}) for ${p.destination} were not all received; get them with: sleap-rtc fetch ${p.job_id}`);
+    }
+  }
 }
 
 /** One attempt, cancelled on the remote side when `signal` fires; gives up waiting for the confirmation after a while. */

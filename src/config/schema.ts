@@ -163,6 +163,8 @@ export function configSchema(ctx: SchemaContext) {
         cache_dir: localDirectory(ctx, '/scratch/sleap-rtc-cache').optional(),
         /** Most bytes the cache keeps; least recently used files are evicted first. 0 turns the cache off. */
         cache_max_bytes: z.int().min(0).default(LIMITS.workerCacheMaxBytes),
+        /** How long a finished transfer job's outputs wait for the client to take them (`sleap-rtc fetch`). */
+        results_keep_hours: z.number().min(0).max(24 * 365).default(LIMITS.workerResultsKeepMs / 3_600_000),
       })
       .prefault({}),
   });

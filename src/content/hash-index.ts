@@ -9,10 +9,10 @@
  * the same clock tick as the hash would otherwise go unseen.
  */
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { sha256File, type FileDigest } from './file-hash.js';
+import { xdgCacheDir } from './xdg.js';
 
 const RecordSchema = z.strictObject({
   size: z.number().int().nonnegative(),
@@ -27,11 +27,6 @@ type HashRecord = z.infer<typeof RecordSchema>;
 /** Most files the index remembers; the least recently used are forgotten first. */
 const MAX_RECORDS = 100_000;
 
-/** `$XDG_CACHE_HOME/sleap-rtc`, else `~/.cache/sleap-rtc`. */
-export function xdgCacheDir(env: NodeJS.ProcessEnv = process.env, home: string = os.homedir()): string {
-  const xdg = env.XDG_CACHE_HOME;
-  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(home, '.cache'), 'sleap-rtc');
-}
 
 export interface IndexedDigest extends FileDigest {
   /** True when the index answered without reading the file. */

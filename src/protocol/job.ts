@@ -139,6 +139,13 @@ export type JobRequest = z.infer<typeof JobRequestSchema>;
 export const JobCancelSchema = z.strictObject({ type: z.literal('JOB_CANCEL'), job_id: JobIdSchema });
 
 /**
+ * `sleap-rtc fetch`: send the kept outputs of a finished transfer job again (its download was cut).
+ * The worker answers a transfer JOB_COMPLETE with new transfer ids and sends them, or JOB_REJECTED
+ * with RESULTS_NOT_FOUND.
+ */
+export const FetchRequestSchema = z.strictObject({ type: z.literal('FETCH_REQUEST'), job_id: JobIdSchema });
+
+/**
  * "Are you still there?", either way on the control channel. Sent when the signaling server says
  * the other side left the room: a peer that only lost the server answers (its jobs go on), a dead
  * one does not. Any frame heard back counts as an answer, so a peer that predates PING (and
@@ -148,8 +155,8 @@ export const PingSchema = z.strictObject({ type: z.literal('PING'), nonce: z.str
 /** The answer to PING, echoing its nonce. */
 export const PongSchema = z.strictObject({ type: z.literal('PONG'), nonce: z.string().min(1).max(64) });
 
-const clientToWorkerOptions = [TrainJobRequestSchema, TrackJobRequestSchema, JobCancelSchema, PingSchema, PongSchema, ErrorMessageSchema] as const;
-export const ClientToWorkerSchema = z.discriminatedUnion('type', [JobRequestSchema, JobCancelSchema, PingSchema, PongSchema, ErrorMessageSchema]);
+const clientToWorkerOptions = [TrainJobRequestSchema, TrackJobRequestSchema, JobCancelSchema, FetchRequestSchema, PingSchema, PongSchema, ErrorMessageSchema] as const;
+export const ClientToWorkerSchema = z.discriminatedUnion('type', [JobRequestSchema, JobCancelSchema, FetchRequestSchema, PingSchema, PongSchema, ErrorMessageSchema]);
 export type ClientToWorker = z.infer<typeof ClientToWorkerSchema>;
 export const CLIENT_TO_WORKER_TYPES = typesOf({ options: clientToWorkerOptions });
 

@@ -19,6 +19,7 @@ import type { SignalingClient } from '../transport/signaling-client.js';
 import type { StorageConfig } from '../storage/index.js';
 import type { ContentStore, Lease } from '../content/store.js';
 import { JobRun } from './job-runner.js';
+import type { ResultsShelf } from './results.js';
 import { peerError, LocalPaths } from './peer-errors.js';
 import { checkRequest, type CheckOutcome } from './request-check.js';
 import { claimReservation, releaseReservation } from './reservations.js';
@@ -47,6 +48,8 @@ export interface SessionContext {
   shutdownGraceMs?: number;
   /** The cache of files sent to this worker; null when it is off. */
   store?: ContentStore | null;
+  /** Where a transfer job's outputs wait until the client has them all; null: not kept. */
+  results?: ResultsShelf | null;
 }
 
 /** One job's way through #runJob. */
@@ -56,6 +59,8 @@ interface Attempt {
   jobDir: string | null;
   /** Cache entries the job's inputs came from: not evicted while the job runs. */
   leases: Lease[];
+  /** The job folder holds outputs the client has not confirmed yet: it stays (ResultsShelf). */
+  keepDir: boolean;
   /** JOB_ACCEPTED was sent: an unexpected error now ends the job with JOB_FAILED, not JOB_REJECTED. */
   accepted: boolean;
   /** What the client is told failed, should an unexpected error end the attempt now. */
@@ -183,6 +188,9 @@ export class WorkerSession {
       case 'JOB_REQUEST':
         this.#start(message);
         return;
+      case 'FETCH_REQUEST':
+        void this.#fetch(message.job_id);
+        return;
       case 'JOB_CANCEL': {
         const job = this.#jobs.get(message.job_id);
         if (job) this.#cancel(job, 'client_request');
@@ -226,7 +234,7 @@ export class WorkerSession {
    * reservation and then the slot are given back.
    */
   async #runJob(request: JobRequest, job: ActiveJob): Promise<void> {
-    const attempt: Attempt = { request, job, jobDir: null, leases: [], accepted: false, step: 'The job could not be started on this worker' };
+    const attempt: Attempt = { request, job, jobDir: null, leases: [], keepDir: false, accepted: false, step: 'The job could not be started on this worker' };
     const cleanup: (() => Promise<void> | void)[] = [];
     try {
       if (!this.#admit(attempt)) return;
@@ -280,7 +288,7 @@ export class WorkerSession {
   /** The job folder is gone before the worker says it is free again; a failure is logged, not hidden. */
   async #removeJobDir(attempt: Attempt): Promise<void> {
     const dir = attempt.jobDir;
-    if (dir === null) return;
+    if (dir === null || attempt.keepDir) return;
     await rm(dir, { recursive: true, force: true }).catch((err: Error) =>
       this.#log.warn(`job ${attempt.request.job_id}: could not remove its folder ${dir} (${err.message}); the worker's next start-up sweep removes it`),
     );
@@ -426,6 +434,12 @@ export class WorkerSession {
         job,
       );
     } else {
+      if (ctx.results && attempt.jobDir !== null) {
+        // Written before JOB_COMPLETE: a worker killed while sending keeps them too.
+        const until = await ctx.results.keep(job_id, attempt.jobDir, result.outputs);
+        attempt.keepDir = true;
+        this.#log.debug(`job ${job_id}: outputs kept until ${new Date(until).toISOString()} or until the client has them`);
+      }
       const outputs = outputTransfers(result.outputs);
       this.#send(
         {
@@ -439,9 +453,37 @@ export class WorkerSession {
       try {
         await sendOutputs(this.#peer, outputs, job.abort.signal);
         this.#log.info(`job ${job_id} completed; its outputs were sent to the client`);
+        if (attempt.keepDir) await ctx.results?.done(job_id);
+        attempt.keepDir = false;
       } catch (err) {
-        this.#log.warn(`job ${job_id} completed but sending its outputs failed: ${asError(err).message}`);
+        const kept = attempt.keepDir && ctx.results ? `; they are kept for ${keptFor(ctx.results)} for \`sleap-rtc fetch ${job_id}\`` : '';
+        this.#log.warn(`job ${job_id} completed but sending its outputs failed: ${asError(err).message}${kept}`);
       }
+    }
+  }
+
+  /** FETCH_REQUEST: send a finished job's kept outputs again; once all are confirmed they go. */
+  async #fetch(job_id: string): Promise<void> {
+    const shelf = this.#ctx.results;
+    const kept = shelf ? await shelf.get(job_id).catch(() => null) : null;
+    if (!shelf || !kept) {
+      this.#send({
+        type: 'JOB_REJECTED',
+        job_id,
+        code: 'RESULTS_NOT_FOUND',
+        message: `Worker ${this.#ctx.workerName} keeps no results of job ${job_id}: they were all received already, the job did not finish here by transfer, or they expired (kept ${shelf ? keptFor(shelf) : 'not at all'}).`,
+      });
+      return;
+    }
+    const outputs = outputTransfers(kept.outputs);
+    this.#log.info(`client ${this.clientPeerId} fetches the results of job ${job_id}`);
+    this.#send({ type: 'JOB_COMPLETE', job_id, transfer: 'webrtc', outputs: outputs.map((o) => ({ relative_path: o.relative_path, transfer_id: o.transfer_id, kind: o.kind })) });
+    try {
+      await sendOutputs(this.#peer, outputs, new AbortController().signal);
+      await shelf.done(job_id);
+      this.#log.info(`job ${job_id}: its kept results were fetched; removed here`);
+    } catch (err) {
+      this.#log.warn(`job ${job_id}: fetching its results failed: ${asError(err).message}; they stay for another fetch`);
     }
   }
 
@@ -502,6 +544,11 @@ function describeReceipt(r: { name: string; size: number; cached: boolean; resum
 
 function asError(err: unknown): SleapRtcError {
   return err instanceof SleapRtcError ? err : new SleapRtcError('INTERNAL', (err as Error)?.message ?? String(err));
+}
+
+function keptFor(shelf: ResultsShelf): string {
+  const h = shelf.keepMs / 3_600_000;
+  return h >= 1 ? `${Math.round(h * 10) / 10} h` : `${Math.round(shelf.keepMs / 60_000)} min`;
 }
 
 function summary(messages: readonly WorkerToClient[]): string {

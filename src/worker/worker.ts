@@ -10,13 +10,14 @@ import type { SleapRtcConfig } from '../config/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Capabilities, GpuInfo, JobType, Metadata, WorkerStatus } from '../protocol/common.js';
 import { StorageConfig } from '../storage/index.js';
-import { xdgCacheDir } from '../content/hash-index.js';
+import { xdgCacheDir } from '../content/xdg.js';
 import { ContentStore } from '../content/store.js';
 import { acceptPeer } from '../transport/peer-connection.js';
 import { SignalingClient } from '../transport/signaling-client.js';
 import { buildCapabilities, checkBackends, describeBackend } from './capabilities.js';
 import { detectGpu } from './gpu.js';
 import { WorkerSession, type CancelReason } from './session.js';
+import { ResultsShelf } from './results.js';
 import { openWorkDir } from './work-dir.js';
 
 export interface WorkerOptions {
@@ -65,7 +66,12 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const workDir = config.worker.work_dir ?? path.join(os.tmpdir(), 'sleap-rtc-worker');
   await mkdir(workDir, { recursive: true });
   // What a killed earlier run left here goes before any job starts (work-dir.ts has the rule).
-  const workFolder = await openWorkDir(workDir, { logger: log });
+  // Results still waiting for `sleap-rtc fetch` are not debris: the sweep leaves their folders.
+  const results = new ResultsShelf({ workDir, keepMs: config.worker.results_keep_hours * 3_600_000, logger: log });
+  await results.sweep();
+  const workFolder = await openWorkDir(workDir, { logger: log, keep: new Set(await results.keptDirs()) });
+  const sweeper = setInterval(() => void results.sweep().catch(() => {}), 15 * 60_000);
+  sweeper.unref();
   const store = await openCache(config, log);
 
   let running = 0;
@@ -130,6 +136,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
           executable: config.worker.sleap_nn,
           workDir,
           store,
+          results,
           slots,
           signaling,
           logger: log,
@@ -168,6 +175,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     await signaling.close();
     await workFolder.release();
     await store?.close();
+    clearInterval(sweeper);
   };
 
   return {

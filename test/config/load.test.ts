@@ -40,7 +40,7 @@ test('an empty file gives every default, frozen', () => {
       trust_proxy: false,
     },
     ice: { servers: [] },
-    worker: { sleap_nn: 'sleap-nn', max_concurrent_jobs: 1, shutdown_grace_s: 20, job_types: ['train', 'track'], cache_max_bytes: 100 * 1024 ** 3 },
+    worker: { sleap_nn: 'sleap-nn', max_concurrent_jobs: 1, shutdown_grace_s: 20, job_types: ['train', 'track'], cache_max_bytes: 100 * 1024 ** 3, results_keep_hours: 24 },
     config_file: '/etc/lab.toml',
     storage_origin: 'none',
   });
@@ -108,7 +108,7 @@ work_dir = "~/work"
   });
   assert.equal(config.ice.servers.length, 2);
   assert.deepEqual(config.ice.servers[1], { urls: ['turn:t.example.org'], username: 'u', credential: 'c' });
-  assert.deepEqual(config.worker, { name: 'gpu-7', sleap_nn: '/opt/sleap/bin/sleap-nn', max_concurrent_jobs: 2, shutdown_grace_s: 5, job_types: ['track'], work_dir: `${HOME}/work`, cache_max_bytes: 100 * 1024 ** 3 });
+  assert.deepEqual(config.worker, { name: 'gpu-7', sleap_nn: '/opt/sleap/bin/sleap-nn', max_concurrent_jobs: 2, shutdown_grace_s: 5, job_types: ['track'], work_dir: `${HOME}/work`, cache_max_bytes: 100 * 1024 ** 3, results_keep_hours: 24 });
 });
 
 /** One row per kind of mistake: the text, the key it must name, and what the sentence must say. */

@@ -5,7 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
-import { HashIndex, xdgCacheDir } from '../../src/content/hash-index.js';
+import { HashIndex } from '../../src/content/hash-index.js';
+import { xdgCacheDir, xdgStateDir } from '../../src/content/xdg.js';
 import { tempDir } from '../transport/helpers/transfer.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -97,4 +98,6 @@ test('the index lives under XDG_CACHE_HOME, else ~/.cache', () => {
   assert.equal(xdgCacheDir({ XDG_CACHE_HOME: '/x/cache' }, '/home/u'), '/x/cache/sleap-rtc');
   assert.equal(xdgCacheDir({}, '/home/u'), '/home/u/.cache/sleap-rtc');
   assert.equal(xdgCacheDir({ XDG_CACHE_HOME: 'relative' }, '/home/u'), '/home/u/.cache/sleap-rtc');
+  assert.equal(xdgStateDir({}, '/home/u'), '/home/u/.local/state/sleap-rtc');
+  assert.equal(xdgStateDir({ XDG_STATE_HOME: '/s' }, '/home/u'), '/s/sleap-rtc');
 });

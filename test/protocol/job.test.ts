@@ -40,6 +40,7 @@ const validClientToWorker: object[] = [
   track,
   { type: 'JOB_REQUEST', job_id: 'legacy', job_type: 'track', spec: { data: 'd.mp4', models: ['m'], output: 'o.slp' } },
   { type: 'JOB_CANCEL', job_id: 'job-1' },
+  { type: 'FETCH_REQUEST', job_id: 'job-1' },
   { type: 'error', code: 'INVALID_MESSAGE', message: 'bad' },
 ];
 
@@ -80,7 +81,7 @@ test('every valid message decodes to itself, in its own direction only', () => {
 });
 
 test('each direction knows exactly its types', () => {
-  assert.deepEqual([...CLIENT_TO_WORKER_TYPES].sort(), ['JOB_CANCEL', 'JOB_REQUEST', 'PING', 'PONG', 'error']);
+  assert.deepEqual([...CLIENT_TO_WORKER_TYPES].sort(), ['FETCH_REQUEST', 'JOB_CANCEL', 'JOB_REQUEST', 'PING', 'PONG', 'error']);
   assert.deepEqual(
     [...WORKER_TO_CLIENT_TYPES].sort(),
     [

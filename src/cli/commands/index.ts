@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as registerConfig } from './config.js';
+import { register as registerFetch } from './fetch.js';
 import { register as registerRoom } from './room.js';
 import { register as registerServer } from './server.js';
 import { register as registerTrack } from './track.js';
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerWorker(program);
   registerTrain(program);
   registerTrack(program);
+  registerFetch(program);
   registerWorkers(program);
 }

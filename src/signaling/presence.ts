@@ -44,6 +44,8 @@ export class Presence {
   private sweepTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private failing = false;
+  /** Our peers the store had but no local connection held at the last sweep. */
+  private suspects = new Set<string>();
   private sweeping = false;
   private stopped = false;
 
@@ -123,6 +125,12 @@ export class Presence {
       for (const id of this.opts.host.localPeerIds()) {
         if (!mine.has(id) && (await this.opts.store.getPeer(id))?.node_id !== this.opts.nodeId) this.opts.host.dropOrphan(id);
       }
+      // The other way round: records of ours with no connection here (a departure the store
+      // missed while it was down). Removed when two sweeps in a row find them, so a peer whose
+      // registration is just being answered is never taken for one.
+      const stale = new Set([...mine].filter((id) => !this.opts.host.holdsLocally(id)));
+      for (const id of stale) if (this.suspects.has(id)) await this.opts.host.evict(id, 'disconnected');
+      this.suspects = new Set([...stale].filter((id) => !this.suspects.has(id)));
       this.recovered();
     } catch (err) {
       this.failed(err, 'presence sweep');

@@ -130,9 +130,12 @@ export const LIMITS = {
   /** Claim and queue deadlines in the store are swept this often by every server process (local timers make the deciding process prompt). */
   routingDeadlineSweepMs: 1_000,
   /** A server process renews its presence this often ... */
-  presenceHeartbeatMs: 1_000,
-  /** ... and counts as dead once it has not for this long; its peers are then removed by the next sweep. */
-  presenceTtlMs: 5_000,
+  presenceHeartbeatMs: 2_000,
+  /**
+   * ... and counts as dead once it has not for this long; its peers are then removed by the next
+   * sweep. Long enough that a process stalled by a loaded machine is not taken for dead.
+   */
+  presenceTtlMs: 15_000,
   /** Every server process looks for dead processes this often (so a dead one's peers go within presenceTtlMs + this). */
   presenceSweepMs: 2_000,
   /** A peer re-registering under an id held on another process waits this long for that process to say whether it still holds it. */

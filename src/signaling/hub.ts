@@ -83,6 +83,7 @@ export class SignalingHub {
           holdsLocally: (id) => this.local.get(id)?.state === 'registered',
           localPeerIds: () => this.local.ids(),
           evict: (id, reason) => this.evict(id, reason),
+          registering: () => [...this.connections].some((c) => c.state === 'registering'),
           dropOrphan: (id) => {
             const conn = this.local.get(id);
             if (conn === undefined || conn.state !== 'registered') return;

@@ -6,7 +6,7 @@
  *   LIMITS.presenceTtlMs.
  * - Sweep: every LIMITS.presenceSweepMs each process looks for processes whose heartbeat ran out
  *   and removes their peers (the store hands each peer to one sweeper only), so the peers of a
- *   SIGKILLed process are gone from their rooms within presenceTtlMs + presenceSweepMs (7 s by
+ *   SIGKILLed process are gone from their rooms within presenceTtlMs + presenceSweepMs (17 s by
  *   default). The same sweep checks this process's own peers are still in the store (a Redis
  *   that restarted without its data, or a long outage in which others swept us) and drops the
  *   ones that are not, so they reconnect and register again.
@@ -30,6 +30,8 @@ export interface PresenceHost {
   evict(peerId: string, reason: 'disconnected' | 'server_lost'): Promise<PeerRecord | undefined>;
   /** This process's peer is no longer in the store: close its socket so it registers again. */
   dropOrphan(peerId: string): void;
+  /** True while some connection here waits for the store to answer its registration. */
+  registering(): boolean;
 }
 
 type Control = { kind: 'probe'; peer_id: string; reply_to: string; nonce: string } | { kind: 'probe_reply'; nonce: string; holds: boolean };
@@ -128,9 +130,13 @@ export class Presence {
       // The other way round: records of ours with no connection here (a departure the store
       // missed while it was down). Removed when two sweeps in a row find them, so a peer whose
       // registration is just being answered is never taken for one.
-      const stale = new Set([...mine].filter((id) => !this.opts.host.holdsLocally(id)));
-      for (const id of stale) if (this.suspects.has(id)) await this.opts.host.evict(id, 'disconnected');
-      this.suspects = new Set([...stale].filter((id) => !this.suspects.has(id)));
+      if (this.opts.host.registering()) {
+        this.suspects.clear();
+      } else {
+        const stale = new Set([...mine].filter((id) => !this.opts.host.holdsLocally(id)));
+        for (const id of stale) if (this.suspects.has(id)) await this.opts.host.evict(id, 'disconnected');
+        this.suspects = new Set([...stale].filter((id) => !this.suspects.has(id)));
+      }
       this.recovered();
     } catch (err) {
       this.failed(err, 'presence sweep');

@@ -110,6 +110,21 @@ export const LIMITS = {
   jobCloseDrainMs: 1_000,
   /** When the server says a job's peer left the room, that peer gets this long to answer a PING on the direct connection before its job is given up. */
   peerProbeTimeoutMs: 4_000,
+  // ---- training progress and steering (src/worker/progress-relay.ts, src/client/live; docs/jobs.md) ----
+  /** Largest sleap-nn ZMQ progress event accepted; larger ones are dropped with a log line. */
+  progressEventMaxBytes: 64 * 1024,
+  /** Most metrics in one event's `logs`. */
+  progressMaxLogKeys: 512,
+  /** batch_end events go to the client at most once per this interval (the newest wins); epoch events always go. */
+  progressBatchEventIntervalMs: 100,
+  /** While the control channel holds more unsent bytes than this, batch_end events are not sent. */
+  progressMaxBufferedBytes: 1024 * 1024,
+  /** A dropped (malformed) progress event is logged at most once per this interval, with a count. */
+  progressDropLogIntervalMs: 5_000,
+  /** Log lines the live page and --json keep. */
+  progressLogTailLines: 200,
+  /** Batch losses the client keeps for the live page's batch curve. */
+  progressBatchPointsKept: 5_000,
   // ---- routing (src/signaling/routing*.ts; docs/routing.md) ----
   /** A reserved worker that has not claimed its reservation within this loses it; the job goes to the next match. */
   routingReservationTimeoutMs: 30_000,

@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { LIMITS } from '../limits.js';
 import { BackendNameSchema, ErrorCodeSchema, ErrorMessageSchema, IdSchema } from './common.js';
 import { decodeMessage, typesOf } from './codec.js';
+import { JobStopReplySchema, JobStopSchema, TrainEventSchema } from './progress.js';
 
 // ---- building blocks ------------------------------------------------------------------------
 
@@ -155,8 +156,8 @@ export const PingSchema = z.strictObject({ type: z.literal('PING'), nonce: z.str
 /** The answer to PING, echoing its nonce. */
 export const PongSchema = z.strictObject({ type: z.literal('PONG'), nonce: z.string().min(1).max(64) });
 
-const clientToWorkerOptions = [TrainJobRequestSchema, TrackJobRequestSchema, JobCancelSchema, FetchRequestSchema, PingSchema, PongSchema, ErrorMessageSchema] as const;
-export const ClientToWorkerSchema = z.discriminatedUnion('type', [JobRequestSchema, JobCancelSchema, FetchRequestSchema, PingSchema, PongSchema, ErrorMessageSchema]);
+const clientToWorkerOptions = [TrainJobRequestSchema, TrackJobRequestSchema, JobCancelSchema, JobStopSchema, FetchRequestSchema, PingSchema, PongSchema, ErrorMessageSchema] as const;
+export const ClientToWorkerSchema = z.discriminatedUnion('type', [JobRequestSchema, JobCancelSchema, JobStopSchema, FetchRequestSchema, PingSchema, PongSchema, ErrorMessageSchema]);
 export type ClientToWorker = z.infer<typeof ClientToWorkerSchema>;
 export const CLIENT_TO_WORKER_TYPES = typesOf({ options: clientToWorkerOptions });
 
@@ -241,6 +242,8 @@ export const SharedJobCompleteSchema = z.strictObject({
   job_id: JobIdSchema,
   transfer: z.literal('shared'),
   outputs: z.array(SharedOutputPathSchema).max(1024),
+  /** True when training ended on a stop request (JOB_STOP) rather than by running all its epochs. */
+  stopped_early: z.boolean().optional(),
 });
 
 /** Transfer: each output comes back as the file transfer with that id, after this message. */
@@ -257,6 +260,8 @@ export const TransferJobCompleteSchema = z.strictObject({
       }),
     )
     .max(1024),
+  /** True when training ended on a stop request (JOB_STOP) rather than by running all its epochs. */
+  stopped_early: z.boolean().optional(),
 });
 export const JobCompleteSchema = z.discriminatedUnion('transfer', [SharedJobCompleteSchema, TransferJobCompleteSchema]);
 
@@ -288,6 +293,8 @@ const workerToClientOptions = [
   JobStartedSchema,
   JobLogSchema,
   JobProgressSchema,
+  TrainEventSchema,
+  JobStopReplySchema,
   SharedJobCompleteSchema,
   TransferJobCompleteSchema,
   JobFailedSchema,
@@ -306,6 +313,8 @@ export const WorkerToClientSchema = z.discriminatedUnion('type', [
   JobStartedSchema,
   JobLogSchema,
   JobProgressSchema,
+  TrainEventSchema,
+  JobStopReplySchema,
   JobCompleteSchema,
   JobFailedSchema,
   JobCancelledSchema,

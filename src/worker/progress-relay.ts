@@ -1,0 +1,243 @@
+/**
+ * The worker's end of sleap-nn's ZMQ progress and control sockets, for one training job.
+ *
+ * sleap-nn connects (sleap_nn/training/callbacks.py): its ProgressReporterZMQ is a PUB socket
+ * connected to tcp://127.0.0.1:<publish_port>, its TrainingControllerZMQ a SUB socket connected to
+ * tcp://127.0.0.1:<controller_port>. So this side binds: a SUB socket for the events and an XPUB
+ * socket for the commands, both on free loopback ports. XPUB (wire-compatible with PUB) tells us
+ * when sleap-nn's controller has subscribed, so a stop is never sent into the void: a stop asked
+ * for earlier waits for the subscription.
+ *
+ * Events are decoded and checked (`decodeSleapNnEvent`); a malformed one is dropped with a log
+ * line. `batch_end` events are thinned to one per `LIMITS.progressBatchEventIntervalMs` (the
+ * newest wins, with a count of those left out), and a pending one is flushed before the next
+ * epoch event, so the order is kept and `epoch_end` is never lost.
+ */
+import { Subscriber, XPublisher } from 'zeromq';
+import { LIMITS } from '../limits.js';
+import { ProtocolError } from '../protocol/codec.js';
+import { decodeSleapNnEvent, SLEAP_NN_STOP_COMMAND, type SleapNnEvent, type TrainEvent } from '../protocol/progress.js';
+
+export type TrainEventBody = Omit<TrainEvent, 'type' | 'job_id' | 'seq'>;
+
+export interface ProgressRelayOptions {
+  /** Receives each event to relay, in order. */
+  send(event: TrainEventBody): void;
+  /** A line for the worker's log and the client: an event was dropped, or the controller appeared. */
+  note(line: string): void;
+  /** The epoch count sleap-nn was asked for, when known; added to every event. */
+  totalEpochs?: number;
+  batchIntervalMs?: number;
+}
+
+type State = 'open' | 'closing' | 'closed';
+
+export class ProgressRelay {
+  readonly publishPort: number;
+  readonly controllerPort: number;
+  readonly #events: Subscriber;
+  readonly #control: XPublisher;
+  readonly #opts: ProgressRelayOptions;
+  readonly #throttle: BatchThrottle;
+  #state: State = 'open';
+  #received = 0;
+  #dropped = 0;
+  #lastDropNote = -Infinity;
+  #controllerListening = false;
+  #stopRequested = false;
+  #stopSent = false;
+  #loops: Promise<void>[] = [];
+
+  private constructor(events: Subscriber, control: XPublisher, opts: ProgressRelayOptions) {
+    this.#events = events;
+    this.#control = control;
+    this.#opts = opts;
+    this.publishPort = portOf(events.lastEndpoint);
+    this.controllerPort = portOf(control.lastEndpoint);
+    this.#throttle = new BatchThrottle(opts.batchIntervalMs ?? LIMITS.progressBatchEventIntervalMs, (e) => this.#forward(e));
+    this.#loops = [this.#readEvents(), this.#watchSubscriptions()];
+  }
+
+  /** Binds both sockets on free loopback ports. */
+  static async open(opts: ProgressRelayOptions): Promise<ProgressRelay> {
+    const events = new Subscriber({ linger: 0, receiveHighWaterMark: 10_000 });
+    const control = new XPublisher({ linger: 0 });
+    try {
+      events.subscribe();
+      await events.bind('tcp://127.0.0.1:0');
+      await control.bind('tcp://127.0.0.1:0');
+    } catch (err) {
+      events.close();
+      control.close();
+      throw err;
+    }
+    return new ProgressRelay(events, control, opts);
+  }
+
+  /** Valid events received from sleap-nn so far (0 means: fall back to log-line progress). */
+  get received(): number {
+    return this.#received;
+  }
+
+  get stopRequested(): boolean {
+    return this.#stopRequested;
+  }
+
+  /** Whether sleap-nn's TrainingControllerZMQ has subscribed to our command socket. */
+  get controllerListening(): boolean {
+    return this.#controllerListening;
+  }
+
+  /** Ask sleap-nn to stop after the current batch. `pending` until its controller has subscribed. */
+  requestStop(): 'stopping' | 'pending' {
+    this.#stopRequested = true;
+    if (this.#controllerListening) this.#sendStop();
+    return this.#controllerListening ? 'stopping' : 'pending';
+  }
+
+  /** Flushes a pending batch event and closes both sockets. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'closing';
+    this.#throttle.flush();
+    this.#throttle.dispose();
+    this.#events.close();
+    this.#control.close();
+    await Promise.allSettled(this.#loops);
+    this.#state = 'closed';
+  }
+
+  async #readEvents(): Promise<void> {
+    try {
+      for await (const [frame] of this.#events) {
+        if (this.#state !== 'open') break;
+        this.#onFrame(frame?.toString('utf8') ?? '');
+      }
+    } catch {
+      // Closed under the loop.
+    }
+  }
+
+  async #watchSubscriptions(): Promise<void> {
+    try {
+      for await (const [frame] of this.#control) {
+        if (this.#state !== 'open') break;
+        // XPUB delivers (un)subscriptions as frames: 1 = subscribe, 0 = unsubscribe, then the topic.
+        if (frame?.[0] !== 1 || this.#controllerListening) continue;
+        this.#controllerListening = true;
+        if (this.#stopRequested) this.#sendStop();
+      }
+    } catch {
+      // Closed under the loop.
+    }
+  }
+
+  #sendStop(): void {
+    if (this.#stopSent || this.#state !== 'open') return;
+    this.#stopSent = true;
+    this.#control.send(SLEAP_NN_STOP_COMMAND).catch(() => {
+      this.#stopSent = false;
+    });
+    this.#opts.note('[sleap-rtc: asked sleap-nn to stop training early; it ends the epoch and saves the model]');
+  }
+
+  #onFrame(text: string): void {
+    let event: SleapNnEvent;
+    try {
+      event = decodeSleapNnEvent(text);
+    } catch (err) {
+      this.#drop(err instanceof ProtocolError ? err.message : String(err));
+      return;
+    }
+    this.#received += 1;
+    if (event.event === 'batch_start') return;
+    const body: TrainEventBody = {
+      event: event.event,
+      what: event.what,
+      ...(event.epoch !== undefined ? { epoch: event.epoch } : {}),
+      ...(event.batch !== undefined ? { batch: event.batch } : {}),
+      ...(event.logs !== undefined ? { logs: event.logs } : {}),
+      ...(event.event === 'train_begin' && event.wandb_url !== undefined ? { wandb_url: event.wandb_url } : {}),
+      ...(this.#opts.totalEpochs !== undefined ? { total_epochs: this.#opts.totalEpochs } : {}),
+    };
+    if (body.event === 'batch_end') this.#throttle.batch(body);
+    else {
+      this.#throttle.flush();
+      this.#forward(body);
+    }
+  }
+
+  #forward(body: TrainEventBody): void {
+    this.#opts.send(body);
+  }
+
+  /** The first drop is told at once; later ones at most once per interval, with their count. */
+  #drop(reason: string): void {
+    this.#dropped += 1;
+    const now = performance.now();
+    if (now - this.#lastDropNote < LIMITS.progressDropLogIntervalMs) return;
+    this.#lastDropNote = now;
+    const n = this.#dropped;
+    this.#dropped = 0;
+    this.#opts.note(`[sleap-rtc: dropped ${n} malformed progress event(s) from sleap-nn: ${reason.slice(0, 300)}]`);
+  }
+}
+
+/**
+ * At most one batch_end per interval: the first goes at once, later ones within the interval
+ * replace each other and the newest goes when the interval is over (with the count it replaced).
+ */
+export class BatchThrottle {
+  #pending: TrainEventBody | null = null;
+  #skipped = 0;
+  #lastSent = -Infinity;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly out: (event: TrainEventBody) => void,
+  ) {}
+
+  batch(event: TrainEventBody): void {
+    const now = performance.now();
+    if (this.#pending === null && now - this.#lastSent >= this.intervalMs) {
+      this.#emit(event, now);
+      return;
+    }
+    if (this.#pending !== null) this.#skipped += 1;
+    this.#pending = event;
+    this.#timer ??= setTimeout(() => {
+      this.#timer = null;
+      this.flush();
+    }, Math.max(0, this.intervalMs - (now - this.#lastSent)));
+  }
+
+  /** Sends the pending batch event now (before an epoch event, or at the end). */
+  flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const e = this.#pending;
+    if (e === null) return;
+    this.#pending = null;
+    this.#emit(e, performance.now());
+  }
+
+  dispose(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#pending = null;
+  }
+
+  #emit(event: TrainEventBody, now: number): void {
+    const skipped = this.#skipped;
+    this.#skipped = 0;
+    this.#lastSent = now;
+    this.out(skipped > 0 ? { ...event, skipped } : event);
+  }
+}
+
+function portOf(endpoint: string | null): number {
+  const m = endpoint ? /:(\d+)$/.exec(endpoint) : null;
+  if (!m) throw new Error(`no port in ZMQ endpoint ${String(endpoint)}`);
+  return Number(m[1]);
+}

@@ -1,0 +1,66 @@
+/**
+ * Real ZMQ sockets playing the other parties of the progress protocol in tests: sleap-nn (a PUB
+ * and a SUB that connect, as its ProgressReporterZMQ and TrainingControllerZMQ do) and SLEAP's
+ * LossViewer (a SUB and a PUB that bind, as its setup_zmq does). Closed by the test's after hook.
+ */
+import { Publisher, Subscriber } from 'zeromq';
+
+type Hooks = { after: (fn: () => unknown) => void };
+
+/** Resolves when `socket` has finished the ZMTP handshake with a peer (then a PUB's subscriber is known soon after). */
+export function handshake(socket: Publisher | Subscriber, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no ZMQ handshake in time')), timeoutMs);
+    socket.events.on('handshake', () => {
+      clearTimeout(timer);
+      // The subscription travels right after the handshake; give it a moment to be applied.
+      setTimeout(resolve, 50);
+    });
+  });
+}
+
+/** sleap-nn's side: `send` publishes frames; `commands` holds what the controller received. */
+export async function sleapNnSide(t: Hooks, publishPort: number, controllerPort: number): Promise<{ send(frame: string): Promise<void>; nextCommand(): Promise<string> }> {
+  const pub = new Publisher({ linger: 0 });
+  const sub = new Subscriber({ linger: 0 });
+  t.after(() => {
+    pub.close();
+    sub.close();
+  });
+  const ready = handshake(pub);
+  pub.connect(`tcp://127.0.0.1:${publishPort}`);
+  sub.subscribe();
+  sub.connect(`tcp://127.0.0.1:${controllerPort}`);
+  await ready;
+  return {
+    send: (frame) => pub.send(frame),
+    nextCommand: async () => {
+      const [m] = await sub.receive();
+      return m?.toString('utf8') ?? '';
+    },
+  };
+}
+
+/** LossViewer's side: binds a SUB for events and a PUB for commands on free loopback ports. */
+export async function lossViewerSide(t: Hooks): Promise<{ publishAddress: string; controlAddress: string; next(): Promise<string>; send(frame: string): Promise<void>; controlReady(): Promise<void> }> {
+  const sub = new Subscriber({ linger: 0 });
+  const pub = new Publisher({ linger: 0 });
+  t.after(() => {
+    sub.close();
+    pub.close();
+  });
+  sub.subscribe();
+  await sub.bind('tcp://127.0.0.1:0');
+  await pub.bind('tcp://127.0.0.1:0');
+  const controlReady = handshake(pub, 30_000);
+  return {
+    publishAddress: sub.lastEndpoint as string,
+    controlAddress: pub.lastEndpoint as string,
+    next: async () => {
+      const [m] = await sub.receive();
+      return m?.toString('utf8') ?? '';
+    },
+    send: (frame) => pub.send(frame),
+    controlReady: () => controlReady,
+  };
+}

@@ -6,6 +6,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { TransferProgressEvent } from '../transport/progress.js';
+import { trainingLine, type TrainingSnapshot } from './training.js';
 
 export type TransferDirection = 'upload' | 'download';
 
@@ -15,6 +16,8 @@ export interface JobReporter {
   /** One line of sleap-nn's output. */
   workerLine(worker: string, stream: 'stdout' | 'stderr', line: string): void;
   epoch(epoch: number, total: number): void;
+  /** sleap-nn's training events: the one live line (epoch, losses, best, epoch time, ETA). */
+  training(snapshot: TrainingSnapshot): void;
   transfer(direction: TransferDirection, progress: TransferProgressEvent): void;
   /** Stop drawing; safe to call twice. */
   close(): void;
@@ -28,7 +31,7 @@ export function createReporter(opts: { stream?: NodeJS.WritableStream & { isTTY?
 /** A reporter that shows nothing (library callers, benchmarks). */
 export function silentReporter(): JobReporter {
   const nop = (): void => {};
-  return { info: nop, warn: nop, workerLine: nop, epoch: nop, transfer: nop, close: nop };
+  return { info: nop, warn: nop, workerLine: nop, epoch: nop, training: nop, transfer: nop, close: nop };
 }
 
 export function formatBytes(n: number): string {
@@ -49,6 +52,7 @@ function clock(): string {
 class LineReporter implements JobReporter {
   readonly #out: NodeJS.WritableStream;
   readonly #tenths = new Map<string, number>();
+  #epochsShown = 0;
 
   constructor(out: NodeJS.WritableStream) {
     this.#out = out;
@@ -70,6 +74,13 @@ class LineReporter implements JobReporter {
     // sleap-nn's own "Epoch N/M" lines already say it.
   }
 
+  /** One line per finished epoch. */
+  training(s: TrainingSnapshot): void {
+    if (s.epochs_done <= this.#epochsShown) return;
+    this.#epochsShown = s.epochs_done;
+    this.info(trainingLine(s));
+  }
+
   transfer(direction: TransferDirection, p: TransferProgressEvent): void {
     const total = p.total ?? 0;
     const tenth = total > 0 ? Math.min(10, Math.floor((p.bytes / total) * 10)) : 0;
@@ -89,6 +100,7 @@ class BarReporter implements JobReporter {
   readonly #bars: cliProgress.MultiBar;
   readonly #transfers = new Map<string, cliProgress.SingleBar>();
   #epochs: cliProgress.SingleBar | null = null;
+  #richEpochs = false;
   #closed = false;
 
   constructor(out: NodeJS.WritableStream) {
@@ -118,10 +130,19 @@ class BarReporter implements JobReporter {
   }
 
   epoch(epoch: number, total: number): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#richEpochs) return;
     this.#epochs ??= this.#bars.create(total, 0, { label: 'training'.padEnd(24), detail: '' });
     this.#epochs.setTotal(total);
     this.#epochs.update(epoch, { detail: `epoch ${epoch}/${total}` });
+  }
+
+  training(s: TrainingSnapshot): void {
+    if (this.#closed) return;
+    this.#richEpochs = true;
+    const total = Math.max(s.total_epochs ?? s.epochs_done, 1);
+    this.#epochs ??= this.#bars.create(total, 0, { label: 'training'.padEnd(24), detail: '' });
+    this.#epochs.setTotal(total);
+    this.#epochs.update(s.epochs_done, { detail: trainingLine(s) });
   }
 
   transfer(direction: TransferDirection, p: TransferProgressEvent): void {

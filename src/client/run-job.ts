@@ -13,17 +13,20 @@ import type { ServerToPeer } from '../protocol/signaling.js';
 import { StorageConfig } from '../storage/index.js';
 import { connectToPeer, type PeerConnection } from '../transport/peer-connection.js';
 import { SignalingClient } from '../transport/signaling-client.js';
+import { LiveJob } from './live-job.js';
 import { fallbackReason, noBackendReason, sharedOutputsHere } from './outcome.js';
 import { planJob, type JobArgs, type JobPlan } from './plan.js';
 import type { JobReporter } from './reporter.js';
 import { isNoBackend, WorkerSelection, type WorkerChoice } from './select-worker.js';
 import { ClientSession, type AttemptOutcome } from './session.js';
 import { clearPending, notePending, pendingFor } from './pending-results.js';
+import type { EpochRecord, TrainingSnapshot } from './training.js';
 import { receiveOutputs, sendInputs } from './transfers.js';
 
 export interface JobResult {
   job_id: string;
-  status: 'completed' | 'failed' | 'cancelled';
+  /** `stopped_early`: training was stopped on request and its model came back, as for `completed`. */
+  status: 'completed' | 'stopped_early' | 'failed' | 'cancelled';
   /** The worker's name; null when none was reached. */
   worker: string | null;
   transfer: 'shared' | 'webrtc';
@@ -39,6 +42,8 @@ export interface JobResult {
   bytes_skipped: number;
   fallback_reason?: string;
   error?: { code: ErrorCode; message: string };
+  /** Train jobs: what the client saw of the run, with one entry per finished epoch. */
+  training?: Omit<TrainingSnapshot, 'batch' | 'ended'> & { loss_history: EpochRecord[] };
 }
 
 export interface RunJobOptions {
@@ -61,6 +66,8 @@ export interface RunJobOptions {
   /** Called when the worker reports that sleap-nn is running (benchmarks time this). */
   onStarted?: () => void;
   cancelReplyTimeoutMs?: number;
+  /** Called once the job is planned, with the live state watchers read and the stop control (`--ui`, LossViewer, Ctrl-C). */
+  onLive?: (live: LiveJob) => Promise<void> | void;
 }
 
 /** Plans (throwing for what the user must fix first), then runs the job; never throws after planning. */
@@ -97,10 +104,28 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
   const tally = { sent: 0, received: 0, skipped: 0 };
   r.info(`job ${plan.jobId}`);
   await hintPending(plan, r);
+  const live = new LiveJob({
+    jobId: plan.jobId,
+    jobType: plan.jobType,
+    transfer: result.transfer,
+    storageBackend: result.storage_backend,
+    ...(plan.runName !== undefined ? { runName: plan.runName } : {}),
+    ...(opts.args.maxEpochs !== undefined ? { totalEpochs: opts.args.maxEpochs } : {}),
+  });
+  await opts.onLive?.(live);
+  const end = (res: JobResult): JobResult => {
+    live.setStatus(res.status);
+    if (plan.jobType === 'train') {
+      const { batch: _batch, ended: _ended, ...figures } = live.training.snapshot();
+      res.training = { ...figures, loss_history: [...live.training.history] };
+    }
+    return res;
+  };
   r.info(plan.shared ? `transfer: shared storage (backend ${plan.shared.backend}, user ${plan.shared.userSubdir || '(base)'})` : `transfer: webrtc (reason: ${plan.transferReason})`);
   const fallBack = (reason: string): void => {
     r.info(`transfer: webrtc (reason: ${reason})`);
     Object.assign(result, { transfer: 'webrtc', storage_backend: null, user_subdir: null, fallback_reason: reason });
+    live.setTransfer('webrtc', null);
   };
   const noFallback = (code: ErrorCode, message: string): SleapRtcError =>
     new SleapRtcError(code, `${message} Not sending the files instead, as --no-fallback asks.`);
@@ -138,6 +163,7 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
     let run: WorkerRun;
     for (;;) {
       result.worker = choice.name;
+      live.setWorker(choice.name);
       r.info(`worker: ${choice.name}${choice.peerId !== choice.name ? ` (peer ${choice.peerId})` : ''}`);
       run = await runOnWorker(choice, selection, result.transfer === 'shared');
       if (run.peer) peers.push(run.peer);
@@ -146,18 +172,19 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
       if (!next) break;
       choice = next;
     }
-    return await finish(run);
+    return end(await finish(run));
   } catch (err) {
     const e = err instanceof SleapRtcError ? err : new SleapRtcError('INTERNAL', (err as Error)?.message ?? String(err));
     result.error = { code: e.code, message: e.message };
     if (signal.aborted) result.status = 'cancelled';
     r.warn(`job ${plan.jobId} ${result.status}: [${e.code}] ${e.message}`);
-    return result;
+    return end(result);
   } finally {
     for (const fn of unwatch) fn();
     result.bytes_sent = tally.sent;
     result.bytes_received = tally.received;
     result.bytes_skipped = tally.skipped;
+    live.setStopper(null);
     await selection?.release();
     for (const p of peers) p.close();
     await signaling?.close();
@@ -182,7 +209,15 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
       workerName: choice.name,
       reporter: r,
       upload: (request, uploadSignal) => sendInputs({ peer, request, inputs: plan.inputs, reporter: r, signal: uploadSignal, tally }),
-      ...(opts.onStarted ? { onStarted: opts.onStarted } : {}),
+      onStarted: () => {
+        live.setStatus('running');
+        live.setStopper(() => session.stop());
+        opts.onStarted?.();
+      },
+      onTrainEvent: (e) => live.trainEvent(e),
+      onStopReply: (m) => live.stopReply(m.message),
+      onProgress: (epoch, total) => live.logProgress(epoch, total),
+      onLog: (line) => live.log(line),
     });
     // The server sees the worker leave at once; WebRTC would take 15-30 s to notice it is gone.
     // Either word counts: the room-wide peer_left, or job_peer_left about this job's worker.
@@ -244,8 +279,8 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
           }
           await clearPending(plan.jobId);
         }
-        result.status = 'completed';
-        r.info(`job ${plan.jobId} completed`);
+        result.status = complete.stopped_early ? 'stopped_early' : 'completed';
+        r.info(`job ${plan.jobId} ${complete.stopped_early ? 'stopped early; its model is kept' : 'completed'}`);
         return result;
       }
       case 'rejected':

@@ -30,6 +30,14 @@ export interface SessionHooks {
   /** Send what an UPLOAD_REQUEST asks for; a rejection becomes the attempt's failure. */
   upload(request: Msg<'UPLOAD_REQUEST'>, signal: AbortSignal): Promise<void>;
   onStarted?: () => void;
+  /** sleap-nn's training events, relayed by the worker (in order, batch_end thinned). */
+  onTrainEvent?: (event: Msg<'TRAIN_EVENT'>) => void;
+  /** The worker's answer to a stop request. */
+  onStopReply?: (reply: Msg<'JOB_STOP_REPLY'>) => void;
+  /** An `Epoch N/M` log line (progress when sleap-nn sends no events). */
+  onProgress?: (epoch: number, total: number) => void;
+  /** One line of sleap-nn's output. */
+  onLog?: (line: string) => void;
 }
 
 interface Attempt {
@@ -120,6 +128,12 @@ export class ClientSession {
     });
   }
 
+  /** Ask the worker to stop training early (sleap-nn ends the epoch and saves); the attempt then completes. */
+  stop(): void {
+    const a = this.#attempt;
+    if (a) this.#send({ type: 'JOB_STOP', job_id: a.jobId });
+  }
+
   /** Settle the current attempt as lost (a timeout in the caller). */
   abandon(error: SleapRtcError): void {
     this.#end({ kind: 'lost', error });
@@ -180,9 +194,18 @@ export class ClientSession {
         return;
       case 'JOB_LOG':
         r.workerLine(this.#hooks.workerName, m.stream, m.line);
+        this.#hooks.onLog?.(m.line);
         return;
       case 'JOB_PROGRESS':
         r.epoch(m.epoch, m.total_epochs);
+        this.#hooks.onProgress?.(m.epoch, m.total_epochs);
+        return;
+      case 'TRAIN_EVENT':
+        this.#hooks.onTrainEvent?.(m);
+        return;
+      case 'JOB_STOP_REPLY':
+        r.info(`worker ${this.#hooks.workerName}: ${m.message}`);
+        this.#hooks.onStopReply?.(m);
         return;
       case 'JOB_COMPLETE':
         this.#end({ kind: 'completed', complete: m });

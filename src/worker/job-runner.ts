@@ -13,7 +13,9 @@ import { PathChangedError } from '../storage/index.js';
 import type { CheckedPath, CheckedStorage } from './request-check.js';
 import { sharedJobFiles, stagedJobFiles, type JobFiles } from './job-files.js';
 import { startJobProcess, type JobProcess } from './job-process.js';
+import { ProgressRelay } from './progress-relay.js';
 import { buildTrackArgs, buildTrainArgs } from './sleap-nn-args.js';
+import { expectedEpochs } from './train-config.js';
 
 export interface JobOutput {
   /** Relative to the job's base (user folder, or staging folder), POSIX. */
@@ -23,7 +25,7 @@ export interface JobOutput {
 }
 
 export type RunOutcome =
-  | { status: 'completed'; outputs: JobOutput[] }
+  | { status: 'completed'; outputs: JobOutput[]; stoppedEarly: boolean }
   | { status: 'failed'; message: Extract<WorkerToClient, { type: 'JOB_FAILED' }> }
   | { status: 'cancelled' };
 
@@ -44,7 +46,11 @@ export interface RunOptions {
   send: (message: WorkerToClient) => void;
   cancelGraceMs?: number;
   killGraceMs?: number;
+  /** Train jobs: relay sleap-nn's ZMQ progress and accept stop requests (default true). */
+  zmqProgress?: boolean;
 }
+
+export type StopOutcome = 'stopping' | 'pending' | 'unsupported';
 
 /** Room left in a JOB_FAILED frame for everything but `last_lines`. */
 const FAILURE_FRAME_OVERHEAD = 8 * 1024;
@@ -55,6 +61,8 @@ export class JobRun {
   #cancelled = false;
   /** This worker's paths in sleap-nn's lines, and the client's words for them (longest first). */
   #redactions: [string, string][] = [];
+  #relay: ProgressRelay | null = null;
+  #eventSeq = 0;
 
   constructor(opts: RunOptions) {
     this.#opts = opts;
@@ -64,6 +72,12 @@ export class JobRun {
   cancel(): void {
     this.#cancelled = true;
     void this.#process?.cancel();
+  }
+
+  /** Train jobs: ask sleap-nn to end the epoch and save (its ZMQ controller); the run then completes. */
+  stop(): StopOutcome {
+    if (!this.#relay || this.#cancelled) return 'unsupported';
+    return this.#relay.requestStop();
   }
 
   /**
@@ -80,6 +94,11 @@ export class JobRun {
       cleanup.push(() => files.close());
       const plan = await this.#plan(files).catch((err: unknown) => this.#changed(err, 'before sleap-nn started'));
       if ('status' in plan) return plan;
+      if (plan.configFile !== undefined) {
+        this.#relay = await this.#openRelay(plan.configFile);
+        cleanup.push(() => (this.#relay as ProgressRelay).close());
+        plan.args.push(`++trainer_config.zmq.publish_port=${this.#relay.publishPort}`, `++trainer_config.zmq.controller_port=${this.#relay.controllerPort}`);
+      }
       const started = await this.#start(plan.args);
       if (started) return started;
       const done = await (this.#process as JobProcess).done;
@@ -89,6 +108,18 @@ export class JobRun {
     } finally {
       for (const step of cleanup.reverse()) await step().catch(() => {});
     }
+  }
+
+  /** sleap-nn's ZMQ progress and stop sockets for a train job (progress-relay.ts). */
+  async #openRelay(configFile: string): Promise<ProgressRelay> {
+    const { request, send } = this.#opts;
+    const job_id = request.job_id;
+    const totalEpochs = await expectedEpochs(configFile, request.job_type === 'train' ? request.spec.max_epochs : undefined);
+    return ProgressRelay.open({
+      send: (e) => send({ type: 'TRAIN_EVENT', job_id, seq: this.#eventSeq++, ...e }),
+      note: (line) => send({ type: 'JOB_LOG', job_id, stream: 'stderr', line }),
+      ...(totalEpochs !== undefined ? { totalEpochs } : {}),
+    });
   }
 
   async #openFiles(): Promise<JobFiles | Extract<RunOutcome, { status: 'failed' }>> {
@@ -168,7 +199,7 @@ export class JobRun {
         return this.#changed(err, 'after sleap-nn finished; its results were not put in place', 'output', lastLines);
       }
     }
-    return ended ?? { status: 'completed', outputs: outputs.map(({ relative_path, local, kind }) => ({ relative_path, local, kind })) };
+    return ended ?? { status: 'completed', outputs: outputs.map(({ relative_path, local, kind }) => ({ relative_path, local, kind })), stoppedEarly: this.#relay?.stopRequested ?? false };
   }
 
   /** A path that failed confinement at use time, as JOB_FAILED naming only the client's path. */
@@ -203,7 +234,7 @@ export class JobRun {
     this.#redactions = [...this.#redactions, ...pairs.filter(([from]) => from.length > 1)].sort((a, b) => b[0].length - a[0].length);
   }
 
-  async #plan(files: JobFiles): Promise<{ args: string[]; outputs: PlannedOutput[] }> {
+  async #plan(files: JobFiles): Promise<PlannedRun> {
     const { storage, cwd } = this.#opts;
     this.#learn(
       storage.transfer === 'shared'
@@ -215,7 +246,7 @@ export class JobRun {
     return planned;
   }
 
-  async #planArgs(files: JobFiles): Promise<{ args: string[]; outputs: PlannedOutput[] }> {
+  async #planArgs(files: JobFiles): Promise<PlannedRun> {
     const { request, storage } = this.#opts;
     const checked = (field: PathField): CheckedPath => {
       const p = this.#opts.paths.find((c) => c.field === field);
@@ -247,8 +278,9 @@ export class JobRun {
           ? { from: storage.client_base_path, to: storage.worker_base_path }
           : undefined;
       const ckptDir = shared ? await files.outputDir() : out.local;
+      const configFile = await input('config_file');
       const args = buildTrainArgs({
-        configFile: await input('config_file'),
+        configFile,
         labels: await input('labels'),
         outputDir: ckptDir,
         runName: spec.run_name,
@@ -259,7 +291,11 @@ export class JobRun {
       });
       const relative = spec.output === '' ? spec.run_name : `${spec.output}/${spec.run_name}`;
       const dest = shared ? [below(out), spec.run_name].filter((s) => s !== '').join('/') : undefined;
-      return { args, outputs: [{ relative_path: relative, local: path.join(ckptDir, spec.run_name), kind: 'directory', ...(dest !== undefined ? { dest } : {}) }] };
+      return {
+        args,
+        outputs: [{ relative_path: relative, local: path.join(ckptDir, spec.run_name), kind: 'directory', ...(dest !== undefined ? { dest } : {}) }],
+        ...(this.#opts.zmqProgress !== false ? { configFile } : {}),
+      };
     }
     const out = checked('output');
     const data = await input('data');
@@ -274,6 +310,13 @@ export class JobRun {
 /** An output as sleap-nn will write it (`local`), and where it goes below the base (`dest`, shared jobs). */
 interface PlannedOutput extends JobOutput {
   dest?: string;
+}
+
+interface PlannedRun {
+  args: string[];
+  outputs: PlannedOutput[];
+  /** Train jobs with ZMQ progress: the config file as sleap-nn reads it (for its epoch count). */
+  configFile?: string;
 }
 
 function failure(

@@ -197,6 +197,9 @@ export class WorkerSession {
         else this.#log.debug(`JOB_CANCEL for job ${message.job_id}, which is not running here`);
         return;
       }
+      case 'JOB_STOP':
+        this.#stop(message.job_id);
+        return;
       case 'PING':
         this.#send({ type: 'PONG', nonce: message.nonce });
         return;
@@ -206,6 +209,22 @@ export class WorkerSession {
         this.#log.warn(`client ${this.clientPeerId} could not read a message: [${message.code}] ${message.message.slice(0, 500)}`);
         return;
     }
+  }
+
+  /** Stop training early: sleap-nn ends the epoch and saves, and the job completes with stopped_early. */
+  #stop(job_id: string): void {
+    const job = this.#jobs.get(job_id);
+    const outcome = job && !job.ended && !job.cancelReason && job.run ? job.run.stop() : 'unsupported';
+    const message =
+      outcome === 'stopping'
+        ? 'stopping training early: sleap-nn ends the current epoch and saves the model'
+        : outcome === 'pending'
+          ? "stop requested: sleap-nn's training controller is not listening yet; the stop goes out as soon as it is"
+          : !job || job.ended
+            ? `job ${job_id} is not running here`
+            : 'this job cannot stop early (not a training job, or sleap-nn has not started); cancel it instead';
+    this.#log.info(`job ${job_id}: stop requested by the client: ${outcome}`);
+    if (job) this.#send({ type: 'JOB_STOP_REPLY', job_id, outcome, message }, job);
   }
 
   #start(request: JobRequest): void {
@@ -430,6 +449,7 @@ export class WorkerSession {
           job_id,
           transfer: 'shared',
           outputs: result.outputs.map((o) => ({ type: 'SHARED_OUTPUT_PATH', storage_backend, user_subdir, relative_path: o.relative_path })),
+          ...(result.stoppedEarly ? { stopped_early: true } : {}),
         },
         job,
       );
@@ -447,6 +467,7 @@ export class WorkerSession {
           job_id,
           transfer: 'webrtc',
           outputs: outputs.map((o) => ({ relative_path: o.relative_path, transfer_id: o.transfer_id, kind: o.kind })),
+          ...(result.stoppedEarly ? { stopped_early: true } : {}),
         },
         job,
       );
@@ -516,6 +537,8 @@ export class WorkerSession {
       return;
     }
     if (!control.isOpen) return;
+    // Batch losses are only a preview: on a slow link they give way; epoch events always go.
+    if (message.type === 'TRAIN_EVENT' && message.event === 'batch_end' && control.bufferedAmount > LIMITS.progressMaxBufferedBytes) return;
     if (message.type === 'JOB_LOG') {
       // A client on a slow link must not make the worker buffer sleap-nn's output without bound.
       if (control.bufferedAmount > LIMITS.jobLogMaxBufferedBytes) {

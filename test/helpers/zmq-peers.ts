@@ -31,18 +31,15 @@ export async function sleapNnSide(t: Hooks, publishPort: number, controllerPort:
   pub.connect(`tcp://127.0.0.1:${publishPort}`);
   sub.subscribe();
   sub.connect(`tcp://127.0.0.1:${controllerPort}`);
+  const commands = new Inbox(sub);
   await ready;
-  return {
-    send: (frame) => pub.send(frame),
-    nextCommand: async () => {
-      const [m] = await sub.receive();
-      return m?.toString('utf8') ?? '';
-    },
-  };
+  return { send: (frame) => pub.send(frame), nextCommand: () => commands.next() };
 }
 
 /** LossViewer's side: binds a SUB for events and a PUB for commands on free loopback ports. */
-export async function lossViewerSide(t: Hooks): Promise<{ publishAddress: string; controlAddress: string; next(): Promise<string>; send(frame: string): Promise<void>; controlReady(): Promise<void> }> {
+export async function lossViewerSide(
+  t: Hooks,
+): Promise<{ publishAddress: string; controlAddress: string; next(): Promise<string>; send(frame: string): Promise<void>; controlReady(): Promise<void>; publisherReady(): Promise<void> }> {
   const sub = new Subscriber({ linger: 0 });
   const pub = new Publisher({ linger: 0 });
   t.after(() => {
@@ -53,14 +50,45 @@ export async function lossViewerSide(t: Hooks): Promise<{ publishAddress: string
   await sub.bind('tcp://127.0.0.1:0');
   await pub.bind('tcp://127.0.0.1:0');
   const controlReady = handshake(pub, 30_000);
+  const publisherReady = handshake(sub, 30_000);
+  // A SUB socket only attaches a new peer (and sends it the subscription) while it is being read,
+  // as LossViewer's timer reads it: keep a receive pending from the start.
+  const inbox = new Inbox(sub);
+  // Rejections of a wait nobody asked for must not surface as unhandled.
+  controlReady.catch(() => undefined);
+  publisherReady.catch(() => undefined);
   return {
     publishAddress: sub.lastEndpoint as string,
     controlAddress: pub.lastEndpoint as string,
-    next: async () => {
-      const [m] = await sub.receive();
-      return m?.toString('utf8') ?? '';
-    },
+    next: () => inbox.next(),
     send: (frame) => pub.send(frame),
     controlReady: () => controlReady,
+    publisherReady: () => publisherReady,
   };
+}
+
+/** Reads a socket from the start and hands frames out in order. */
+class Inbox {
+  readonly #frames: string[] = [];
+  readonly #waiters: ((frame: string) => void)[] = [];
+
+  constructor(socket: Subscriber) {
+    void (async () => {
+      try {
+        for await (const [m] of socket) {
+          const frame = m?.toString('utf8') ?? '';
+          const w = this.#waiters.shift();
+          if (w) w(frame);
+          else this.#frames.push(frame);
+        }
+      } catch {
+        // closed
+      }
+    })();
+  }
+
+  next(): Promise<string> {
+    const f = this.#frames.shift();
+    return f !== undefined ? Promise.resolve(f) : new Promise((resolve) => this.#waiters.push(resolve));
+  }
 }

@@ -10,7 +10,10 @@ import { LIMITS } from '../../limits.js';
 import { createLogger } from '../../log.js';
 import type { JobArgs } from '../../client/plan.js';
 import { createReporter } from '../../client/reporter.js';
+import type { LiveJob } from '../../client/live-job.js';
+import { checkZmqAddress } from '../../client/lossviewer.js';
 import { runJob, type JobResult } from '../../client/run-job.js';
+import { watchJob, type Watchers } from '../../client/watch.js';
 
 export interface CommonJobOptions {
   room?: string;
@@ -24,6 +27,12 @@ export interface CommonJobOptions {
   fallback: boolean;
   json?: boolean;
   config?: string;
+  ui?: boolean;
+  uiPort?: number;
+  uiHost?: string;
+  /** train only: SLEAP's LossViewer sockets. */
+  zmqPublish?: string;
+  zmqControl?: string;
 }
 
 export function addCommonJobOptions(cmd: Command): Command {
@@ -37,7 +46,24 @@ export function addCommonJobOptions(cmd: Command): Command {
     .option('--user-subdir <dir>', 'your folder under the backend\'s base path (default: inferred from the inputs\' location)')
     .option('--no-fallback', 'fail instead of sending the files when the worker cannot read them on shared storage')
     .option('--json', 'print one JSON object with the result as the last line of stdout')
-    .option('--config <file>', 'config file with [storage.*] backends and [signaling] settings');
+    .option('--config <file>', 'config file with [storage.*] backends and [signaling] settings')
+    .option('--ui', 'serve a live page for the job (loss curves, ETA, last log lines, Stop) and print its address')
+    .option('--ui-port <port>', 'port of the live page (default: a free one)', portNumber('--ui-port', '8765'))
+    .option('--ui-host <host>', 'address the live page listens on (default 127.0.0.1; any other needs the token printed in its URL)');
+}
+
+/** `train` only: re-publish progress for SLEAP's LossViewer and take its stop command. */
+export function addLossViewerOptions(cmd: Command): Command {
+  return cmd
+    .option('--zmq-publish <address>', "re-publish sleap-nn's progress events to this ZMQ address, where SLEAP's LossViewer listens (e.g. tcp://127.0.0.1:9001)", (v: string) => checkZmqAddress('--zmq-publish', v))
+    .option('--zmq-control <address>', "take LossViewer's stop command from this ZMQ address (e.g. tcp://127.0.0.1:9000)", (v: string) => checkZmqAddress('--zmq-control', v));
+}
+
+function portNumber(flag: string, example: string): (text: string) => number {
+  return (text) => {
+    if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`${flag} must be a port number from 0 to 65535, not "${text}"; e.g. ${flag} ${example}.`);
+    return Number(text);
+  };
 }
 
 /** Parse a whole number flag, >= 1. */
@@ -77,12 +103,20 @@ export async function runJobCommand(args: Omit<JobArgs, 'cwd' | 'storageBackend'
     const missing = [!signaling.room_id && '--room ID (or SLEAP_RTC_ROOM)', !signaling.token && '--token TOKEN (or SLEAP_RTC_TOKEN)'].filter(Boolean);
     throw new UsageError(`sleap-rtc ${args.jobType} needs ${missing.join(' and ')}: the room the workers are in, e.g. \`sleap-rtc ${args.jobType} --room ROOM --token TOKEN ...\`.`);
   }
+  if (opts.uiHost !== undefined && !opts.ui) throw new UsageError('--ui-host only goes with --ui.');
+  if (opts.uiPort !== undefined && !opts.ui) throw new UsageError('--ui-port only goes with --ui.');
   const reporter = createReporter();
   const cancel = new AbortController();
-  let interrupts = 0;
-  const onInterrupt = (): void => {
-    interrupts += 1;
-    if (interrupts > 1) {
+  let live: LiveJob | null = null;
+  let watchers: Watchers | null = null;
+  // Ctrl-C while sleap-nn trains: stop early (keep the model), then cancel, then quit. Otherwise: cancel, then quit.
+  const onInterrupt = (signal: NodeJS.Signals): void => {
+    if (signal === 'SIGINT' && !cancel.signal.aborted && live?.canStop) {
+      live.requestStop('ctrl-c');
+      reporter.info('Ctrl-C: stopping training early; sleap-nn ends the epoch and saves the model (Ctrl-C again cancels the job, a third time quits at once)');
+      return;
+    }
+    if (cancel.signal.aborted) {
       reporter.close();
       process.stderr.write('Interrupted again: quitting without waiting for the worker.\n');
       process.exit(130);
@@ -110,12 +144,23 @@ export async function runJobCommand(args: Omit<JobArgs, 'cwd' | 'storageBackend'
       reporter,
       logger: log,
       signal: cancel.signal,
+      onLive: async (l) => {
+        live = l;
+        watchers = watchJob(l, {
+          reporter,
+          ...(opts.ui ? { ui: { ...(opts.uiHost !== undefined ? { host: opts.uiHost } : {}), ...(opts.uiPort !== undefined ? { port: opts.uiPort } : {}) } } : {}),
+          ...(opts.zmqPublish !== undefined || opts.zmqControl !== undefined ? { lossViewer: { ...(opts.zmqPublish !== undefined ? { publish: opts.zmqPublish } : {}), ...(opts.zmqControl !== undefined ? { control: opts.zmqControl } : {}) } } : {}),
+        });
+        await watchers.ready;
+      },
     });
+    await (watchers as Watchers | null)?.close();
     reporter.close();
     if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else if (result.status === 'completed') process.stdout.write(result.outputs.map((o) => `${o}\n`).join(''));
+    else if (result.status === 'completed' || result.status === 'stopped_early') process.stdout.write(result.outputs.map((o) => `${o}\n`).join(''));
     process.exitCode = exitCodeOf(result);
   } finally {
+    await (watchers as Watchers | null)?.close();
     reporter.close();
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
@@ -127,6 +172,6 @@ const FIX_THE_COMMAND: ReadonlySet<ErrorCode> = new Set(['INVALID_TOKEN', 'USAGE
 
 /** 0 only when the job completed. A worker's own configuration problem (say SLEAP_NN_NOT_FOUND) is not the client's to fix: 1. */
 export function exitCodeOf(result: JobResult): 0 | 1 | 2 {
-  if (result.status === 'completed') return 0;
+  if (result.status === 'completed' || result.status === 'stopped_early') return 0;
   return result.error && FIX_THE_COMMAND.has(result.error.code) ? 2 : 1;
 }

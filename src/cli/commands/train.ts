@@ -1,6 +1,6 @@
 /** `sleap-rtc train`: train a model on a worker, reading the data in place when the storage allows. */
 import type { Command } from 'commander';
-import { addCommonJobOptions, positiveInt, positiveNumber, runJobCommand, type CommonJobOptions } from './job-options.js';
+import { addCommonJobOptions, addLossViewerOptions, positiveInt, positiveNumber, runJobCommand, type CommonJobOptions } from './job-options.js';
 
 interface TrainOptions extends CommonJobOptions {
   labels: string;
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'training and validation batch size', positiveInt('--batch-size', '4'))
     .option('--learning-rate <x>', 'optimizer learning rate', positiveNumber('--learning-rate', '0.0001'))
     .option('--run-name <name>', 'name of the run folder (default: run_<date>_<time>_<random>)');
-  addCommonJobOptions(cmd).action(async (opts: TrainOptions) => {
+  addLossViewerOptions(addCommonJobOptions(cmd)).action(async (opts: TrainOptions) => {
     await runJobCommand(
       {
         jobType: 'train',

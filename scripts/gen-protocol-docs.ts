@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { LIMITS } from '../src/limits.js';
 import * as common from '../src/protocol/common.js';
 import * as job from '../src/protocol/job.js';
+import * as progress from '../src/protocol/progress.js';
 import * as routing from '../src/protocol/routing.js';
 import * as signaling from '../src/protocol/signaling.js';
 import * as transfer from '../src/protocol/transfer.js';
@@ -31,6 +32,7 @@ const MODULES: readonly [string, Record<string, unknown>][] = [
   ['src/protocol/common.ts', common],
   ['src/protocol/routing.ts', routing],
   ['src/protocol/transfer.ts', transfer],
+  ['src/protocol/progress.ts', progress],
   ['src/protocol/job.ts', job],
   ['src/protocol/signaling.ts', signaling],
 ];

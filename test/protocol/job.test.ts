@@ -81,7 +81,7 @@ test('every valid message decodes to itself, in its own direction only', () => {
 });
 
 test('each direction knows exactly its types', () => {
-  assert.deepEqual([...CLIENT_TO_WORKER_TYPES].sort(), ['FETCH_REQUEST', 'JOB_CANCEL', 'JOB_REQUEST', 'PING', 'PONG', 'error']);
+  assert.deepEqual([...CLIENT_TO_WORKER_TYPES].sort(), ['FETCH_REQUEST', 'JOB_CANCEL', 'JOB_REQUEST', 'JOB_STOP', 'PING', 'PONG', 'error']);
   assert.deepEqual(
     [...WORKER_TO_CLIENT_TYPES].sort(),
     [
@@ -94,10 +94,12 @@ test('each direction knows exactly its types', () => {
       'JOB_PROGRESS',
       'JOB_REJECTED',
       'JOB_STARTED',
+      'JOB_STOP_REPLY',
       'PATH_ERROR',
       'PATH_VALIDATED',
       'PING',
       'PONG',
+      'TRAIN_EVENT',
       'UPLOAD_REQUEST',
       'error',
     ],

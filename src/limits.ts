@@ -121,6 +121,10 @@ export const LIMITS = {
   progressMaxBufferedBytes: 1024 * 1024,
   /** A dropped (malformed) progress event is logged at most once per this interval, with a count. */
   progressDropLogIntervalMs: 5_000,
+  /** After sleap-nn exits, its last events are still read until none came for this long... */
+  progressDrainQuietMs: 250,
+  /** ...or this long at most. */
+  progressDrainMaxMs: 5_000,
   /** Log lines the live page and --json keep. */
   progressLogTailLines: 200,
   /** Batch losses the client keeps for the live page's batch curve. */

@@ -90,7 +90,12 @@ export function decodeSleapNnEvent(frame: string): SleapNnEvent {
   }
   let raw: unknown;
   try {
-    raw = parsePythonJson(frame);
+    // Plain JSON first (the common case, and much faster); Python's NaN tokens need the slow path.
+    try {
+      raw = JSON.parse(frame);
+    } catch {
+      raw = parsePythonJson(frame);
+    }
   } catch (err) {
     throw new ProtocolError('INVALID_JSON', `A sleap-nn progress event is not JSON: ${(err as Error).message}`);
   }

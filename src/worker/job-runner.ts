@@ -102,6 +102,7 @@ export class JobRun {
       const started = await this.#start(plan.args);
       if (started) return started;
       const done = await (this.#process as JobProcess).done;
+      await this.#relay?.drain();
       const result = { ...done, lastLines: done.lastLines.map((l) => this.#redact(l)) };
       const ended = this.#ended(result);
       return await this.#publish(files, plan.outputs, ended, result.lastLines);

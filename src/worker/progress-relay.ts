@@ -47,6 +47,8 @@ export class ProgressRelay {
   #stopRequested = false;
   #stopSent = false;
   #loops: Promise<void>[] = [];
+  #lastFrameAt = performance.now();
+  #ended = false;
 
   private constructor(events: Subscriber, control: XPublisher, opts: ProgressRelayOptions) {
     this.#events = events;
@@ -60,7 +62,9 @@ export class ProgressRelay {
 
   /** Binds both sockets on free loopback ports. */
   static async open(opts: ProgressRelayOptions): Promise<ProgressRelay> {
-    const events = new Subscriber({ linger: 0, receiveHighWaterMark: 10_000 });
+    // No receive limit: a full pipe makes sleap-nn's PUB drop messages, epoch_end among them; the
+    // relay reads far faster than a GPU produces batches, so the queue stays short.
+    const events = new Subscriber({ linger: 0, receiveHighWaterMark: 0 });
     const control = new XPublisher({ linger: 0 });
     try {
       events.subscribe();
@@ -93,6 +97,19 @@ export class ProgressRelay {
     this.#stopRequested = true;
     if (this.#controllerListening) this.#sendStop();
     return this.#controllerListening ? 'stopping' : 'pending';
+  }
+
+  /**
+   * After sleap-nn has exited: read what is still queued (its last events can trail its exit)
+   * until train_end, or until nothing has come for `LIMITS.progressDrainQuietMs`, at most
+   * `LIMITS.progressDrainMaxMs`.
+   */
+  async drain(): Promise<void> {
+    const deadline = performance.now() + LIMITS.progressDrainMaxMs;
+    while (this.#state === 'open' && !this.#ended && this.#received > 0 && performance.now() < deadline) {
+      if (performance.now() - this.#lastFrameAt >= LIMITS.progressDrainQuietMs) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Flushes a pending batch event and closes both sockets. Safe to call twice. */
@@ -142,6 +159,7 @@ export class ProgressRelay {
   }
 
   #onFrame(text: string): void {
+    this.#lastFrameAt = performance.now();
     let event: SleapNnEvent;
     try {
       event = decodeSleapNnEvent(text);
@@ -150,6 +168,7 @@ export class ProgressRelay {
       return;
     }
     this.#received += 1;
+    if (event.event === 'train_end') this.#ended = true;
     if (event.event === 'batch_start') return;
     const body: TrainEventBody = {
       event: event.event,

@@ -91,7 +91,7 @@
     if (res.status !== 202) $('stop-message').textContent = `Stop not sent: ${body.answer ?? res.status}`;
   });
 
-  const events = new EventSource(`api/events${location.search}`);
+  const events = new EventSource(`api/events?token=${encodeURIComponent(token)}`);
   events.addEventListener('init', (ev) => {
     const init = JSON.parse(ev.data);
     state = init.state;

@@ -143,6 +143,8 @@ class BarReporter implements JobReporter {
     this.#epochs ??= this.#bars.create(total, 0, { label: 'training'.padEnd(24), detail: '' });
     this.#epochs.setTotal(total);
     this.#epochs.update(s.epochs_done, { detail: trainingLine(s) });
+    // Drawn now, not at the bars' next frame: an epoch's figures show as soon as they arrive.
+    this.#bars.update();
   }
 
   transfer(direction: TransferDirection, p: TransferProgressEvent): void {

@@ -196,8 +196,10 @@ class EventHub {
     res.on('close', () => this.#clients.delete(res));
   }
 
+  /** The last state (the job's end) still goes out before the streams end. */
   close(): void {
     this.#unlisten();
+    if (this.#statePending) this.#sendState();
     for (const c of this.#clients) c.end();
     this.#clients.clear();
   }
@@ -206,13 +208,16 @@ class EventHub {
   #scheduleState(): void {
     if (this.#statePending) return;
     this.#statePending = true;
-    setImmediate(() => {
-      this.#statePending = false;
-      const { history, ...state } = this.#live.snapshot();
-      for (const record of history.slice(this.#epochsSent)) this.#broadcast('epoch', record);
-      this.#epochsSent = history.length;
-      this.#broadcast('state', state);
-    });
+    setImmediate(() => this.#sendState());
+  }
+
+  #sendState(): void {
+    if (!this.#statePending) return;
+    this.#statePending = false;
+    const { history, ...state } = this.#live.snapshot();
+    for (const record of history.slice(this.#epochsSent)) this.#broadcast('epoch', record);
+    this.#epochsSent = history.length;
+    this.#broadcast('state', state);
   }
 
   #broadcast(event: string, data: unknown): void {

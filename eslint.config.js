@@ -22,6 +22,14 @@ export default tseslint.config(
     },
   },
   {
+    // The live page's own script runs in the browser (uPlot is loaded before it).
+    files: ['assets/ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', EventSource: 'readonly', uPlot: 'readonly', fetch: 'readonly' },
+    },
+  },
+  {
     // The server is shared infrastructure: it must never depend on worker or client code.
     files: ['src/signaling/**'],
     rules: {

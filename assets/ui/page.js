@@ -70,7 +70,7 @@
       t.source === 'zmq' ? "Figures from sleap-nn's progress events." : t.source === 'log' ? "sleap-nn sends no progress events here: epochs are read from its log lines, without losses." : '';
     $('stop-message').textContent = state.stop_message ?? '';
     const stop = $('stop');
-    stop.disabled = !(state.job_type === 'train' && state.status === 'running');
+    stop.disabled = !(state.job_type === 'train' && state.status === 'running' && t.source === 'zmq');
     stop.textContent = state.status === 'stopping' ? 'Stopping…' : 'Stop training';
     document.title = `sleap-rtc · ${state.status.replace('_', ' ')} · epoch ${t.epochs_done}/${t.total_epochs ?? '?'}`;
   }

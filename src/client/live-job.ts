@@ -68,9 +68,13 @@ export class LiveJob extends EventEmitter<LiveJobEvents> {
     return this.#status;
   }
 
-  /** A training job whose sleap-nn runs now and has not been asked to stop: the first Ctrl-C stops it. */
+  /**
+   * A training job whose sleap-nn reports progress over ZMQ (so its stop controller listens too)
+   * and has not been asked to stop: the first Ctrl-C stops it. Before the first event (sleap-nn
+   * still loading, or one without ZMQ support) a stop could not be carried out, so Ctrl-C cancels.
+   */
   get canStop(): boolean {
-    return this.#stopper !== null && this.#status === 'running';
+    return this.#stopper !== null && this.#status === 'running' && this.training.source === 'zmq';
   }
 
   setStatus(status: LiveStatus): void {

@@ -44,6 +44,7 @@ test("LossViewer's stop command stops a running training job; other controller m
   let stops = 0;
   live.setStatus('running');
   live.setStopper(() => (stops += 1));
+  live.trainEvent(ev('train_begin'));
   const notes: string[] = [];
   const noted = new Promise<void>((resolve) => {
     const bridge = LossViewerBridge.open({

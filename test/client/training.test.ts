@@ -65,6 +65,9 @@ test('stop rules on the client: only a running training job can stop, once; the 
   let stops = 0;
   train.setStatus('running');
   train.setStopper(() => (stops += 1));
+  assert.equal(train.canStop, false, 'no progress event yet: sleap-nn may have no ZMQ controller');
+  assert.equal(train.requestStop('ctrl-c'), 'not_training');
+  train.trainEvent(ev('train_begin'));
   assert.equal(train.canStop, true);
   assert.equal(train.requestStop('page'), 'stopping');
   assert.equal(train.requestStop('lossviewer'), 'already_ending');

@@ -11,6 +11,8 @@ type Hooks = { after: (fn: () => unknown) => void };
 export function handshake(socket: Publisher | Subscriber, timeoutMs = 10_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no ZMQ handshake in time')), timeoutMs);
+    // A wait nobody ends (a socket that never gets a peer) must not keep the test process alive.
+    timer.unref();
     socket.events.on('handshake', () => {
       clearTimeout(timer);
       // The subscription travels right after the handshake; give it a moment to be applied.

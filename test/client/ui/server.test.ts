@@ -81,6 +81,7 @@ test('Stop needs the token in a header, and stops a running training job once', 
   let stops = 0;
   live.setStatus('running');
   live.setStopper(() => (stops += 1));
+  live.trainEvent(ev('train_begin'));
   assert.equal((await get(`${base}/api/stop`, { method: 'POST' })).status, 403);
   assert.equal((await get(`${base}/api/stop?token=${token}`, { method: 'POST' })).status, 403, 'a token in the URL is not enough: a form can send that');
   assert.equal((await get(`${base}/api/stop`, { headers: { 'X-Sleap-Rtc-Token': token } })).status, 405);

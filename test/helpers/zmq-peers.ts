@@ -21,8 +21,18 @@ export function handshake(socket: Publisher | Subscriber, timeoutMs = 10_000): P
   });
 }
 
-/** sleap-nn's side: `send` publishes frames; `commands` holds what the controller received. */
-export async function sleapNnSide(t: Hooks, publishPort: number, controllerPort: number): Promise<{ send(frame: string): Promise<void>; nextCommand(): Promise<string> }> {
+/**
+ * sleap-nn's side: `send` publishes frames; `nextCommand` reads what the controller received.
+ * With `delivered`, it resolves only once the subscriber really gets frames: it sends harmless
+ * `batch_start` probes until `delivered()` is true (a PUB drops what it sends before the
+ * subscription has reached it, and on a loaded machine the handshake alone does not say when).
+ */
+export async function sleapNnSide(
+  t: Hooks,
+  publishPort: number,
+  controllerPort: number,
+  delivered?: () => boolean,
+): Promise<{ send(frame: string): Promise<void>; nextCommand(): Promise<string> }> {
   const pub = new Publisher({ linger: 0 });
   const sub = new Subscriber({ linger: 0 });
   t.after(() => {
@@ -35,6 +45,10 @@ export async function sleapNnSide(t: Hooks, publishPort: number, controllerPort:
   sub.connect(`tcp://127.0.0.1:${controllerPort}`);
   const commands = new Inbox(sub);
   await ready;
+  while (delivered && !delivered()) {
+    await pub.send('{"what": "", "event": "batch_start", "logs": null, "batch": 0}');
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return { send: (frame) => pub.send(frame), nextCommand: () => commands.next() };
 }
 

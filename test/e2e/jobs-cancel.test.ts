@@ -1,5 +1,7 @@
 /**
- * Stopping jobs end to end with real processes: Ctrl-C on the client cancels the remote job, a
+ * Stopping jobs end to end with real processes: Ctrl-C on the client cancels the remote job (here
+ * sleap-nn sends no ZMQ progress, so the first Ctrl-C cancels; stopping early is in
+ * jobs-progress.test.ts), a
  * client that dies mid-job has its job cancelled by the worker, and in both cases the worker takes
  * the next job. Also: a second client queues behind a busy worker and gets it when it frees up.
  */
@@ -32,7 +34,7 @@ const trainArgs = (lab: Lab, run: string, epochs: number): string[] => [
 test('Ctrl-C on the client cancels the job on the worker (SIGINT to sleap-nn); the worker then takes the next job', async (t) => {
   const lab = await labShare(t);
   const room = await server.newRoom();
-  const worker = await startWorker(t, room, lab.dir, { name: 'gpu-c', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200' } });
+  const worker = await startWorker(t, room, lab.dir, { name: 'gpu-c', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200', FAKE_SLEAP_NN_NO_ZMQ: '1' } });
   const client = spawnTracked(t, [...trainArgs(lab, 'long', 10_000), ...room.flags], { env: { HOME: lab.dir } });
   await client.waitFor(/Epoch 1\/10000/);
   client.child.kill('SIGINT');
@@ -54,7 +56,7 @@ test('Ctrl-C on the client cancels the job on the worker (SIGINT to sleap-nn); t
 test('a client that dies mid-job has its job cancelled; the worker is available again', async (t) => {
   const lab = await labShare(t);
   const room = await server.newRoom();
-  const worker = await startWorker(t, room, lab.dir, { name: 'gpu-d', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200' } });
+  const worker = await startWorker(t, room, lab.dir, { name: 'gpu-d', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200', FAKE_SLEAP_NN_NO_ZMQ: '1' } });
   const client = spawnTracked(t, [...trainArgs(lab, 'orphan', 10_000), ...room.flags], { env: { HOME: lab.dir } });
   await client.waitFor(/Epoch 1\/10000/);
   client.child.kill('SIGKILL');
@@ -68,7 +70,7 @@ test('a client that dies mid-job has its job cancelled; the worker is available 
 test('a second client waits in the queue for the busy worker and runs once it is free; --queue-timeout gives up', async (t) => {
   const lab = await labShare(t);
   const room = await server.newRoom();
-  await startWorker(t, room, lab.dir, { name: 'gpu-q', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '100' } });
+  await startWorker(t, room, lab.dir, { name: 'gpu-q', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '100', FAKE_SLEAP_NN_NO_ZMQ: '1' } });
   const first = spawnTracked(t, [...trainArgs(lab, 'first', 10_000), ...room.flags], { env: { HOME: lab.dir } });
   await first.waitFor(/Epoch 1\/10000/);
   const impatient = await runClient(room, lab.dir, [...trainArgs(lab, 'never', 1), '--queue-timeout', '0']);

@@ -1,14 +1,11 @@
 /**
- * Watching and steering training end to end, with real processes and real ZMQ: the sleap-nn
- * stand-in publishes its events over ZMQ to the worker's relay, the client shows them, and a stop
- * (Ctrl-C, LossViewer) ends the run with its model kept. Cancel still cancels.
+ * Training progress end to end, with real processes and real ZMQ: the sleap-nn stand-in publishes
+ * its events over ZMQ to the worker's relay, and the client shows them in order. Inference keeps
+ * Ctrl-C = cancel. (Stopping: jobs-stop.test.ts; LossViewer: jobs-lossviewer.test.ts.)
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeSleapNnEvent } from '../../src/protocol/progress.js';
-import { lossViewerSide } from '../helpers/zmq-peers.js';
 import { labShare, lastJson, runClient, spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -42,7 +39,7 @@ interface Training {
 test('events go from the stand-in over ZMQ to the client in order: one plain line and one history entry per epoch, even under a batch_end flood', async (t) => {
   const lab = await labShare(t);
   const room = await server.newRoom();
-  await startWorker(t, room, lab.dir, { name: 'gpu-p', toml: lab.workerToml, env: { FAKE_SLEAP_NN_BATCHES_PER_EPOCH: '3000' } });
+  await startWorker(t, room, lab.dir, { name: 'gpu-p', toml: lab.workerToml, env: { FAKE_SLEAP_NN_BATCHES_PER_EPOCH: '3000', FAKE_SLEAP_NN_BAD_EVENT: '1' } });
   const r = await runClient(room, lab.dir, trainArgs(lab, 'watched', 4));
   assert.equal(r.code, 0, r.stderr);
   const result = lastJson(r);
@@ -59,75 +56,7 @@ test('events go from the stand-in over ZMQ to the client in order: one plain lin
   assert.deepEqual(training.best, { epoch: 4, val_loss: training.loss_history[3]?.val_loss });
   const lines = [...r.stderr.matchAll(/\] epoch (\d+)\/4 \| train (\S+) \| val (\S+) \| best val (\S+) \(epoch (\d+)\) \|/g)].map((m) => Number(m[1]));
   assert.deepEqual(lines, [1, 2, 3, 4], 'one plain line per finished epoch, in order');
-});
-
-test('one Ctrl-C during training stops it: sleap-nn ends the epoch and saves, the model comes back, status stopped_early, exit 0', async (t) => {
-  const lab = await labShare(t);
-  const room = await server.newRoom();
-  const worker = await startWorker(t, room, lab.dir, { name: 'gpu-s', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200' } });
-  const client = spawnTracked(t, [...trainArgs(lab, 'stopped', 10_000), ...room.flags], { env: { HOME: lab.dir } });
-  await client.waitFor(/\] epoch 2\/10000 \|/);
-  client.child.kill('SIGINT');
-  const { code } = await client.exit;
-  assert.equal(code, 0, client.stderr());
-  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string; outputs: string[]; training: Training };
-  assert.equal(result.status, 'stopped_early');
-  assert.deepEqual(result.outputs, [path.join(lab.mount, 'alice/proj/models/stopped')]);
-  assert.match(await readFile(path.join(lab.share, 'alice/proj/models/stopped/best.ckpt'), 'utf8'), /run=stopped/);
-  assert.ok(result.training.epochs_done >= 2 && result.training.epochs_done < 10_000, String(result.training.epochs_done));
-  assert.match(client.stderr(), /Ctrl-C: stopping training early/);
-  assert.match(client.stderr(), /worker gpu-s: stopping training early/);
-  assert.match(client.stderr(), /Received control message: \{"command":"stop"\}/, 'sleap-nn got the stop command');
-  assert.doesNotMatch(client.stderr(), /KeyboardInterrupt/, 'no signal reached sleap-nn');
-  await worker.waitFor(/job job-\S+ completed/);
-});
-
-test('a second Ctrl-C cancels: the stopping run is interrupted and the job is cancelled, as before', async (t) => {
-  const lab = await labShare(t);
-  const room = await server.newRoom();
-  // A run that takes its time after the loop (sleap-nn evaluates the model there), so the cancel lands while it finishes.
-  await startWorker(t, room, lab.dir, { name: 'gpu-x', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200', FAKE_SLEAP_NN_FINISH_DELAY_MS: '60000' } });
-  const client = spawnTracked(t, [...trainArgs(lab, 'cancelled', 10_000), ...room.flags], { env: { HOME: lab.dir } });
-  await client.waitFor(/\] epoch 1\/10000 \|/);
-  client.child.kill('SIGINT');
-  await client.waitFor(/Finished training loop/);
-  client.child.kill('SIGINT');
-  const { code } = await client.exit;
-  assert.equal(code, 1, client.stderr());
-  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string; error: { code: string } };
-  assert.equal(result.status, 'cancelled');
-  assert.equal(result.error.code, 'JOB_CANCELLED');
-  assert.match(client.stderr(), /Ctrl-C: cancelling the job on the worker/);
-  assert.match(client.stderr(), /KeyboardInterrupt/);
-});
-
-test("SLEAP's LossViewer (real ZMQ SUB/PUB, bound as it binds them) sees sleap-nn's events and its stop button stops the run", async (t) => {
-  const lab = await labShare(t);
-  const room = await server.newRoom();
-  await startWorker(t, room, lab.dir, { name: 'gpu-l', toml: lab.workerToml, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '200' } });
-  const lv = await lossViewerSide(t);
-  const client = spawnTracked(t, [...trainArgs(lab, 'viewed', 10_000), ...room.flags, '--zmq-publish', lv.publishAddress, '--zmq-control', lv.controlAddress], { env: { HOME: lab.dir } });
-  const events: string[] = [];
-  let epochEnds = 0;
-  while (epochEnds < 2) {
-    const e = decodeSleapNnEvent(await lv.next());
-    events.push(e.event);
-    if (e.event === 'epoch_end') {
-      epochEnds += 1;
-      assert.equal(typeof e.logs?.['train/loss'], 'number');
-      assert.equal(e.epoch, epochEnds - 1);
-    }
-  }
-  assert.equal(events[0], 'train_begin');
-  assert.ok(events.includes('epoch_begin') && events.includes('batch_end'));
-  await lv.controlReady();
-  await lv.send('{"command": "stop"}');
-  const { code } = await client.exit;
-  assert.equal(code, 0, client.stderr());
-  assert.equal((JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string }).status, 'stopped_early');
-  assert.match(client.stderr(), /LossViewer: stop requested/);
-  let last = '';
-  while (last !== 'train_end') last = decodeSleapNnEvent(await lv.next()).event;
+  assert.match(r.stderr, /\[sleap-rtc: dropped 1 malformed progress event\(s\) from sleap-nn: Invalid sleap-nn progress event: logs\.loss: .*expected number.*\]/, `a malformed event is dropped with a log line: ${r.stderr.split('\n').filter((l) => l.includes('sleap-rtc:')).join('\n')}`);
 });
 
 test('inference keeps Ctrl-C = cancel', async (t) => {
@@ -142,4 +71,3 @@ test('inference keeps Ctrl-C = cancel', async (t) => {
   assert.equal((JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string }).status, 'cancelled');
   assert.match(client.stderr(), /Ctrl-C: cancelling the job on the worker/);
 });
-

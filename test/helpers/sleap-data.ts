@@ -4,6 +4,7 @@
  * copy what they need into their own temporary folders first; this module is the one place that
  * knows where it is.
  */
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,4 +58,32 @@ export async function copyLabelsWithVideo(dir: string, labelsName = 'labels.slp'
 /** A real training config at `dest` (default: the centroid sample). */
 export function copyTrainingConfig(dest: string, which: 'centroidConfig' | 'singleInstanceConfig' = 'centroidConfig'): Promise<string> {
   return copySleapFile(which, dest);
+}
+
+/**
+ * A copy of the real labels file at `dest` whose videos are exactly `filenames` (as SLEAP would
+ * have saved them on the labelling machine, e.g. `/Volumes/talmo/alice/session1.mp4`). Written
+ * with Debian's h5py (`/usr/bin/python3`), an HDF5 writer independent of this project's code:
+ * only `videos_json` changes, each row keeping the real row's other backend fields.
+ */
+export async function writeLabelsNamingVideos(dest: string, filenames: readonly string[]): Promise<string> {
+  await copySleapFile('labels', dest);
+  const script = [
+    'import h5py, json, sys, numpy',
+    'path, names = sys.argv[1], json.loads(sys.argv[2])',
+    "with h5py.File(path, 'r+') as f:",
+    "    row = json.loads(f['videos_json'][0])",
+    '    rows = []',
+    '    for n in names:',
+    "        row['backend']['filename'] = n",
+    "        rows.append(json.dumps(row).encode('utf-8'))",
+    "    del f['videos_json']",
+    "    f.create_dataset('videos_json', data=numpy.array(rows))",
+  ].join('\n');
+  await new Promise<void>((resolve, reject) => {
+    execFile('/usr/bin/python3', ['-c', script, dest, JSON.stringify(filenames)], (err, _out, stderr) =>
+      err ? reject(new Error(`h5py could not rewrite ${dest}: ${stderr || err.message}`)) : resolve(),
+    );
+  });
+  return dest;
 }

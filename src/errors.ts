@@ -67,6 +67,8 @@ export const ERROR_CODES = {
   // jobs (src/worker, src/client)
   SLEAP_NN_NOT_FOUND: { exit: 2, summary: 'The configured sleap-nn executable could not be started.' },
   SLEAP_NN_FAILED: { exit: 1, summary: 'sleap-nn exited with an error.' },
+  SLEAP_NN_UNUSABLE: { exit: 1, summary: 'The configured sleap-nn starts but fails its start-up probe (`--version`, `predict`/`track`).' },
+  RUN_FOLDER_EXISTS: { exit: 2, summary: 'The run folder of a training job already exists; sleap-rtc never trains into an existing one.' },
   JOB_OUTPUT_MISSING: { exit: 1, summary: 'sleap-nn reported success but an expected output is missing.' },
   JOB_CANCELLED: { exit: 1, summary: 'The job was cancelled before it finished.' },
   BACKEND_NOT_AVAILABLE: { exit: 1, summary: 'The worker has no healthy storage backend of the name the job asked for.' },

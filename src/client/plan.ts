@@ -8,9 +8,9 @@
  * inputs is found. Outputs of a shared job stay on the same backend.
  */
 import { randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { SleapRtcError, UsageError } from '../errors.js';
 import { IdSchema, type JobType } from '../protocol/common.js';
 import type { JobRequest, PathField } from '../protocol/job.js';
 import { checkRelativePath, PathNotInBackendError, PathValidationError, type StorageConfig, StorageResolver } from '../storage/index.js';
@@ -102,6 +102,9 @@ export async function planJob(args: JobArgs, storage: StorageConfig): Promise<Jo
   };
 
   const placed = await placeOnBackend(args, storage, inputs, sharedOutput);
+  // The run folder must be new where the results will land (the worker refuses an existing one on
+  // shared storage too; here the user hears it before anything is sent or queued).
+  if (runName !== undefined) await refuseExistingRunFolder(path.join('reason' in placed ? transferDestination(false) : sharedOutput, runName));
   if ('reason' in placed) {
     return { jobId, jobType: args.jobType, runName, inputs, shared: null, transferReason: placed.reason, transferDestination, transferRequest };
   }
@@ -150,6 +153,16 @@ async function localInputs(args: JobArgs, abs: (p: string) => string): Promise<L
     out.push({ field: w.field, local, kind: w.kind, staged: '' });
   }
   return out;
+}
+
+async function refuseExistingRunFolder(runFolder: string): Promise<void> {
+  const st = await lstat(runFolder).catch(() => undefined);
+  if (!st) return;
+  throw new SleapRtcError(
+    'RUN_FOLDER_EXISTS',
+    `The run folder ${runFolder} already exists; sleap-rtc does not train into an existing run folder. Choose another --run-name, or move that folder away.`,
+    { path: runFolder },
+  );
 }
 
 function checkedRunName(runName: string | undefined): string {

@@ -14,7 +14,8 @@ import type { CheckedPath, CheckedStorage } from './request-check.js';
 import { sharedJobFiles, stagedJobFiles, type JobFiles } from './job-files.js';
 import { startJobProcess, type JobProcess } from './job-process.js';
 import { ProgressRelay } from './progress-relay.js';
-import { buildTrackArgs, buildTrainArgs } from './sleap-nn-args.js';
+import { releaseRunFolder, type RunFolderRef } from './run-folder.js';
+import { buildInferenceArgs, buildTrainArgs, type InferenceCommand, type PathMapping } from './sleap-nn-args.js';
 import { expectedEpochs } from './train-config.js';
 
 export interface JobOutput {
@@ -22,6 +23,22 @@ export interface JobOutput {
   relative_path: string;
   local: string;
   kind: 'file' | 'directory';
+  /** Files a directory output must hold for the job to count as done. */
+  mustHold?: readonly string[];
+}
+
+/** What a finished training run folder holds at least (with save_ckpt, which the worker always sets). */
+export const RUN_FOLDER_MODEL_FILES = ['best.ckpt', 'training_config.yaml'] as const;
+
+/**
+ * The `--prefix-map` of a shared-storage job: the client's base path of the backend becomes this
+ * worker's, when the two differ (videos named inside the labels file carry client paths).
+ */
+export function sharedPrefixMap(storage: CheckedStorage): PathMapping | undefined {
+  if (storage.transfer !== 'shared' || storage.client_base_path === undefined) return undefined;
+  const from = storage.client_base_path;
+  const absolute = path.posix.isAbsolute(from) || path.win32.isAbsolute(from);
+  return absolute && from !== storage.worker_base_path ? { from, to: storage.worker_base_path } : undefined;
 }
 
 export type RunOutcome =
@@ -34,6 +51,10 @@ export interface RunOptions {
   storage: CheckedStorage;
   paths: readonly CheckedPath[];
   executable: string;
+  /** `predict` or `track`, as found at worker start. */
+  inferenceCommand: InferenceCommand;
+  /** A shared train job's run folder on the share, claimed (created empty) before the job was accepted. */
+  runFolder?: RunFolderRef;
   workerName: string;
   /**
    * The job's own private folder: sleap-nn's working directory (stray files land there), where
@@ -105,7 +126,11 @@ export class JobRun {
       await this.#relay?.drain();
       const result = { ...done, lastLines: done.lastLines.map((l) => this.#redact(l)) };
       const ended = this.#ended(result);
-      return await this.#publish(files, plan.outputs, ended, result.lastLines);
+      const outcome = await this.#publish(files, plan.outputs, ended, result.lastLines);
+      // A run folder left empty (nothing was written) goes before the client hears the outcome,
+      // so the same run name works again at once.
+      if (outcome.status !== 'completed' && this.#opts.runFolder) await releaseRunFolder(this.#opts.runFolder);
+      return outcome;
     } finally {
       for (const step of cleanup.reverse()) await step().catch(() => {});
     }
@@ -187,6 +212,13 @@ export class JobRun {
         return {
           status: 'failed',
           message: failure(job_id, 0, null, lastLines, 'JOB_OUTPUT_MISSING', `sleap-nn exited with code 0 but did not write '${o.relative_path}'.`),
+        };
+      }
+      const lacking = ended ? undefined : await firstMissing(o);
+      if (lacking !== undefined) {
+        return {
+          status: 'failed',
+          message: failure(job_id, 0, null, lastLines, 'JOB_OUTPUT_MISSING', `sleap-nn exited with code 0 but did not write '${lacking}'.`),
         };
       }
       if (o.dest === undefined) continue;
@@ -271,13 +303,7 @@ export class JobRun {
     if (request.job_type === 'train') {
       const out = checked('output');
       const spec = request.spec;
-      const prefixMap =
-        storage.transfer === 'shared' &&
-        storage.client_base_path !== undefined &&
-        path.posix.isAbsolute(storage.client_base_path) &&
-        storage.client_base_path !== storage.worker_base_path
-          ? { from: storage.client_base_path, to: storage.worker_base_path }
-          : undefined;
+      const prefixMap = sharedPrefixMap(storage);
       const ckptDir = shared ? await files.outputDir() : out.local;
       const configFile = await input('config_file');
       const args = buildTrainArgs({
@@ -292,9 +318,11 @@ export class JobRun {
       });
       const relative = spec.output === '' ? spec.run_name : `${spec.output}/${spec.run_name}`;
       const dest = shared ? [below(out), spec.run_name].filter((s) => s !== '').join('/') : undefined;
+      // sleap-nn writes a fresh folder (private for a shared job, so never <run_name>-1), which
+      // must hold a model; it is then put into the run folder the session claimed on the share.
       return {
         args,
-        outputs: [{ relative_path: relative, local: path.join(ckptDir, spec.run_name), kind: 'directory', ...(dest !== undefined ? { dest } : {}) }],
+        outputs: [{ relative_path: relative, local: path.join(ckptDir, spec.run_name), kind: 'directory', mustHold: [...RUN_FOLDER_MODEL_FILES], ...(dest !== undefined ? { dest } : {}) }],
         ...(this.#opts.zmqProgress !== false ? { configFile } : {}),
       };
     }
@@ -303,7 +331,7 @@ export class JobRun {
     const models: string[] = [];
     for (let i = 0; i < request.spec.models.length; i++) models.push(await input(`models.${i}`));
     const produced = shared ? path.join(await files.outputDir(), path.posix.basename(out.relative_path)) : out.local;
-    const args = buildTrackArgs({ data, models, output: produced });
+    const args = buildInferenceArgs({ command: this.#opts.inferenceCommand, data, models, output: produced });
     return { args, outputs: [{ relative_path: out.relative_path, local: produced, kind: 'file', ...(shared ? { dest: below(out) } : {}) }] };
   }
 }
@@ -311,6 +339,14 @@ export class JobRun {
 /** An output as sleap-nn will write it (`local`), and where it goes below the base (`dest`, shared jobs). */
 interface PlannedOutput extends JobOutput {
   dest?: string;
+}
+
+async function firstMissing(o: JobOutput): Promise<string | undefined> {
+  for (const name of o.mustHold ?? []) {
+    const st = await stat(path.join(o.local, name)).catch(() => undefined);
+    if (!st?.isFile()) return `${o.relative_path}/${name}`;
+  }
+  return undefined;
 }
 
 interface PlannedRun {

@@ -32,6 +32,8 @@ import {
   PathValidationError,
   type StorageConfig,
 } from '../storage/index.js';
+import type { ErrorCode } from '../errors.js';
+import { runFolderProblem, shownRunFolder, type RunFolderRef } from './run-folder.js';
 
 /** A path of the job as this worker will hand it to sleap-nn. */
 export interface CheckedPath extends JobPath {
@@ -44,7 +46,14 @@ export type CheckedStorage =
   | { transfer: 'webrtc'; legacy: boolean };
 
 export type CheckOutcome =
-  | { ok: true; storage: CheckedStorage; paths: CheckedPath[]; messages: WorkerToClient[] }
+  | {
+      ok: true;
+      storage: CheckedStorage;
+      paths: CheckedPath[];
+      messages: WorkerToClient[];
+      /** A shared train job's run folder, checked to be free; the session claims it before accepting. */
+      runFolder?: RunFolderRef;
+    }
   | { ok: false; messages: WorkerToClient[] };
 
 export interface CheckContext {
@@ -123,6 +132,22 @@ async function checkShared(
   const created = await createOutputFolders(backend.basePath, plan.user_subdir, checked);
   if (created) return refuse(job_id, [created]);
 
+  // A training job's run folder must be new: sleap-nn would otherwise mix files into it or
+  // silently train into <run_name>-1. The session claims it (atomically) just before accepting.
+  let runFolder: RunFolderRef | undefined;
+  if (request.job_type === 'train') {
+    const out = checked.find((c) => c.field === 'output') as CheckedPath;
+    const name = request.spec.run_name;
+    runFolder = {
+      basePath: backend.basePath,
+      parent: [plan.user_subdir, out.relative_path].filter((s) => s !== '').join('/'),
+      name,
+      shown: shownRunFolder(out.relative_path, name),
+    };
+    const taken = await runFolderProblem(path.join(out.local, name), runFolder.shown);
+    if (taken) return refuse(job_id, [taken.problem], taken.code);
+  }
+
   const storage: CheckedStorage = {
     transfer: 'shared',
     storage_backend: name,
@@ -142,7 +167,7 @@ async function checkShared(
       relative_path: p.relative_path,
     },
   }));
-  return { ok: true, storage, paths: checked, messages };
+  return { ok: true, storage, paths: checked, messages, ...(runFolder !== undefined ? { runFolder } : {}) };
 }
 
 async function createOutputFolders(basePath: string, userSubdir: string, checked: readonly CheckedPath[]): Promise<PathProblem | undefined> {
@@ -287,7 +312,7 @@ function backendMissing(job_id: string, backend: string, ctx: CheckContext): Che
   };
 }
 
-function refuse(job_id: string, problems: readonly PathProblem[]): CheckOutcome {
+function refuse(job_id: string, problems: readonly PathProblem[], code: ErrorCode = 'PATH_VALIDATION'): CheckOutcome {
   const list = problems.map((p) => `${p.field} (${p.rule})`).join(', ');
   return {
     ok: false,
@@ -296,7 +321,7 @@ function refuse(job_id: string, problems: readonly PathProblem[]): CheckOutcome 
       {
         type: 'JOB_REJECTED',
         job_id,
-        code: 'PATH_VALIDATION',
+        code,
         message: `${problems.length === 1 ? 'A path was' : `${problems.length} paths were`} refused: ${list}.`.slice(0, 2000),
       },
     ],

@@ -22,6 +22,8 @@ import { JobRun } from './job-runner.js';
 import type { ResultsShelf } from './results.js';
 import { peerError, LocalPaths } from './peer-errors.js';
 import { checkRequest, type CheckOutcome } from './request-check.js';
+import { claimRunFolder, releaseRunFolder, type RunFolderRef } from './run-folder.js';
+import type { InferenceCommand } from './sleap-nn-args.js';
 import { claimReservation, releaseReservation } from './reservations.js';
 import { outputTransfers, receiveInputs, sendOutputs, TransferInbox } from './transfers.js';
 
@@ -33,6 +35,8 @@ export interface SessionContext {
   healthyBackends: ReadonlySet<string>;
   jobTypes: ReadonlySet<JobType>;
   executable: string;
+  /** The inference command the installed sleap-nn has (found at worker start); default `predict`. */
+  inferenceCommand?: InferenceCommand;
   /** Parent of every job's own folder (cwd of sleap-nn; staging for transfer jobs). */
   workDir: string;
   env?: NodeJS.ProcessEnv;
@@ -270,6 +274,11 @@ export class WorkerSession {
         const signaling = this.#ctx.signaling;
         cleanup.push(() => releaseReservation(signaling, reservation));
       }
+      if (outcome.runFolder) {
+        const ref = outcome.runFolder;
+        if (!(await this.#claimRunFolder(attempt, ref))) return;
+        cleanup.push(() => releaseRunFolder(ref));
+      }
       this.#accept(attempt, outcome);
       if (!(await this.#receive(attempt, outcome))) return;
       await this.#execute(attempt, outcome);
@@ -361,6 +370,25 @@ export class WorkerSession {
     }
   }
 
+  /**
+   * The run folder, claimed only now, when nothing else can refuse the job: a concurrent job with
+   * the same run name, or a folder created since the check, is refused here (and said); false then.
+   */
+  async #claimRunFolder({ request, job }: Attempt, ref: RunFolderRef): Promise<boolean> {
+    const job_id = request.job_id;
+    const taken = await claimRunFolder(ref);
+    if (!taken) return true;
+    this.#log.info(`refused job ${job_id}: ${taken.problem.message}`);
+    this.#sendAll(
+      [
+        { type: 'PATH_ERROR', job_id, ...taken.problem },
+        { type: 'JOB_REJECTED', job_id, code: taken.code, message: `A path was refused: output (${taken.problem.rule}).` },
+      ],
+      job,
+    );
+    return false;
+  }
+
   #accept(attempt: Attempt, outcome: Extract<CheckOutcome, { ok: true }>): void {
     const { request, job } = attempt;
     const job_id = request.job_id;
@@ -424,6 +452,8 @@ export class WorkerSession {
       storage,
       paths: outcome.paths,
       executable: ctx.executable,
+      inferenceCommand: ctx.inferenceCommand ?? 'predict',
+      ...(outcome.runFolder ? { runFolder: outcome.runFolder } : {}),
       workerName: ctx.workerName,
       cwd: await this.#jobDir(attempt),
       logger: this.#log,

@@ -141,3 +141,24 @@ test('a default run name is unique and a valid folder name', async () => {
   assert.notEqual(a.runName, b.runName);
   assert.notEqual(a.jobId, b.jobId);
 });
+
+test('a run folder that already exists where the results would land is refused before anything is sent', async () => {
+  // Shared storage: <output>/<run> on the share (here the default output, models/ beside the labels).
+  await mkdir(path.join(root, 'share', 'alice', 'proj', 'models', 'taken'), { recursive: true });
+  // Transfer: <cwd>/<run> when no --output is given.
+  await mkdir(path.join(root, 'laptop', 'taken-here'));
+  const cases: [string, JobArgs][] = [
+    ['shared', train({ runName: 'taken' })],
+    ['transfer', train({ labels: 'laptop/labels.slp', configFile: 'laptop/config.yaml', cwd: root, output: 'laptop', runName: 'taken-here' })],
+  ];
+  for (const [name, args] of cases) {
+    await assert.rejects(planJob(args, storage), (e: unknown) => {
+      assert.ok(e instanceof SleapRtcError, name);
+      assert.equal(e.code, 'RUN_FOLDER_EXISTS', name);
+      assert.equal(e.exitCode, 2, name);
+      assert.match(e.message, /already exists.*--run-name/, name);
+      return true;
+    });
+  }
+  await planJob(train({ runName: 'fresh' }), storage);
+});

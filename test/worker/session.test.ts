@@ -17,6 +17,7 @@ import { sendFile, sendPath } from '../../src/transport/file-send.js';
 import { transferIdFromLabel } from '../../src/protocol/transfer.js';
 import { WorkerSession, type SessionContext } from '../../src/worker/session.js';
 import { FAKE_SLEAP_NN, readRecords, tempDir } from '../fixtures/fake-sleap-nn.js';
+import { copySleapFile, copyTrainingConfig, writeLabelsNamingVideos } from '../helpers/sleap-data.js';
 import { connectedPair } from '../transport/helpers/peers.js';
 import { JobPeer } from './helpers/job-peer.js';
 
@@ -31,15 +32,29 @@ interface Setup {
 
 async function setup(
   t: TestContext,
-  opts: { env?: NodeJS.ProcessEnv; executable?: string; max?: number; jobTypes?: ('train' | 'track')[]; logger?: SessionContext['logger']; shutdownGraceMs?: number } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    executable?: string;
+    max?: number;
+    jobTypes?: ('train' | 'track')[];
+    logger?: SessionContext['logger'];
+    shutdownGraceMs?: number;
+    inferenceCommand?: 'predict' | 'track';
+  } = {},
 ): Promise<Setup> {
   const root = await tempDir(t);
   const share = path.join(root, 'share');
   const workDir = path.join(root, 'work');
   await mkdir(path.join(share, 'alice', 'proj'), { recursive: true });
   await mkdir(workDir);
-  await writeFile(path.join(share, 'alice', 'proj', 'labels.slp'), 'labels');
-  await writeFile(path.join(share, 'alice', 'proj', 'config.yaml'), 'max_epochs: 3\n');
+  // Real files: the labels with their video beside them, sleap-nn's sample config, a model folder.
+  // The labels name their video as the client saw it (/Volumes/vast, the client_base_path of
+  // sharedTrain): the worker's --prefix-map must bring it to this share.
+  await writeLabelsNamingVideos(path.join(share, 'alice', 'proj', 'labels.slp'), ['/Volumes/vast/alice/proj/small_robot.mp4']);
+  await copySleapFile('video', path.join(share, 'alice', 'proj', 'small_robot.mp4'));
+  await copyTrainingConfig(path.join(share, 'alice', 'proj', 'config.yaml'));
+  await copyTrainingConfig(path.join(share, 'alice', 'models', 'm1', 'training_config.yaml'));
+  await writeFile(path.join(share, 'alice', 'models', 'm1', 'best.ckpt'), 'ckpt');
   const record = path.join(root, 'record.jsonl');
   const slots = { used: 0, max: opts.max ?? 1 };
   const { offerer, answerer } = await connectedPair(t);
@@ -49,6 +64,7 @@ async function setup(
     healthyBackends: new Set(['vast']),
     jobTypes: new Set(opts.jobTypes ?? ['train', 'track']),
     executable: opts.executable ?? FAKE_SLEAP_NN,
+    ...(opts.inferenceCommand ? { inferenceCommand: opts.inferenceCommand } : {}),
     workDir,
     env: { ...process.env, FAKE_SLEAP_NN_RECORD: record, ...opts.env },
     slots: {
@@ -73,7 +89,7 @@ const sharedTrain = (jobId = 'j1', extra: Partial<JobRequest> = {}): JobRequest 
     job_type: 'train',
     transfer: 'shared',
     storage: { storage_backend: 'vast', user_subdir: 'alice', client_base_path: '/Volumes/vast' },
-    spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'r1' },
+    spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'r1', max_epochs: 3 },
     ...extra,
   }) as JobRequest;
 
@@ -100,7 +116,8 @@ test('a shared-storage train job: paths validated, accepted, started, logs, prog
   const [rec] = await readRecords(s.record);
   assert.ok(rec, 'sleap-nn ran');
   const i = rec.argv.indexOf('--prefix-map');
-  assert.equal(rec.argv[i + 1], `/Volumes/vast->${s.share}`, 'the client mount is mapped to this worker\'s mount');
+  assert.deepEqual(rec.argv.slice(i + 1, i + 3), ['/Volumes/vast/', `${s.share}/`], "the client mount is mapped to this worker's mount");
+  assert.ok(rec.argv.includes('++trainer_config.save_ckpt=true'));
   assert.ok(rec.cwd.startsWith(s.workDir), 'sleap-nn runs in the job folder');
   await slotsFree(s);
 });
@@ -108,10 +125,11 @@ test('a shared-storage train job: paths validated, accepted, started, logs, prog
 test('a transfer job: UPLOAD_REQUEST, files staged under their names, outputs sent back after JOB_COMPLETE', async (t) => {
   const s = await setup(t);
   const local = await tempDir(t);
-  await writeFile(path.join(local, 'my labels.slp'), 'L'.repeat(10_000));
-  await writeFile(path.join(local, 'cfg.yaml'), 'max_epochs: 2\n');
+  // A package file: its frames travel inside it (sending the videos of other labels files is issue 10's part 5).
+  await copySleapFile('pkg', path.join(local, 'my labels.slp'));
+  await copyTrainingConfig(path.join(local, 'cfg.yaml'));
   const dest = await tempDir(t);
-  s.client.send({ type: 'JOB_REQUEST', job_id: 'tj', job_type: 'train', transfer: 'webrtc', spec: { labels: 'my labels.slp', config_file: 'cfg.yaml', output: 'output', run_name: 'r' } });
+  s.client.send({ type: 'JOB_REQUEST', job_id: 'tj', job_type: 'train', transfer: 'webrtc', spec: { labels: 'my labels.slp', config_file: 'cfg.yaml', output: 'output', run_name: 'r', max_epochs: 2 } });
   const upload = await s.client.next('UPLOAD_REQUEST');
   assert.deepEqual(upload.files.map((f) => f.field), ['labels', 'config_file']);
   const names: Record<string, string> = { labels: 'my labels.slp', config_file: 'cfg.yaml' };
@@ -126,7 +144,8 @@ test('a transfer job: UPLOAD_REQUEST, files staged under their names, outputs se
   for (let i = 0; i < 200 && !channels.has(out[0]?.transfer_id ?? ''); i++) await new Promise((r) => setTimeout(r, 10));
   const got = await receiveTransfer(channels.get(out[0]?.transfer_id ?? '') as Parameters<typeof receiveTransfer>[0], { destDir: dest });
   assert.equal(got.path, path.join(dest, 'r'));
-  assert.match(await readFile(path.join(dest, 'r', 'best.ckpt'), 'utf8'), /labels_bytes=10000/);
+  assert.match(await readFile(path.join(dest, 'r', 'best.ckpt'), 'utf8'), /FAKE-CKPT run=r /);
+  assert.ok((await readdir(path.join(dest, 'r'))).includes('labels_gt.train.0.slp'), 'the whole run folder came back');
   const types = s.client.of('tj').map((m) => m.type);
   assert.deepEqual([types[0], types[1], types[2]], ['JOB_ACCEPTED', 'UPLOAD_REQUEST', 'JOB_STARTED']);
   await slotsFree(s);
@@ -196,8 +215,8 @@ test('a client that goes away mid-job has its job cancelled and the slot given b
   s.client.peer.close();
   await slotsFree(s);
   assert.equal(s.session.activeJobs, 0);
-  // sleap-nn never got to write its checkpoint: it was stopped, not left running.
-  await assert.rejects(readFile(path.join(s.share, 'alice/proj/models/g/best.ckpt')));
+  // sleap-nn was stopped, not left running: it never reached its end-of-training evaluation.
+  await assert.rejects(readFile(path.join(s.share, 'alice/proj/models/g/labels_pr.val.0.slp')));
 });
 
 test('a failing sleap-nn gives JOB_FAILED with its exit code and last lines; a missing one names [worker] sleap_nn', async (t) => {
@@ -259,9 +278,9 @@ test('shutdown (SIGTERM) while outputs upload: bounded by the grace period, and 
   });
   const s = await setup(t, { logger, shutdownGraceMs: 500 });
   const local = await tempDir(t);
-  await writeFile(path.join(local, 'labels.slp'), 'L'.repeat(1000));
-  await writeFile(path.join(local, 'cfg.yaml'), 'max_epochs: 1\n');
-  s.client.send({ type: 'JOB_REQUEST', job_id: 'up', job_type: 'train', transfer: 'webrtc', spec: { labels: 'labels.slp', config_file: 'cfg.yaml', output: 'output', run_name: 'r' } });
+  await copySleapFile('pkg', path.join(local, 'labels.slp'));
+  await copyTrainingConfig(path.join(local, 'cfg.yaml'));
+  s.client.send({ type: 'JOB_REQUEST', job_id: 'up', job_type: 'train', transfer: 'webrtc', spec: { labels: 'labels.slp', config_file: 'cfg.yaml', output: 'output', run_name: 'r', max_epochs: 1 } });
   const upload = await s.client.next('UPLOAD_REQUEST');
   const names: Record<string, string> = { labels: 'labels.slp', config_file: 'cfg.yaml' };
   for (const f of upload.files) await sendFile(s.client.peer, path.join(local, names[f.field] as string), { transferId: f.transfer_id, name: names[f.field] as string });
@@ -274,5 +293,67 @@ test('shutdown (SIGTERM) while outputs upload: bounded by the grace period, and 
   assert.ok(took < 10_000, `shutdown waited ${took} ms for an upload, past its 0.5 s grace`);
   assert.ok(lines.some((l) => /shutdown: waiting up to 0\.5 s for the outputs of job\(s\) up to finish uploading/.test(l)), lines.join('\n'));
   assert.ok(lines.some((l) => /shutdown: job up: cancelled the upload of its outputs after the 0\.5 s grace period/.test(l)), lines.join('\n'));
+  await slotsFree(s);
+});
+
+test('an existing run folder is refused before sleap-nn starts (RUN_FOLDER_EXISTS); a folder claimed for a refused job is removed', async (t) => {
+  const s = await setup(t);
+  await mkdir(path.join(s.share, 'alice/proj/models/taken'), { recursive: true });
+  await writeFile(path.join(s.share, 'alice/proj/models/taken/best.ckpt'), 'an older model');
+  s.client.send(sharedTrain('dup', { spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'taken', max_epochs: 1 } } as Partial<JobRequest>));
+  const rejected = await s.client.next('JOB_REJECTED', (m) => m.job_id === 'dup');
+  assert.equal(rejected.code, 'RUN_FOLDER_EXISTS');
+  const pathError = await s.client.next('PATH_ERROR', (m) => m.job_id === 'dup');
+  assert.equal(pathError.field, 'output');
+  assert.match(pathError.message, /run folder 'proj\/models\/taken' already exists.*--run-name/);
+  assert.ok(!pathError.message.includes(s.share), 'the worker path is not shown');
+  await slotsFree(s);
+  assert.equal(await readFile(path.join(s.share, 'alice/proj/models/taken/best.ckpt'), 'utf8'), 'an older model');
+  assert.deepEqual(await readdir(path.join(s.share, 'alice/proj/models')), ['taken'], 'no taken-1 beside it');
+  assert.equal((await readRecords(s.record)).length, 0, 'sleap-nn never ran');
+
+  // Claimed by the check, then refused (no such reservation): the empty folder does not stay behind.
+  s.client.send(sharedTrain('routed', { reservation_id: 'res-9' } as Partial<JobRequest>));
+  assert.equal((await s.client.next('JOB_REJECTED', (m) => m.job_id === 'routed')).code, 'RESERVATION_NOT_FOUND');
+  await slotsFree(s);
+  assert.deepEqual(await readdir(path.join(s.share, 'alice/proj/models')), ['taken']);
+  // ... so the same run name works at once.
+  s.client.send(sharedTrain('again'));
+  await s.client.next('JOB_COMPLETE', (m) => m.job_id === 'again');
+  assert.ok((await readdir(path.join(s.share, 'alice/proj/models/r1'))).includes('best.ckpt'));
+});
+
+test('inference runs the command found at worker start: predict, or track on an old sleap-nn', async (t) => {
+  for (const command of ['predict', 'track'] as const) {
+    const s = await setup(t, { inferenceCommand: command });
+    s.client.send({
+      type: 'JOB_REQUEST',
+      job_id: `i-${command}`,
+      job_type: 'track',
+      transfer: 'shared',
+      storage: { storage_backend: 'vast', user_subdir: 'alice' },
+      spec: { data: 'proj/small_robot.mp4', models: ['models/m1'], output: 'proj/small_robot.predictions.slp' },
+    });
+    await s.client.next('JOB_COMPLETE', (m) => m.job_id === `i-${command}`);
+    const [rec] = await readRecords(s.record);
+    assert.equal(rec?.argv[0], command);
+    assert.equal(rec?.argv.at(-2), '--output_path');
+    assert.match(await readFile(path.join(s.share, 'alice/proj/small_robot.predictions.slp'), 'utf8'), new RegExp(`"command":"${command}"`));
+    await slotsFree(s);
+  }
+});
+
+test('two concurrent jobs with one run name: one trains, the other is refused with RUN_FOLDER_EXISTS', async (t) => {
+  const s = await setup(t, { max: 2, env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '100' } });
+  const twin = (id: string): JobRequest => sharedTrain(id, { spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'twin', max_epochs: 2 } } as Partial<JobRequest>);
+  s.client.send(twin('a'));
+  s.client.send(twin('b'));
+  const end = (id: string) => s.client.of(id).find((m) => m.type === 'JOB_REJECTED' || m.type === 'JOB_COMPLETE' || m.type === 'JOB_FAILED');
+  for (let i = 0; i < 3000 && !(end('a') && end('b')); i++) await new Promise((r) => setTimeout(r, 20));
+  const ends = [end('a'), end('b')];
+  assert.deepEqual(ends.map((m) => m?.type).sort(), ['JOB_COMPLETE', 'JOB_REJECTED'], JSON.stringify(ends));
+  const refused = ends.find((m) => m?.type === 'JOB_REJECTED');
+  assert.equal(refused?.type === 'JOB_REJECTED' && refused.code, 'RUN_FOLDER_EXISTS');
+  assert.deepEqual(await readdir(path.join(s.share, 'alice/proj/models')), ['twin']);
   await slotsFree(s);
 });

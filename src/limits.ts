@@ -100,6 +100,8 @@ export const LIMITS = {
   jobMessageMaxBytes: 64 * 1024,
   /** nvidia-smi gets this long to answer before the worker advertises no GPU. */
   gpuProbeTimeoutMs: 5_000,
+  /** Each start-up probe of sleap-nn (`--version`, `predict --help`) gets this long; Python imports can be slow on a cold disk. */
+  sleapNnProbeTimeoutMs: 60_000,
   /** A file transfer one side announced (UPLOAD_REQUEST, a transfer JOB_COMPLETE) must start within this. */
   jobTransferStartTimeoutMs: 60_000,
   /** After Ctrl-C the client waits this long for JOB_CANCELLED (longer than the worker's SIGINT->SIGTERM->SIGKILL ladder). */

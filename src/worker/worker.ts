@@ -19,6 +19,7 @@ import { detectGpu } from './gpu.js';
 import { WorkerSession, type CancelReason } from './session.js';
 import { ResultsShelf } from './results.js';
 import { openWorkDir } from './work-dir.js';
+import { probeSleapNn, type SleapNnInfo } from './sleap-nn-probe.js';
 
 export interface WorkerOptions {
   config: SleapRtcConfig;
@@ -41,6 +42,8 @@ export interface RunningWorker {
   readonly name: string;
   readonly peerId: string;
   readonly capabilities: Capabilities;
+  /** The sleap-nn found at start: version and inference command. */
+  readonly sleapNn: SleapNnInfo;
   readonly signaling: SignalingClient;
   /** Jobs accepted and not yet over. */
   readonly runningJobs: number;
@@ -59,6 +62,12 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   if (backends.length === 0) log.info('no storage backends configured: this worker serves jobs whose files are sent to it');
   const gpu = opts.gpu === undefined ? await detectGpu({ log }) : (opts.gpu ?? undefined);
   log.info(gpu ? `GPU: ${gpu.count ?? 1} x ${gpu.name}${gpu.memory_mb ? ` (${gpu.memory_mb} MiB)` : ''}` : 'GPU: none found (nvidia-smi absent or silent)');
+  // Once, before joining the room: a worker whose sleap-nn cannot run must not take jobs.
+  const sleapNn = await probeSleapNn(config.worker.sleap_nn, opts.env ? { env: opts.env } : {});
+  log.info(`sleap-nn ${sleapNn.version} (${sleapNn.executable}); inference jobs run \`sleap-nn ${sleapNn.inferenceCommand}\``);
+  if (sleapNn.inferenceCommand === 'track') {
+    log.warn(`this sleap-nn has no \`predict\` command: inference uses the legacy \`track\` pipeline (upgrade to sleap-nn 0.3 or later for \`predict\`)`);
+  }
   const maxJobs = config.worker.max_concurrent_jobs;
   const jobTypes: JobType[] = [...config.worker.job_types];
   const capabilities = buildCapabilities({ backends, jobTypes, maxConcurrentJobs: maxJobs, gpu });
@@ -134,6 +143,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
           healthyBackends,
           jobTypes: new Set(jobTypes),
           executable: config.worker.sleap_nn,
+          inferenceCommand: sleapNn.inferenceCommand,
           workDir,
           store,
           results,
@@ -184,6 +194,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       return signaling.peerId;
     },
     capabilities,
+    sleapNn,
     signaling,
     get runningJobs() {
       return running;

@@ -2,7 +2,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/index.js';
@@ -13,13 +13,14 @@ import { connectToPeer } from '../../src/transport/peer-connection.js';
 import { SignalingClient } from '../../src/transport/signaling-client.js';
 import { startWorker } from '../../src/worker/worker.js';
 import { FAKE_SLEAP_NN, tempDir } from '../fixtures/fake-sleap-nn.js';
+import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 import { JobPeer } from './helpers/job-peer.js';
 
 async function setup(t: TestContext) {
   const dir = await tempDir(t);
   await mkdir(path.join(dir, 'share', 'alice'), { recursive: true });
-  await writeFile(path.join(dir, 'share', 'alice', 'labels.slp'), 'x');
-  await writeFile(path.join(dir, 'share', 'alice', 'config.yaml'), 'max_epochs: 3\n');
+  await copySleapFile('pkg', path.join(dir, 'share', 'alice', 'labels.slp'));
+  await copyTrainingConfig(path.join(dir, 'share', 'alice', 'config.yaml'));
   const toml = `
 [storage.vast]
 base_path = ${JSON.stringify(path.join(dir, 'share'))}
@@ -93,6 +94,7 @@ const job = (id: string, epochs: number) => ({
 test('registers under its name with only its healthy backends, and turns busy while its one slot runs a job', async (t) => {
   const { worker, join } = await setup(t);
   assert.equal(worker.peerId, 'gpu-7');
+  assert.deepEqual(worker.sleapNn, { executable: FAKE_SLEAP_NN, version: '0.3.3', inferenceCommand: 'predict' });
   assert.deepEqual(worker.capabilities, { storage_backends: ['vast'], job_types: ['train'], max_concurrent_jobs: 1 });
   const client = await join('client');
   const seen = client.peers.get('gpu-7') as PeerInfo;

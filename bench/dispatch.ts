@@ -1,13 +1,14 @@
 /**
- * Time from submitting a job to the worker starting sleap-nn, for a 1 KiB and a 1 GiB labels
- * file, via shared storage (only a reference crosses the wire; the worker reads the file in place)
+ * Time from submitting a job to the worker starting sleap-nn, for a small labels file (the real
+ * 42 KiB package file; the "1k" names are from when it was 1 KiB of random bytes) and a 1 GiB one
+ * (the same file grown with bytes HDF5 ignores), via shared storage (only a reference crosses the wire; the worker reads the file in place)
  * and via transfer (the file crosses the data channel first). Real processes: the signaling server
  * and the worker run as `sleap-rtc` children, the sleap-nn stand-in as the worker's child; the
  * client runs in this process through the same library the CLI uses.
  *
  *   npm run bench:dispatch            (BENCH_RUNS=11 BENCH_BIG_RUNS=3 to change the repetitions)
  *
- * The baseline is shared storage with the 1 KiB file, measured in the same run; the target is
+ * The baseline is shared storage with the small file, measured in the same run; the target is
  * shared storage with 1 GiB within 1.2x of it. The worker's cache is off here, so every transfer
  * job sends its file (bench:cache measures the cache). The last line of output is one JSON object.
  */
@@ -20,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { runJob } from '../src/client/run-job.js';
 import { silentReporter } from '../src/client/reporter.js';
 import { parseConfig } from '../src/config/index.js';
+import { copySleapFile, copyTrainingConfig } from '../test/helpers/sleap-data.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 11);
 const BIG_RUNS = Number(process.env.BENCH_BIG_RUNS ?? 3);
@@ -46,11 +48,18 @@ function startCli(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): P
   });
 }
 
+/**
+ * A real labels file (the package file of ../shared/sleap-data, frames embedded) grown to at least
+ * `bytes` with random bytes after its HDF5 data: HDF5 readers (h5py, h5wasm) ignore what lies
+ * past the file's end-of-data address, so sleap-nn's stand-in reads it like the original.
+ */
 async function writeSized(file: string, bytes: number): Promise<void> {
-  const chunk = randomFillSync(Buffer.alloc(Math.min(bytes, 16 * 1024 * 1024)));
-  const fh = await open(file, 'w');
+  await copySleapFile('pkg', file);
+  const fh = await open(file, 'a');
   try {
-    for (let written = 0; written < bytes; written += chunk.length) await fh.write(chunk, 0, Math.min(chunk.length, bytes - written));
+    const start = (await fh.stat()).size;
+    const chunk = randomFillSync(Buffer.alloc(Math.max(1, Math.min(bytes - start, 16 * 1024 * 1024))));
+    for (let written = start; written < bytes; written += chunk.length) await fh.write(chunk, 0, Math.min(chunk.length, bytes - written));
   } finally {
     await fh.close();
   }
@@ -80,7 +89,7 @@ try {
   const data = path.join(share, 'alice', 'data');
   await mkdir(data, { recursive: true });
   await symlink(share, mount);
-  await writeFile(path.join(data, 'config.yaml'), 'max_epochs: 1\n');
+  await copyTrainingConfig(path.join(data, 'config.yaml'));
   await writeSized(path.join(data, 'labels-1k.slp'), KIB);
   process.stderr.write('writing the 1 GiB labels file...\n');
   await writeSized(path.join(data, 'labels-1g.slp'), GIB);
@@ -107,7 +116,7 @@ try {
     let connected = 0;
     const t0 = performance.now();
     const result = await runJob({
-      args: { jobType: 'train', labels: path.join(mount, 'alice/data', labels), configFile: path.join(mount, 'alice/data/config.yaml'), runName: `b${runNo}`, cwd: path.join(root) },
+      args: { jobType: 'train', labels: path.join(mount, 'alice/data', labels), configFile: path.join(mount, 'alice/data/config.yaml'), runName: `b${runNo}`, maxEpochs: 1, cwd: path.join(root) },
       config: mode === 'shared' ? sharedConfig : transferConfig,
       serverUrl: url as string,
       roomId: room.room_id,

@@ -227,7 +227,7 @@ for (const file of DOC_FILES) {
 }
 
 /** Flags of sleap-nn's command line that the docs explain; everything else must be a sleap-rtc flag. */
-const SLEAP_NN_FLAGS = new Set(['--prefix-map', '--config-name', '--config-dir', '--data_path', '--model_paths']);
+const SLEAP_NN_FLAGS = new Set(['--prefix-map', '--video-path-map', '--video-paths', '--config-name', '--config-dir', '--data_path', '--model_paths', '--output_path', '--version']);
 
 for (const file of DOC_FILES) {
   test(`${file}: every flag quoted on its own is a real flag`, () => {

@@ -46,7 +46,7 @@ test('Ctrl-C on the client cancels the job on the worker (SIGINT to sleap-nn); t
   assert.match(client.stderr(), /KeyboardInterrupt/, 'sleap-nn was interrupted, as Ctrl-C would');
   await worker.waitFor(/cancelling job job-\S+ \(client request\)/);
   await worker.waitFor(/status: available/);
-  await assert.rejects(readFile(path.join(lab.share, 'alice/proj/models/long/best.ckpt')), 'the interrupted run wrote no checkpoint');
+  await assert.rejects(readFile(path.join(lab.share, 'alice/proj/models/long/labels_pr.val.0.slp')), 'the interrupted run never reached its evaluation');
 
   const next = await runClient(room, lab.dir, [...trainArgs(lab, 'after', 1)]);
   assert.equal(next.code, 0, next.stderr);

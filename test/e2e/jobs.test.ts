@@ -10,6 +10,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FAKE_SLEAP_NN, readRecords } from '../fixtures/fake-sleap-nn.js';
 import { labShare, lastJson, runClient, startServer, startWorker } from './helpers/jobs-env.js';
+import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
@@ -53,14 +54,15 @@ test('shared storage: the worker reads the data in place under its own base path
   const [rec] = await readRecords(record);
   assert.ok(rec);
   // sleap-nn got paths in the worker's job folder (each pinned to the file the worker opened in its
-  // share, docs/storage-backends.md), never a name on the share nor the client's, and a prefix map.
-  const labelsArg = rec.argv.find((a) => a.startsWith('data_config.train_labels_path='));
-  assert.match(String(labelsArg), /^data_config\.train_labels_path=\['[^']*\/job-[^']*\/inputs\/\d+\/labels\.slp'\]$/, rec.argv.join(' '));
-  assert.ok(!rec.argv.some((a) => a.includes(`${lab.mount}/`)), 'no client path reaches sleap-nn');
-  assert.ok(!rec.argv.some((a) => a.includes(`${lab.share}/`)), 'no name on the share reaches sleap-nn');
-  const labelsBytes = (await readFile(path.join(lab.share, 'alice/proj/labels.slp'))).length;
-  assert.match(await readFile(path.join(lab.share, 'alice/proj/models/r1/best.ckpt'), 'utf8'), new RegExp(`labels_bytes=${labelsBytes}\\b`), 'it read the labels in the share');
-  assert.equal(rec.argv[rec.argv.indexOf('--prefix-map') + 1], `${lab.mount}->${lab.share}`);
+  // share, docs/storage-backends.md), never a name on the share nor the client's, but the prefix map.
+  const labelsArg = rec.argv.find((a) => a.startsWith('++data_config.train_labels_path='));
+  assert.match(String(labelsArg), /^\+\+data_config\.train_labels_path=\['[^']*\/job-[^']*\/inputs\/\d+\/labels\.slp'\]$/, rec.argv.join(' '));
+  const map = rec.argv.indexOf('--prefix-map');
+  assert.deepEqual(rec.argv.slice(map + 1, map + 3), [`${lab.mount}/`, `${lab.share}/`]);
+  assert.ok(!rec.argv.some((a, i) => a.includes(`${lab.mount}/`) && i !== map + 1), 'no client path reaches sleap-nn but the prefix map');
+  assert.ok(!rec.argv.some((a, i) => a.includes(`${lab.share}/`) && i !== map + 2), 'no name on the share reaches sleap-nn but the prefix map');
+  // It read the labels in the share: its ground-truth copy in the run folder is that file.
+  assert.deepEqual(await readFile(path.join(lab.share, 'alice/proj/models/r1/labels_gt.train.0.slp')), await readFile(path.join(lab.share, 'alice/proj/labels.slp')));
 });
 
 test('shared storage track: default output beside the data; plain output is the path alone on stdout', async (t) => {
@@ -80,7 +82,8 @@ test('no worker has the backend: the files are sent instead and results land whe
   const room = await server.newRoom();
   await mkdir(path.join(lab.dir, 'scratch'));
   await startWorker(t, room, lab.dir, { name: 'no-share', toml: `[storage.scratch]\nbase_path = ${JSON.stringify(path.join(lab.dir, 'scratch'))}\n` });
-  const args = ['train', '--labels', path.join(lab.mount, 'alice/proj/labels.slp'), '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'fb', '--json'];
+  // A package file: its frames travel inside it (a labels file's external videos are not sent yet).
+  const args = ['train', '--labels', path.join(lab.mount, 'alice/proj/labels.pkg.slp'), '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'fb', '--max-epochs', '2', '--json'];
 
   const strict = await runClient(room, lab.dir, [...args, '--no-fallback'], { config: lab.clientToml });
   assert.equal(strict.code, 1, strict.stderr);
@@ -138,7 +141,7 @@ test('legacy SHARED_STORAGE_ROOT on both sides: the `default` backend, resolved 
   // The legacy worker has no config file, so its sleap-nn is the one on the PATH: the stand-in.
   const PATH = `${path.dirname(FAKE_SLEAP_NN)}${path.delimiter}${process.env.PATH ?? ''}`;
   await startWorker(t, room, lab.dir, { name: 'legacy', noConfig: true, env: { SHARED_STORAGE_ROOT: lab.share, PATH } });
-  const r = await runClient(room, lab.dir, ['train', '--labels', path.join(lab.mount, 'alice/proj/labels.slp'), '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'lg', '--json'], {
+  const r = await runClient(room, lab.dir, ['train', '--labels', path.join(lab.mount, 'alice/proj/labels.slp'), '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'lg', '--max-epochs', '2', '--json'], {
     env: { SHARED_STORAGE_ROOT: lab.mount },
   });
   assert.equal(r.code, 0, r.stderr);
@@ -157,7 +160,9 @@ test('files outside every backend go by transfer; results land in the current fo
   await mkdir(path.join(work, 'models', 'instance'), { recursive: true });
   await writeFile(path.join(work, 'models', 'centroid', 'best.ckpt'), 'c');
   await writeFile(path.join(work, 'models', 'instance', 'best.ckpt'), 'i');
-  await writeFile(path.join(work, 'clip 1.mp4'), 'frames');
+  await copyTrainingConfig(path.join(work, 'models', 'centroid', 'training_config.yaml'));
+  await copyTrainingConfig(path.join(work, 'models', 'instance', 'training_config.yaml'), 'singleInstanceConfig');
+  await copySleapFile('video', path.join(work, 'clip 1.mp4'));
   const r = await runClient(room, lab.dir, ['track', '--data', 'clip 1.mp4', '--model', 'models/centroid', '--model', 'models/instance', '--json'], { cwd: work, config: lab.clientToml });
   assert.equal(r.code, 0, r.stderr);
   const result = lastJson(r);

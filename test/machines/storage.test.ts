@@ -15,6 +15,7 @@ import { cleanupStaleMachines, createNetwork, exited, jsonLines, machine, machin
 import { runTool } from '../helpers/machines-exec.js';
 import { deleteNamespace } from '../helpers/machines-network.js';
 import { createRoom, hostDir, lastJson, runClient, startServer, startWorker, tree, writeConfig } from './storage-env.js';
+import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 
 const LAPTOP_VAST = '/Volumes/talmo';
 const WORKER_VAST = '/home/jovyan/vast';
@@ -34,14 +35,20 @@ async function network(t: TestContext, hosts: string[]): Promise<SimNetwork> {
   return net;
 }
 
-/** The lab share on the host: alice's project and a model. */
-function labShare(t: TestContext): string {
+/**
+ * The lab share on the host: alice's project (real SLEAP files: labels with their video beside
+ * them, a package file, sleap-nn's sample config, a clip) and a model.
+ */
+async function labShare(t: TestContext): Promise<string> {
   const share = hostDir(t, 'vast');
-  mkdirSync(path.join(share, 'alice', 'proj'), { recursive: true });
   mkdirSync(path.join(share, 'alice', 'models', 'm1'), { recursive: true });
-  writeFileSync(path.join(share, 'alice', 'proj', 'labels.slp'), 'labelled frames '.repeat(64));
-  writeFileSync(path.join(share, 'alice', 'proj', 'config.yaml'), 'trainer_config:\n  max_epochs: 3\n');
-  writeFileSync(path.join(share, 'alice', 'proj', 'video.mp4'), 'frames '.repeat(4096));
+  // Package files (frames embedded): sleap-nn gets the labels pinned in its job folder, where a
+  // video named relative to them would not be found (remapping external videos is issue 10's part 4).
+  await copySleapFile('pkg', path.join(share, 'alice', 'proj', 'labels.slp'));
+  await copySleapFile('pkg', path.join(share, 'alice', 'proj', 'labels.pkg.slp'));
+  await copyTrainingConfig(path.join(share, 'alice', 'proj', 'config.yaml'));
+  await copySleapFile('video', path.join(share, 'alice', 'proj', 'video.mp4'));
+  await copyTrainingConfig(path.join(share, 'alice', 'models', 'm1', 'training_config.yaml'));
   writeFileSync(path.join(share, 'alice', 'models', 'm1', 'best.ckpt'), 'ckpt m1');
   return share;
 }
@@ -56,6 +63,12 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** What sleap-nn writes in a run folder with checkpoints on (the stand-in writes the same names). */
+const RUN_FOLDER_FILES = [
+  'best.ckpt', 'initial_config.yaml', 'labels_gt.train.0.slp', 'labels_gt.val.0.slp', 'labels_pr.train.0.slp', 'labels_pr.val.0.slp',
+  'metrics.train.0.npz', 'metrics.val.0.npz', 'training_config.yaml', 'training_log.csv',
+];
+
 function onlyRecord(records: FakeRecord[]): FakeRecord {
   assert.equal(records.length, 1, `sleap-nn ran ${records.length} times: ${JSON.stringify(records)}`);
   return records[0] as FakeRecord;
@@ -68,12 +81,13 @@ describe('storage backends across simulated machines', () => {
   });
 
   simTest('a worker with two backends serves a job on each, resolving every path under its own mounts', async (t) => {
-    const share = labShare(t);
+    const share = await labShare(t);
     const scratch = hostDir(t, 'scratch');
     mkdirSync(path.join(scratch, 'alice', 'clips'), { recursive: true });
     mkdirSync(path.join(scratch, 'alice', 'models', 'm2'), { recursive: true });
-    writeFileSync(path.join(scratch, 'alice', 'clips', 'c1.mp4'), 'clip frames');
+    await copySleapFile('video', path.join(scratch, 'alice', 'clips', 'c1.mp4'));
     writeFileSync(path.join(scratch, 'alice', 'models', 'm2', 'best.ckpt'), 'ckpt m2');
+    await copyTrainingConfig(path.join(scratch, 'alice', 'models', 'm2', 'training_config.yaml'));
     const records = hostDir(t, 'records');
     const record = path.join(records, 'runai.jsonl');
     const hide = { hide: [share, scratch] };
@@ -112,12 +126,13 @@ describe('storage backends across simulated machines', () => {
     // sleap-nn is handed names in the worker's private job folder, each pinned to the file the worker
     // opened under its own mount (docs/storage-backends.md#security-what-a-peer-can-and-cannot-reach).
     const job = `${escapeRe(runai.home)}/work/job-[^/']+`;
-    assert.ok(trainRun.argv.some((a) => new RegExp(`^data_config\\.train_labels_path=\\['${job}/inputs/\\d+/labels\\.slp'\\]$`).test(a)), trainRun.argv.join(' '));
+    assert.ok(trainRun.argv.some((a) => new RegExp(`^\\+\\+data_config\\.train_labels_path=\\['${job}/inputs/\\d+/labels\\.slp'\\]$`).test(a)), trainRun.argv.join(' '));
     assert.match(trainRun.argv[trainRun.argv.indexOf('--config-dir') + 1] ?? '', new RegExp(`^${job}/inputs/\\d+$`));
-    assert.ok(trainRun.argv.some((a) => new RegExp(`^trainer_config\\.ckpt_dir='${job}/out'$`).test(a)), trainRun.argv.join(' '));
-    assert.ok(!trainRun.argv.some((a) => a.includes(`${WORKER_VAST}/`)), 'no name on the share reaches sleap-nn');
-    assert.equal(trainRun.argv[trainRun.argv.indexOf('--prefix-map') + 1], `${LAPTOP_VAST}->${WORKER_VAST}`);
-    assert.ok(!trainRun.argv.some((a) => a.includes('/Volumes/') && !a.startsWith(LAPTOP_VAST + '->')), 'no laptop path reaches sleap-nn');
+    assert.ok(trainRun.argv.some((a) => new RegExp(`^\\+\\+trainer_config\\.ckpt_dir='${job}/out'$`).test(a)), trainRun.argv.join(' '));
+    const map = trainRun.argv.indexOf('--prefix-map');
+    assert.deepEqual(trainRun.argv.slice(map + 1, map + 3), [`${LAPTOP_VAST}/`, `${WORKER_VAST}/`]);
+    assert.ok(!trainRun.argv.some((a, i) => a.includes(`${WORKER_VAST}/`) && i !== map + 2), 'no name on the share reaches sleap-nn but the prefix map');
+    assert.ok(!trainRun.argv.some((a, i) => a.includes('/Volumes/') && i !== map + 1), 'no laptop path reaches sleap-nn but the prefix map');
     assert.ok(!trainRun.argv.some((a) => a.includes(share)), 'no host path reaches sleap-nn');
     // Written once, in the share; the laptop reads it through its own mount.
     const labelsBytes = statSync(path.join(share, 'alice/proj/labels.slp')).size;
@@ -139,17 +154,17 @@ describe('storage backends across simulated machines', () => {
     const trackRun = (await readRecords(record))[1];
     assert.ok(trackRun);
     assert.deepEqual(trackRun.argv.map((a) => a.replace(new RegExp(`^${job}/`), '<job>/')), [
-      'track',
+      'predict',
       '--data_path', '<job>/inputs/0/c1.mp4',
       '--model_paths', '<job>/inputs/1/m2',
-      '-o', '<job>/out/c1.mp4.predictions.slp',
+      '--output_path', '<job>/out/c1.mp4.predictions.slp',
     ]);
     const predictions = JSON.parse(readFileSync(path.join(scratch, 'alice/clips/c1.mp4.predictions.slp'), 'utf8')) as { data: string };
     assert.match(predictions.data, new RegExp(`^${job}/inputs/0/c1\\.mp4$`));
   });
 
   simTest('a worker machine without the share gets the files over WebRTC across the veth; results land on the laptop\'s mount', async (t) => {
-    const share = labShare(t);
+    const share = await labShare(t);
     const records = hostDir(t, 'records');
     const record = path.join(records, 'workstation.jsonl');
     const hide = { hide: [share] };
@@ -159,18 +174,18 @@ describe('storage backends across simulated machines', () => {
     const laptop = machine(net, 'laptop', [{ source: share, target: LAPTOP_VAST }], hide);
     const workstation = machine(net, 'workstation', [], hide);
     // The files can reach the workstation only over the network: it has no path to the share.
-    for (const p of [`${LAPTOP_VAST}/alice/proj/labels.slp`, `${WORKER_VAST}/alice/proj/labels.slp`, path.join(share, 'alice/proj/labels.slp')]) {
+    for (const p of [`${LAPTOP_VAST}/alice/proj/labels.pkg.slp`, `${WORKER_VAST}/alice/proj/labels.pkg.slp`, path.join(share, 'alice/proj/labels.pkg.slp')]) {
       assert.notEqual((await workstation.run('test', ['-e', p])).code, 0, `the workstation must not see ${p}`);
     }
 
     const room = await createRoom(laptop, await startServer(t, server));
     await startWorker(t, workstation, room, { name: 'workstation', storageToml: '', record });
     const config = laptopConfig(laptop);
-    const labelsBytes = statSync(path.join(share, 'alice/proj/labels.slp')).size;
 
     const train = await runClient(laptop, room, config, [
-      'train', '--labels', `${LAPTOP_VAST}/alice/proj/labels.slp`, '--config-file', `${LAPTOP_VAST}/alice/proj/config.yaml`,
-      '--run-name', 'fb', '--json',
+      // A package file: its frames travel inside it (a labels file's external videos are not sent yet).
+      'train', '--labels', `${LAPTOP_VAST}/alice/proj/labels.pkg.slp`, '--config-file', `${LAPTOP_VAST}/alice/proj/config.yaml`,
+      '--run-name', 'fb', '--max-epochs', '3', '--json',
     ]);
     assert.equal(train.code, 0, train.stderr);
     const trained = lastJson(train);
@@ -182,13 +197,13 @@ describe('storage backends across simulated machines', () => {
     assert.match(train.stderr, /transfer: webrtc \(reason: no worker in the room has backend vast/);
     // The model folder came back over the data channel into the share, whole.
     const modelDir = path.join(share, 'alice/proj/models/fb');
-    assert.deepEqual(tree(modelDir), ['best.ckpt', 'training_config.yaml', 'training_log.csv']);
-    assert.equal(readFileSync(path.join(modelDir, 'best.ckpt'), 'utf8'), `FAKE-CKPT run=fb epochs=3 labels_bytes=${labelsBytes}\n`);
+    assert.deepEqual(tree(modelDir), RUN_FOLDER_FILES);
+    assert.equal(readFileSync(path.join(modelDir, 'best.ckpt'), 'utf8'), 'FAKE-CKPT run=fb epochs=3 best_epoch=3\n');
 
     const trainRun = onlyRecord(await readRecords(record));
     // sleap-nn read copies in the worker's own staging folder.
-    const labelsArg = trainRun.argv.find((a) => a.startsWith('data_config.train_labels_path='));
-    assert.match(labelsArg ?? '', new RegExp(`^data_config\\.train_labels_path=\\['${workstation.home}/work/[^']+/labels\\.slp'\\]$`));
+    const labelsArg = trainRun.argv.find((a) => a.startsWith('++data_config.train_labels_path='));
+    assert.match(labelsArg ?? '', new RegExp(`^\\+\\+data_config\\.train_labels_path=\\['${workstation.home}/work/[^']+/labels\\.pkg\\.slp'\\]$`));
     assert.ok(!trainRun.argv.includes('--prefix-map'));
     assert.ok(!trainRun.argv.some((a) => a.includes('/Volumes/') || a.includes(WORKER_VAST)), trainRun.argv.join(' '));
 
@@ -204,7 +219,7 @@ describe('storage backends across simulated machines', () => {
   });
 
   simTest('traversal and symlink escapes from another machine are refused; nothing is written outside the base', async (t) => {
-    const share = labShare(t);
+    const share = await labShare(t);
     const secret = hostDir(t, 'secret');
     writeFileSync(path.join(secret, 'keys.txt'), 'worker-only secret');
     mkdirSync(path.join(secret, 'jobs'));
@@ -315,12 +330,12 @@ describe('storage backends across simulated machines', () => {
 
     // Only the honest job ran, with worker-side paths; nothing appeared or changed outside the base.
     const ran = onlyRecord(await readRecords(record));
-    assert.ok(ran.argv.some((a) => /^data_config\.train_labels_path=\['[^']*\/work\/job-[^']*\/inputs\/\d+\/labels\.slp'\]$/.test(a)), ran.argv.join(' '));
+    assert.ok(ran.argv.some((a) => /^\+\+data_config\.train_labels_path=\['[^']*\/work\/job-[^']*\/inputs\/\d+\/labels\.slp'\]$/.test(a)), ran.argv.join(' '));
     assert.deepEqual(tree(secret), before.secret, 'nothing was written in the worker-only folder');
     assert.equal(readFileSync(path.join(secret, 'keys.txt'), 'utf8'), 'worker-only secret');
     assert.deepEqual(
       tree(share).filter((p) => !before.share.includes(p)),
-      ['alice/proj/models', 'alice/proj/models/r', 'alice/proj/models/r/best.ckpt', 'alice/proj/models/r/training_config.yaml', 'alice/proj/models/r/training_log.csv'],
+      ['alice/proj/models', 'alice/proj/models/r', ...RUN_FOLDER_FILES.map((f) => `alice/proj/models/r/${f}`)].sort(),
       'only the honest job wrote to the share',
     );
     assert.equal(worker.child.exitCode, null, 'the worker is still running');

@@ -6,6 +6,7 @@ import { SleapRtcError } from '../../src/errors.js';
 import { startJobProcess, SleapNnNotFoundError, type JobProcess, type JobProcessOptions } from '../../src/worker/job-process.js';
 import type { EpochProgress } from '../../src/worker/log-lines.js';
 import { buildTrainArgs } from '../../src/worker/sleap-nn-args.js';
+import { copyLabelsWithVideo, copyTrainingConfig } from '../helpers/sleap-data.js';
 import { FAKE_SLEAP_NN, readRecords, tempDir } from '../fixtures/fake-sleap-nn.js';
 
 type T = Parameters<typeof tempDir>[0];
@@ -28,11 +29,11 @@ async function start(t: T, opts: JobProcessOptions): Promise<JobProcess> {
 
 async function trainArgs(t: T, maxEpochs: number): Promise<{ root: string; args: string[] }> {
   const root = await tempDir(t);
-  await writeFile(path.join(root, 'c.yaml'), 'max_epochs: 9\n');
-  await writeFile(path.join(root, 'labels.slp'), 'labels');
+  const configFile = await copyTrainingConfig(path.join(root, 'c.yaml'));
+  const { labels } = await copyLabelsWithVideo(root);
   const args = buildTrainArgs({
-    configFile: path.join(root, 'c.yaml'),
-    labels: path.join(root, 'labels.slp'),
+    configFile,
+    labels,
     outputDir: path.join(root, 'models'),
     runName: 'r',
     maxEpochs,
@@ -81,7 +82,7 @@ test('a training run streams lines and epoch progress, and exits 0', async (t) =
 test('arguments reach the executable verbatim (no shell), in the given cwd', async (t) => {
   const { root, args } = await trainArgs(t, 1);
   const record = path.join(root, 'rec.jsonl');
-  const hostile = args.map((a) => (a.startsWith('trainer_config.run_name=') ? "trainer_config.run_name='$(touch pwned); `id`'" : a));
+  const hostile = args.map((a) => (a.startsWith('++trainer_config.run_name=') ? "++trainer_config.run_name='$(touch pwned); `id`'" : a));
   const job = await start(t, { executable: FAKE_SLEAP_NN, args: hostile, cwd: root, env: { ...process.env, FAKE_SLEAP_NN_RECORD: record } });
   assert.equal((await job.done).exitCode, 0);
   const [rec] = await readRecords(record);

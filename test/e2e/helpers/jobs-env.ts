@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FAKE_SLEAP_NN } from '../../fixtures/fake-sleap-nn.js';
 import { runCli, spawnCli, type CliResult } from '../../helpers/cli.js';
+import { copySleapFile, copyTrainingConfig } from '../../helpers/sleap-data.js';
 
 type Hooks = { after: (fn: () => unknown) => void };
 
@@ -48,7 +49,7 @@ export function spawnTracked(t: Hooks, args: string[], opts: { env?: NodeJS.Proc
     stderr: () => err,
     stdout: () => out,
     exit,
-    waitFor(pattern, timeoutMs = 30_000) {
+    waitFor(pattern, timeoutMs = 90_000) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
           const m = pattern.exec(err);
@@ -138,7 +139,7 @@ export function lastJson(r: CliResult): Record<string, unknown> {
 /**
  * One lab share seen by two machines: `share/` is the worker's base path, `mnt-client` a symlink
  * to it is the client's, so the worker really resolves a different path than the client sent.
- * Holds alice/proj/{labels.slp, config.yaml, video.mp4} and alice/models/m1/best.ckpt.
+ * Holds alice/proj/{labels.slp, labels.pkg.slp (package files), config.yaml, video.mp4} and alice/models/m1/{best.ckpt, training_config.yaml}.
  */
 export async function labShare(t: Hooks): Promise<{ dir: string; share: string; mount: string; clientToml: string; workerToml: string }> {
   const dir = await realpath(await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-e2e-')));
@@ -147,9 +148,15 @@ export async function labShare(t: Hooks): Promise<{ dir: string; share: string; 
   const mount = path.join(dir, 'mnt-client');
   await mkdir(path.join(share, 'alice', 'proj'), { recursive: true });
   await mkdir(path.join(share, 'alice', 'models', 'm1'), { recursive: true });
-  await writeFile(path.join(share, 'alice', 'proj', 'labels.slp'), 'labels '.repeat(100));
-  await writeFile(path.join(share, 'alice', 'proj', 'config.yaml'), 'max_epochs: 3\n');
-  await writeFile(path.join(share, 'alice', 'proj', 'video.mp4'), 'frames '.repeat(100));
+  // Real SLEAP files: labels (their video, small_robot.mp4, beside them), a video to run inference
+  // on, sleap-nn's sample config (200 epochs: tests pass --max-epochs), and a model folder.
+  // Package files (frames embedded): sleap-nn gets the labels pinned in its job folder, where a
+  // video named relative to them would not be found (remapping external videos is issue 10's part 4).
+  await copySleapFile('pkg', path.join(share, 'alice', 'proj', 'labels.slp'));
+  await copySleapFile('pkg', path.join(share, 'alice', 'proj', 'labels.pkg.slp'));
+  await copyTrainingConfig(path.join(share, 'alice', 'proj', 'config.yaml'));
+  await copySleapFile('video', path.join(share, 'alice', 'proj', 'video.mp4'));
+  await copyTrainingConfig(path.join(share, 'alice', 'models', 'm1', 'training_config.yaml'));
   await writeFile(path.join(share, 'alice', 'models', 'm1', 'best.ckpt'), 'ckpt');
   await symlink(share, mount);
   const clientToml = path.join(dir, 'client.toml');

@@ -6,10 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobRequest } from '../../src/protocol/job.js';
-import { CANARY, gatedSleapNn, REAL_CONFIG, REAL_LABELS, sessionEnv, type SessionEnv } from './helpers/session-env.js';
+import { CANARY, gatedSleapNn, sessionEnv, type SessionEnv } from './helpers/session-env.js';
 
 const train = (jobId: string, output = 'out'): JobRequest =>
   ({
@@ -60,11 +60,12 @@ test('inputs swapped for links out after the worker opened them: sleap-nn still 
   await writeFile(path.join(gated.gate, 'go'), '');
   const done = await env.client.next('JOB_COMPLETE', () => true, 30_000);
   assert.equal(done.transfer, 'shared');
-  const ckpt = await readFile(path.join(env.share, 'alice/out/r1/best.ckpt'), 'utf8');
-  assert.match(ckpt, new RegExp(`labels_bytes=${Buffer.byteLength(REAL_LABELS)}\\b`), 'sleap-nn read the real labels');
+  // sleap-nn read the real labels (its ground-truth copy is that file) and the real config.
+  const gt = await readFile(path.join(env.share, 'alice/out/r1/labels_gt.train.0.slp'));
+  assert.deepEqual(gt, await readFile(path.join(env.share, 'alice/proj.real/labels.slp')), 'sleap-nn read the real labels');
   const config = await readFile(path.join(env.share, 'alice/out/r1/training_config.yaml'), 'utf8');
-  assert.ok(config.startsWith(REAL_CONFIG.trimEnd()), 'sleap-nn read the real config');
-  assert.ok(!config.includes(CANARY) && !ckpt.includes(String(Buffer.byteLength(CANARY))), 'no canary byte');
+  assert.match(config, /min_train_steps_per_epoch: 200/, 'sleap-nn read the real config');
+  assert.ok(!config.includes(CANARY) && !gt.includes(CANARY), 'no canary byte');
   await outsideUntouched(env);
 });
 
@@ -80,11 +81,14 @@ test('the output folder swapped for a link out while sleap-nn runs: nothing is w
   assert.match(failed.message, /^output: 'out\/r1' leads outside the storage/);
   assert.ok(!failed.message.includes(env.root), failed.message);
   await outsideUntouched(env);
-  assert.deepEqual(await readdir(path.join(env.share, 'alice', 'out.real')), [], 'nothing half-written in the real folder either');
+  // Only the run folder the worker claimed before accepting the job, still empty: nothing half-written.
+  assert.deepEqual(await readdir(path.join(env.share, 'alice', 'out.real')), ['r1'], 'only the claimed run folder');
+  assert.deepEqual(await readdir(path.join(env.share, 'alice', 'out.real', 'r1')), [], 'nothing half-written in the real folder');
 });
 
 test('a model folder holding a link out (not looked into by the check) stops the track job before sleap-nn starts', async (t) => {
   const env = await sessionEnv(t);
+  await rm(path.join(env.share, 'alice/models/m1/training_config.yaml'));
   await symlink(path.join(env.outside, 'best.ckpt'), path.join(env.share, 'alice/models/m1/training_config.yaml'));
   env.client.send(track('k1'));
   const failed = await env.client.next('JOB_FAILED', () => true, 30_000);

@@ -12,10 +12,9 @@ import type { PeerChannel } from '../../../src/transport/channel.js';
 import { WorkerSession, type SessionContext } from '../../../src/worker/session.js';
 import { FAKE_SLEAP_NN, tempDir } from '../../fixtures/fake-sleap-nn.js';
 import { connectedPair } from '../../transport/helpers/peers.js';
+import { copySleapFile, copyTrainingConfig } from '../../helpers/sleap-data.js';
 import { JobPeer } from './job-peer.js';
 
-export const REAL_LABELS = 'real labels '.repeat(10);
-export const REAL_CONFIG = 'trainer_config:\n  max_epochs: 2\n# the real config\n';
 export const CANARY = 'CANARY: a worker file no job may read';
 
 export interface SessionEnv {
@@ -43,9 +42,11 @@ export async function sessionEnv(
   await mkdir(path.join(share, 'alice', 'models', 'm1'), { recursive: true });
   await mkdir(path.join(outside, 'm1'), { recursive: true });
   await mkdir(workDir, { recursive: true });
-  await writeFile(path.join(share, 'alice', 'proj', 'labels.slp'), REAL_LABELS);
-  await writeFile(path.join(share, 'alice', 'proj', 'config.yaml'), REAL_CONFIG);
+  // Real SLEAP files: a package labels file (frames embedded), sleap-nn's sample config, a model.
+  await copySleapFile('pkg', path.join(share, 'alice', 'proj', 'labels.slp'));
+  await copyTrainingConfig(path.join(share, 'alice', 'proj', 'config.yaml'));
   await writeFile(path.join(share, 'alice', 'models', 'm1', 'best.ckpt'), 'real ckpt');
+  await copyTrainingConfig(path.join(share, 'alice', 'models', 'm1', 'training_config.yaml'));
   for (const name of ['labels.slp', 'config.yaml', 'best.ckpt', 'm1/best.ckpt']) await writeFile(path.join(outside, name), CANARY);
   const record = path.join(root, 'record.jsonl');
   const { offerer, answerer } = await connectedPair(t);

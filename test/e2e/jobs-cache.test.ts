@@ -5,11 +5,12 @@
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tempDir } from '../fixtures/fake-sleap-nn.js';
 import { lastJson, runClient, spawnTracked, startServer, startWorker, type Room, type Worker } from './helpers/jobs-env.js';
+import { sleapDataPath, uniqueLabelsBytes } from '../helpers/sleap-data.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
@@ -34,7 +35,9 @@ async function lab(t: TestContext): Promise<Lab> {
   const dir = await tempDir(t);
   const laptop = path.join(dir, 'laptop');
   await mkdir(laptop);
-  const config = Buffer.from('max_epochs: 1\n');
+  // Real files: sleap-nn's sample config, and labels files that are the real package file grown
+  // with random bytes (valid HDF5, each with content of its own).
+  const config = await readFile(sleapDataPath('centroidConfig'));
   await writeFile(path.join(laptop, 'config.yaml'), config);
   return { dir, cache: path.join(dir, 'cache'), laptop, config };
 }
@@ -44,7 +47,7 @@ function cachedWorker(t: TestContext, room: Room, l: Lab, name: string, extra = 
 }
 
 function train(room: Room, l: Lab, labels: string, run: string): ReturnType<typeof runClient> {
-  return runClient(room, l.dir, ['train', '--labels', labels, '--config-file', 'config.yaml', '--run-name', run, '--json'], { cwd: l.laptop });
+  return runClient(room, l.dir, ['train', '--labels', labels, '--config-file', 'config.yaml', '--run-name', run, '--max-epochs', '1', '--json'], { cwd: l.laptop });
 }
 
 async function entries(l: Lab): Promise<string[]> {
@@ -62,7 +65,7 @@ async function stopWorker(w: Worker, signal: NodeJS.Signals): Promise<void> {
 test('a file sent once is not sent again, also after the worker restarts; the worker logs its cache at start', async (t) => {
   const l = await lab(t);
   const room = await server.newRoom();
-  const labels = randomBytes(2 * 1024 * 1024);
+  const labels = await uniqueLabelsBytes(2 * 1024 * 1024);
   await writeFile(path.join(l.laptop, 'labels.slp'), labels);
   const w1 = await cachedWorker(t, room, l, 'c1');
   assert.match(w1.stderr(), new RegExp(`cache: ${l.cache.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, 0 file\\(s\\)`));
@@ -82,13 +85,13 @@ test('a file sent once is not sent again, also after the worker restarts; the wo
   assert.equal(j2.bytes_sent, 0, 'nothing sent the second time');
   assert.equal(j2.bytes_skipped, labels.length + l.config.length);
   assert.match(second.stderr, /upload labels\.slp: cached on worker/);
-  assert.match(await readFile(path.join(l.laptop, 'r2', 'best.ckpt'), 'utf8'), new RegExp(`labels_bytes=${labels.length}`));
+  assert.deepEqual(await readFile(path.join(l.laptop, 'r2', 'labels_gt.train.0.slp')), labels, 'sleap-nn read the cached labels');
 });
 
 test('a corrupted cache entry is detected when used, evicted, and the file is sent instead', async (t) => {
   const l = await lab(t);
   const room = await server.newRoom();
-  const labels = randomBytes(1024 * 1024);
+  const labels = await uniqueLabelsBytes(1024 * 1024);
   await writeFile(path.join(l.laptop, 'labels.slp'), labels);
   const w = await cachedWorker(t, room, l, 'corrupt');
   assert.equal((await train(room, l, 'labels.slp', 'a')).code, 0);
@@ -107,7 +110,7 @@ test('a corrupted cache entry is detected when used, evicted, and the file is se
 test('eviction keeps the cache under cache_max_bytes, least recently used first', async (t) => {
   const l = await lab(t);
   const room = await server.newRoom();
-  const files = [randomBytes(1024 * 1024), randomBytes(1024 * 1024), randomBytes(1024 * 1024)];
+  const files = [await uniqueLabelsBytes(1024 * 1024), await uniqueLabelsBytes(1024 * 1024), await uniqueLabelsBytes(1024 * 1024)];
   for (const [i, f] of files.entries()) await writeFile(path.join(l.laptop, `l${i}.slp`), f);
   await cachedWorker(t, room, l, 'small', `cache_max_bytes = ${Math.floor(2.5 * 1024 * 1024)}`);
   for (const i of [0, 1]) assert.equal((await train(room, l, `l${i}.slp`, `r${i}`)).code, 0);
@@ -137,10 +140,10 @@ const BIG = 96 * 1024 * 1024;
 test('worker killed (SIGKILL) mid-upload: the next job resumes from what the restarted worker held', async (t) => {
   const l = await lab(t);
   const room = await server.newRoom();
-  const labels = randomBytes(BIG);
+  const labels = await uniqueLabelsBytes(BIG);
   await writeFile(path.join(l.laptop, 'big.slp'), labels);
   const w1 = await cachedWorker(t, room, l, 'k1');
-  const client = spawnTracked(t, ['train', '--labels', 'big.slp', '--config-file', 'config.yaml', '--run-name', 'k', '--json', ...room.flags], { env: { HOME: l.dir }, cwd: l.laptop });
+  const client = spawnTracked(t, ['train', '--labels', 'big.slp', '--config-file', 'config.yaml', '--run-name', 'k', '--max-epochs', '1', '--json', ...room.flags], { env: { HOME: l.dir }, cwd: l.laptop });
   const held = await durable(l, sha(labels), 32 * 1024 * 1024);
   await stopWorker(w1, 'SIGKILL');
   const ended = await client.exit;
@@ -163,12 +166,12 @@ test('worker killed (SIGKILL) mid-upload: the next job resumes from what the res
 test('connection cut (client killed) mid-upload: the next job resumes; Ctrl-C keeps the part too', async (t) => {
   const l = await lab(t);
   const room = await server.newRoom();
-  const labels = randomBytes(BIG);
+  const labels = await uniqueLabelsBytes(BIG);
   await writeFile(path.join(l.laptop, 'big.slp'), labels);
   await cachedWorker(t, room, l, 'cut');
   let mark = 16 * 1024 * 1024;
   for (const signal of ['SIGKILL', 'SIGINT'] as const) {
-    const client = spawnTracked(t, ['train', '--labels', 'big.slp', '--config-file', 'config.yaml', '--run-name', 'c', '--json', ...room.flags], { env: { HOME: l.dir }, cwd: l.laptop });
+    const client = spawnTracked(t, ['train', '--labels', 'big.slp', '--config-file', 'config.yaml', '--run-name', 'c', '--max-epochs', '1', '--json', ...room.flags], { env: { HOME: l.dir }, cwd: l.laptop });
     await durable(l, sha(labels), mark);
     client.child.kill(signal);
     await client.exit;
@@ -186,7 +189,7 @@ test('connection cut (client killed) mid-upload: the next job resumes; Ctrl-C ke
 test('two jobs with the same file at once: its bytes cross once, one copy in the cache', async (t) => {
   const l = await lab(t);
   const room = await server.newRoom();
-  const labels = randomBytes(16 * 1024 * 1024);
+  const labels = await uniqueLabelsBytes(16 * 1024 * 1024);
   await writeFile(path.join(l.laptop, 'same.slp'), labels);
   await cachedWorker(t, room, l, 'pair', 'max_concurrent_jobs = 2');
   const [a, b] = await Promise.all([train(room, l, 'same.slp', 'a'), train(room, l, 'same.slp', 'b')]);

@@ -5,7 +5,8 @@
  * knows where it is.
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -86,4 +87,14 @@ export async function writeLabelsNamingVideos(dest: string, filenames: readonly 
     );
   });
   return dest;
+}
+
+/**
+ * The bytes of a real labels file (the package file) grown to `size` with random bytes after its
+ * HDF5 data, which HDF5 readers ignore: a valid labels file with content of its own, for tests
+ * that need distinct or large inputs (caching, resuming).
+ */
+export async function uniqueLabelsBytes(size: number): Promise<Buffer> {
+  const pkg = await readFile(sleapDataPath('pkg'));
+  return size > pkg.length ? Buffer.concat([pkg, randomBytes(size - pkg.length)]) : pkg;
 }

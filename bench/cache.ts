@@ -20,6 +20,7 @@ import { mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { copySleapFile, copyTrainingConfig } from '../test/helpers/sleap-data.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const GIB = 1024 ** 3;
@@ -53,11 +54,16 @@ function startCli(args: string[], ready: RegExp): Promise<RegExpMatchArray> {
   });
 }
 
+/**
+ * A real labels file (the package file of ../shared/sleap-data) grown to `bytes` with random bytes
+ * after its HDF5 data, which HDF5 readers ignore: valid for sleap-nn's stand-in, distinct content.
+ */
 async function writeSized(file: string, bytes: number): Promise<void> {
   const chunk = Buffer.alloc(16 * 1024 * 1024);
-  const fh = await open(file, 'w');
+  await copySleapFile('pkg', file);
+  const fh = await open(file, 'a');
   try {
-    for (let written = 0; written < bytes; written += chunk.length) {
+    for (let written = (await fh.stat()).size; written < bytes; written += chunk.length) {
       randomFillSync(chunk);
       await fh.write(chunk, 0, Math.min(chunk.length, bytes - written));
     }
@@ -78,7 +84,7 @@ try {
   const data = path.join(share, 'alice', 'data');
   await mkdir(data, { recursive: true });
   await symlink(share, mount);
-  await writeFile(path.join(data, 'config.yaml'), 'max_epochs: 1\n');
+  await copyTrainingConfig(path.join(data, 'config.yaml'));
   process.stderr.write('writing two 1 GiB labels files...\n');
   await writeSized(path.join(data, 'labels-a.slp'), GIB);
   await writeSized(path.join(data, 'labels-b.slp'), GIB);
@@ -114,7 +120,7 @@ try {
     }
     const t0 = performance.now();
     const result = await runJob({
-      args: { jobType: 'train', labels: path.join(mount, 'alice/data', labels), configFile: path.join(mount, 'alice/data/config.yaml'), runName: `b${runNo}`, cwd: root },
+      args: { jobType: 'train', labels: path.join(mount, 'alice/data', labels), configFile: path.join(mount, 'alice/data/config.yaml'), runName: `b${runNo}`, maxEpochs: 1, cwd: root },
       config: mode === 'shared' ? sharedConfig : transferConfig,
       serverUrl: url as string,
       roomId: room.room_id,

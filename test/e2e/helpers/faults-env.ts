@@ -8,7 +8,7 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } fro
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../../helpers/cli.js';
-import { copyLabelsWithVideo, copyTrainingConfig } from '../../helpers/sleap-data.js';
+import { copySleapFile, copyTrainingConfig } from '../../helpers/sleap-data.js';
 import { spawnTracked, type Room } from './jobs-env.js';
 
 export type Hooks = { after: (fn: () => unknown) => void };
@@ -20,7 +20,10 @@ export async function realLab(t: Hooks) {
   const share = path.join(dir, 'share');
   const proj = path.join(share, 'alice', 'proj');
   await mkdir(proj, { recursive: true });
-  const { labels, video } = await copyLabelsWithVideo(proj);
+  // A package labels file (frames embedded): sleap-nn gets the labels pinned in its job folder, where
+  // a video named relative to them would not be found. The video is for inference.
+  const labels = await copySleapFile('pkg', path.join(proj, 'labels.slp'));
+  const video = await copySleapFile('video', path.join(proj, 'small_robot.mp4'));
   const config = await copyTrainingConfig(path.join(proj, 'config.yaml'));
   const toml = `[storage.vast]\nbase_path = ${JSON.stringify(share)}\ntype = "nfs"\n`;
   const clientToml = path.join(dir, 'client.toml');

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { tempDir } from '../fixtures/fake-sleap-nn.js';
 import { runCli } from '../helpers/cli.js';
 import { lastJson, runClient, spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
+import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
@@ -29,12 +30,13 @@ test('client killed during the download: the worker keeps the results; fetch get
   const dir = await tempDir(t);
   const laptop = path.join(dir, 'laptop');
   await mkdir(laptop);
-  await writeFile(path.join(laptop, 'labels.slp'), 'labels '.repeat(100));
-  await writeFile(path.join(laptop, 'config.yaml'), 'max_epochs: 1\n');
+  // Real SLEAP files: a package labels file (frames embedded) and sleap-nn's sample config.
+  await copySleapFile('pkg', path.join(laptop, 'labels.slp'));
+  await copyTrainingConfig(path.join(laptop, 'config.yaml'));
   const room = await server.newRoom();
   const worker = await startWorker(t, room, dir, { name: 'keeper', workerToml: `cache_dir = ${JSON.stringify(path.join(dir, 'cache'))}`, env: { FAKE_SLEAP_NN_CKPT_BYTES: String(CKPT) } });
   const work = path.join(dir, 'work-keeper');
-  const args = ['train', '--labels', 'labels.slp', '--config-file', 'config.yaml', '--run-name', 'r1', '--json'];
+  const args = ['train', '--labels', 'labels.slp', '--config-file', 'config.yaml', '--run-name', 'r1', '--max-epochs', '1', '--json'];
   const client = spawnTracked(t, [...args, ...room.flags], { env: { HOME: dir }, cwd: laptop });
   const jobId = (await client.waitFor(/\bjob (job-[0-9a-f]+)\n/))[1] as string;
   await client.waitFor(/download r1: [1-9]0%/, 120_000);
@@ -52,7 +54,7 @@ test('client killed during the download: the worker keeps the results; fetch get
   assert.ok(left.some((n) => /^r1\.[0-9a-f-]{36}\.part$/.test(n)), `a part folder is left: ${left.join(', ')}`);
 
   // Running the command again says how to get the results (and runs a new job).
-  const again = await runClient(room, dir, ['train', '--labels', 'labels.slp', '--config-file', 'config.yaml', '--run-name', 'r2', '--json'], { cwd: laptop });
+  const again = await runClient(room, dir, ['train', '--labels', 'labels.slp', '--config-file', 'config.yaml', '--run-name', 'r2', '--max-epochs', '1', '--json'], { cwd: laptop });
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, new RegExp(`results of an earlier job ${jobId} \\(worker keeper\\) .* were not all received; get them with: sleap-rtc fetch ${jobId}`));
 

@@ -177,6 +177,8 @@ async function relayed(opts: { url: string; room: { room_id: string; token: stri
 }
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-bench-progress-'));
+// The client's hash index under this run's folder, not the user's ~/.cache.
+process.env.XDG_CACHE_HOME = path.join(root, 'xdg-cache');
 try {
   const share = path.join(root, 'share');
   const mount = path.join(root, 'mnt');
@@ -200,7 +202,11 @@ try {
   const figures: Record<string, { bare: Figures; relayed: Figures }> = {};
   for (const [name, w] of Object.entries(workloads)) {
     const toml = path.join(root, `worker-${name}.toml`);
-    await writeFile(toml, `[storage.vast]\nbase_path = ${JSON.stringify(share)}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(root, 'work'))}\n`);
+    // Each worker its own work and cache folders (two workers may not share them); no cache needed here.
+    await writeFile(
+      toml,
+      `[storage.vast]\nbase_path = ${JSON.stringify(share)}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(root, `work-${name}`))}\ncache_dir = ${JSON.stringify(path.join(root, `cache-${name}`))}\ncache_max_bytes = 0\n`,
+    );
     const env = { FAKE_SLEAP_NN_BATCHES_PER_EPOCH: String(w.batches), FAKE_SLEAP_NN_EPOCH_DELAY_MS: String(w.epochDelayMs), FAKE_SLEAP_NN_STAMP_EVENTS: '1' };
     await startCli(['worker', '--server', url as string, '--room', room.room_id, '--token', room.token, '--config', toml, '--name', `bench-${name}`], /ready in room/, env);
     process.stderr.write(`${name}: ${w.epochs} epochs x ${w.batches} batches (${eventsOf(w)} events), bare ZMQ...\n`);

@@ -27,6 +27,7 @@ import { watchJob } from '../src/client/watch.js';
 import { parseConfig } from '../src/config/index.js';
 import { parsePythonJson } from '../src/protocol/progress.js';
 import { buildTrainArgs } from '../src/worker/sleap-nn-args.js';
+import { copySleapFile, copyTrainingConfig } from '../test/helpers/sleap-data.js';
 import { quantile } from './lib/ws-bench.js';
 
 const FLOOD_EPOCHS = Number(process.env.BENCH_FLOOD_EPOCHS ?? 10);
@@ -185,8 +186,9 @@ try {
   const data = path.join(share, 'alice', 'data');
   await mkdir(data, { recursive: true });
   await symlink(share, mount);
-  await writeFile(path.join(data, 'config.yaml'), 'max_epochs: 1\n');
-  await writeFile(path.join(data, 'labels.slp'), 'labels');
+  // Real inputs (../shared/sleap-data): the stand-in reads them as sleap-nn does.
+  await copyTrainingConfig(path.join(data, 'config.yaml'));
+  await copySleapFile('pkg', path.join(data, 'labels.slp'));
 
   const [, url] = (await startCli(['server', '--port', '0'], /listening on (http:\/\/\S+) \(WebSocket/)) as RegExpMatchArray;
   const room = await new Promise<{ room_id: string; token: string }>((resolve, reject) => {

@@ -34,13 +34,13 @@ const r = spawnSync(
     '--import',
     './test/setup.ts',
     // A test that never settles fails after this instead of hanging the run (and CI).
-    `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? '180000'}`,
+    `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? '300000'}`,
     '--test-reporter=spec',
     ...files,
   ],
   // The whole run is bounded too: a process that never exits fails the run instead of hanging CI.
   // (--test-force-exit would bound it as well, but it can drop a file's last results unreported.)
-  { stdio: 'inherit', timeout: Number(process.env.TEST_RUN_TIMEOUT_MS ?? 15 * 60 * 1000), killSignal: 'SIGKILL' },
+  { stdio: 'inherit', timeout: Number(process.env.TEST_RUN_TIMEOUT_MS ?? 60 * 60 * 1000), killSignal: 'SIGKILL' },
 );
 if (r.error) console.error(`test run stopped: ${r.error.message}`);
 process.exit(r.status ?? 1);

@@ -34,7 +34,7 @@ const r = spawnSync(
     '--import',
     './test/setup.ts',
     // A test that never settles fails after this instead of hanging the run (and CI).
-    `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? '300000'}`,
+    `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? '600000'}`,
     '--test-reporter=spec',
     ...files,
   ],

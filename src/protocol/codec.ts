@@ -16,6 +16,39 @@ export function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
+/**
+ * The path of the first own key named `__proto__` in a parsed JSON value, or null. JSON.parse
+ * makes such a key an ordinary own property, but nothing downstream can carry it: zod drops it
+ * from records and objects without an issue (an assignment would replace the prototype), and so
+ * would `Object.assign` or `obj[key] = v`. No sleap-rtc message and no sleap-nn event has one
+ * (sleap-nn's metric names are Lightning's: `loss`, `epoch`, `train/...`, `val/...`), so such a
+ * frame is refused by name instead of being read with a key silently gone. Other names that
+ * Object.prototype also has (`constructor`, `toString`, ...) are ordinary own keys and are carried.
+ * Iterative, so a deeply nested frame cannot overflow the stack.
+ */
+export function protoKeyPath(value: unknown): string | null {
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length > 0) {
+    const [v, at] = stack.pop() as [unknown, string];
+    if (typeof v !== 'object' || v === null) continue;
+    if (!Array.isArray(v) && Object.hasOwn(v, '__proto__')) return at ? `${at}.__proto__` : '__proto__';
+    for (const [k, child] of Object.entries(v)) if (typeof child === 'object' && child !== null) stack.push([child, at ? `${at}.${k}` : k]);
+  }
+  return null;
+}
+
+/**
+ * Throws INVALID_MESSAGE when `raw` (parsed from `text`) holds a key named `__proto__`. The text
+ * is looked at first: without `__proto__` or a `\u` escape in it, no key can be named so.
+ */
+export function refuseProtoKeys(text: string, raw: unknown, what: string): void {
+  if (!text.includes('__proto__') && !text.includes('\\u')) return;
+  const at = protoKeyPath(raw);
+  if (at !== null) {
+    throw new ProtocolError('INVALID_MESSAGE', `${what} has a key named "__proto__" (at ${at}), which no message has and JavaScript objects cannot hold as data; refused.`);
+  }
+}
+
 export function encodeMessage(message: { type: string }): string {
   return JSON.stringify(message);
 }
@@ -37,6 +70,7 @@ export function decodeMessage<S extends z.ZodType>(
   } catch (err) {
     throw new ProtocolError('INVALID_JSON', `Frame is not valid JSON: ${(err as Error).message}`);
   }
+  refuseProtoKeys(frame, raw, 'A message');
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ProtocolError('INVALID_MESSAGE', 'A message must be a JSON object with a "type" field.');
   }

@@ -16,7 +16,7 @@
  */
 import { z } from 'zod';
 import { LIMITS } from '../limits.js';
-import { describeIssues, ProtocolError } from './codec.js';
+import { describeIssues, ProtocolError, refuseProtoKeys } from './codec.js';
 import { IdSchema } from './common.js';
 
 // ---- sleap-nn's ZMQ events ------------------------------------------------------------------
@@ -99,6 +99,7 @@ export function decodeSleapNnEvent(frame: string): SleapNnEvent {
   } catch (err) {
     throw new ProtocolError('INVALID_JSON', `A sleap-nn progress event is not JSON: ${(err as Error).message}`);
   }
+  refuseProtoKeys(frame, raw, 'A sleap-nn progress event');
   const parsed = SleapNnEventSchema.safeParse(raw);
   if (!parsed.success) throw new ProtocolError('INVALID_MESSAGE', `Invalid sleap-nn progress event: ${describeIssues(parsed.error)}`);
   return parsed.data;

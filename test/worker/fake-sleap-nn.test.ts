@@ -4,7 +4,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, realpath, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readRecords, runFake, tempDir } from '../fixtures/fake-sleap-nn.js';
 import { copyLabelsWithVideo, copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
@@ -208,4 +208,38 @@ test('FAKE_SLEAP_NN_FAIL exits 3 after some output; RECORD holds argv and cwd', 
   assert.equal(recs.length, 1);
   assert.deepEqual(recs[0]?.argv, base);
   assert.equal(recs[0]?.cwd, root);
+});
+
+test('RECORD lists the real path of every input opened, read back from the descriptor: links and pinned /proc/<pid>/fd names resolved', async (t) => {
+  const { root, labels, model } = await setup(t);
+  const real = await realpath(root);
+  const record = path.join(root, 'rec.jsonl');
+  // The labels as the worker hands them over: a name in a private folder, a link to a descriptor
+  // the test holds; the file is then renamed, so only the descriptor still knows where it is.
+  const held = await open(labels, 'r');
+  t.after(() => held.close());
+  await mkdir(path.join(root, 'inputs'));
+  await symlink(`/proc/${process.pid}/fd/${held.fd}`, path.join(root, 'inputs', 'labels.slp'));
+  await rename(labels, path.join(root, 'moved.slp'));
+  await symlink(root, path.join(root, 'configs'));
+  const r = await runFake(
+    ['train', '--config-name', 'c.yaml', '--config-dir', path.join(root, 'configs'), `++data_config.train_labels_path=['${root}/inputs/labels.slp']`,
+      `++trainer_config.ckpt_dir='${root}/out'`, "++trainer_config.run_name='r'", '++trainer_config.save_ckpt=true', '++trainer_config.max_epochs=1',
+      '--video-path-map', 'tests/data/videos/small_robot.mp4', `${root}/small_robot.mp4`],
+    { cwd: root, env: { FAKE_SLEAP_NN_RECORD: record } },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const p = await runFake(['predict', '-i', `${root}/out/r/labels_gt.train.0.slp`, '-m', model, '-o', `${root}/p.slp`, '--video_index', '0'], {
+    cwd: root,
+    env: { FAKE_SLEAP_NN_RECORD: record },
+  });
+  assert.equal(p.code, 1, 'the copy names its video relative to the labels, which is not beside it');
+  const q = await runFake(['predict', '-i', `${real}/small_robot.mp4`, '-m', `${model}/best.ckpt`, '-o', `${root}/p.slp`], { cwd: root, env: { FAKE_SLEAP_NN_RECORD: record } });
+  assert.equal(q.code, 0, q.stderr);
+  const [trainRun, failedRun, predictRun] = await readRecords(record);
+  // Config, labels (read, then copied as the train and val ground truth), the video the labels name.
+  assert.deepEqual(trainRun?.opened, [`${real}/c.yaml`, `${real}/moved.slp`, `${real}/small_robot.mp4`, `${real}/moved.slp`, `${real}/moved.slp`]);
+  // A run that stops on a missing video still lists what it had opened (the model files, the labels).
+  assert.deepEqual(failedRun?.opened, [`${real}/model/training_config.yaml`, `${real}/model/best.ckpt`, `${real}/out/r/labels_gt.train.0.slp`]);
+  assert.deepEqual(predictRun?.opened, [`${real}/model/training_config.yaml`, `${real}/model/best.ckpt`, `${real}/small_robot.mp4`]);
 });

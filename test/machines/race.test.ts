@@ -4,18 +4,28 @@
  * of it, as fast as it can, at least 10,000 times in all. Outside the share, on the worker, a
  * folder holds canary files under the same names as the job's files.
  *
- * Pass: no canary is ever read (the stand-in sleap-nn records the real path of everything it
- * opens, and the kernel's access time of every canary stays put), nothing appears or changes
- * outside the share, and every job either completes with its outputs inside the share or fails
- * with a clear error (PATH_VALIDATION at the check, PATH_CHANGED at use). The figures go to
+ * The job's files are real SLEAP files (../shared/sleap-data): a package labels file, sleap-nn's
+ * sample config, a video. Each canary is a file of the same kind that differs in what it says
+ * (a labels file with two frames and a marker after its HDF5 data, the other sample config), so
+ * a job that read one would complete and show it, not fail on a parse error.
+ *
+ * Pass: no canary is ever read (the stand-in sleap-nn records the real path of every input it
+ * opens, read back from the descriptor, and each must lie in the share or the job folder; the
+ * kernel's access time of every canary stays put), nothing appears or changes outside the share,
+ * and every job either completes with its outputs inside the share, made from the real inputs, or
+ * fails with a clear error (PATH_VALIDATION at the check, PATH_CHANGED at use). The figures go to
  * docs/testing.md. Needs root (simulated machines, docs/testing.md).
  */
 import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import h5wasm from 'h5wasm/node';
 import { readRecords } from '../fixtures/fake-sleap-nn.js';
 import { cleanupStaleMachines, createNetwork, exited, jsonLines, machine, machinesSkipReason } from '../helpers/machines.js';
+import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 import { createRoom, hostDir, startServer, startWorker, tree } from './storage-env.js';
 
 const LAPTOP_VAST = '/Volumes/talmo';
@@ -26,6 +36,9 @@ const MIN_FLIPS = 10_000;
 const MIN_JOBS = 12;
 const BATCH = 6;
 const OLD = new Date('2001-01-01T00:00:00Z');
+/** Train on the labels; predict on the labels file (read with HDF5) and on the video. */
+const KINDS = ['train', 'track-labels', 'train', 'track-video'] as const;
+type Kind = (typeof KINDS)[number];
 
 const skip = await machinesSkipReason();
 
@@ -56,6 +69,46 @@ function canaries(secret: string): string[] {
   return ['labels.slp', 'config.yaml', 'video.mp4', 'm1/best.ckpt', 'm1/training_config.yaml'].map((n) => path.join(secret, n));
 }
 
+const canaryText = (name: string): string => `CANARY ${name}: the worker must never read this`;
+const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** The number of labelled frames of a labels file (what the stand-in's predictions report). */
+async function labelledFrames(file: string): Promise<number> {
+  await h5wasm.ready;
+  const f = new h5wasm.File(file, 'r');
+  try {
+    return (f.get('frames') as InstanceType<typeof h5wasm.Dataset>).shape?.[0] ?? 0;
+  } finally {
+    f.close();
+  }
+}
+
+/**
+ * The job's real files in `proj` and `models/m1` (the model is a placeholder checkpoint beside
+ * sleap-nn's config: no real checkpoint exists in the shared data), and a canary of the same
+ * kind under each name in `secret`: the labels with their one frame twice (rewritten with
+ * Debian's h5py) and a marker after the HDF5 data, the single-instance config where the job's is
+ * the centroid one, marked text for the video and the checkpoint.
+ */
+async function jobFiles(alice: string, secret: string): Promise<void> {
+  await copySleapFile('pkg', path.join(alice, 'proj', 'labels.slp'));
+  await copyTrainingConfig(path.join(alice, 'proj', 'config.yaml'), 'centroidConfig');
+  await copySleapFile('video', path.join(alice, 'proj', 'video.mp4'));
+  await copyTrainingConfig(path.join(alice, 'models', 'm1', 'training_config.yaml'), 'centroidConfig');
+  writeFileSync(path.join(alice, 'models', 'm1', 'best.ckpt'), 'real ckpt');
+  mkdirSync(path.join(alice, 'out'), { recursive: true });
+
+  const labels = await copySleapFile('pkg', path.join(secret, 'labels.slp'));
+  const twice = "import h5py, numpy, sys\nwith h5py.File(sys.argv[1], 'r+') as f:\n    rows = f['frames'][()]\n    del f['frames']\n    f.create_dataset('frames', data=numpy.concatenate([rows, rows]))";
+  execFileSync('/usr/bin/python3', ['-c', twice, labels]);
+  appendFileSync(labels, canaryText('labels.slp'));
+  for (const config of ['config.yaml', 'm1/training_config.yaml']) {
+    await copyTrainingConfig(path.join(secret, config), 'singleInstanceConfig');
+    appendFileSync(path.join(secret, config), `# ${canaryText(config)}\n`);
+  }
+  for (const name of ['video.mp4', 'm1/best.ckpt']) writeFileSync(path.join(secret, name), canaryText(name));
+}
+
 describe('the race: a client flips the job folders on the share while real jobs run', () => {
   before(async () => {
     if (skip !== false) return;
@@ -68,20 +121,11 @@ describe('the race: a client flips the job folders on the share while real jobs 
     const records = hostDir(t, 'race-records');
     const record = path.join(records, 'worker.jsonl');
     const alice = path.join(share, 'alice');
-    mkdirSync(path.join(alice, 'proj'), { recursive: true });
-    mkdirSync(path.join(alice, 'models', 'm1'), { recursive: true });
-    mkdirSync(path.join(alice, 'out'), { recursive: true });
-    writeFileSync(path.join(alice, 'proj', 'labels.slp'), 'real labels '.repeat(100));
-    writeFileSync(path.join(alice, 'proj', 'config.yaml'), 'trainer_config:\n  max_epochs: 1\n');
-    writeFileSync(path.join(alice, 'proj', 'video.mp4'), 'real frames '.repeat(100));
-    writeFileSync(path.join(alice, 'models', 'm1', 'best.ckpt'), 'real ckpt');
-    writeFileSync(path.join(alice, 'models', 'm1', 'training_config.yaml'), 'model: real\n');
-    mkdirSync(path.join(secret, 'm1'));
+    await jobFiles(alice, secret);
+    const realLabels = { sha256: sha256(path.join(alice, 'proj', 'labels.slp')), frames: await labelledFrames(path.join(alice, 'proj', 'labels.slp')) };
+    assert.notEqual(await labelledFrames(path.join(secret, 'labels.slp')), realLabels.frames, 'the canary labels would show in the predictions');
     const useAtime = atimeWorks(records);
-    for (const c of canaries(secret)) {
-      writeFileSync(c, `CANARY ${path.basename(c)}: the worker must never read this`);
-      utimesSync(c, OLD, new Date());
-    }
+    for (const c of canaries(secret)) utimesSync(c, OLD, new Date());
     const secretBefore = tree(secret);
     const stamp = (): string[] => canaries(secret).map((c) => `${c}:${statSync(c).mtimeMs}:${useAtime ? statSync(c).atimeMs : '-'}`);
     const stampBefore = stamp();
@@ -137,12 +181,12 @@ describe('the race: a client flips the job folders on the share while real jobs 
     });
 
     const replies: JobReply[] = [];
-    const requests: { job_id: string; kind: 'train' | 'track'; run: string }[] = [];
+    const requests: { job_id: string; kind: Kind; run: string }[] = [];
     for (let batch = 0; flips < MIN_FLIPS || replies.length < MIN_JOBS; batch++) {
       assert.ok(batch < 40, `after ${batch} batches only ${flips} flips`);
       const jobs = Array.from({ length: BATCH }, (_, i) => {
         const n = batch * BATCH + i;
-        const kind: 'train' | 'track' = n % 2 === 0 ? 'train' : 'track';
+        const kind = KINDS[n % KINDS.length] as Kind;
         const run = `r${n}`;
         requests.push({ job_id: `race-${n}`, kind, run });
         return kind === 'train'
@@ -154,7 +198,7 @@ describe('the race: a client flips the job folders on the share while real jobs 
           : {
               type: 'JOB_REQUEST', job_id: `race-${n}`, job_type: 'track', transfer: 'shared',
               storage: { storage_backend: 'vast', user_subdir: 'alice' },
-              spec: { data: 'proj/video.mp4', models: ['models/m1'], output: `out/${run}.slp` },
+              spec: { data: kind === 'track-labels' ? 'proj/labels.slp' : 'proj/video.mp4', models: ['models/m1'], output: `out/${run}.slp` },
             };
       });
       const client = laptop.spawnNode('test/machines/hostile-client.ts', [room.url, room.roomId, room.token, 'runai', JSON.stringify(jobs)]);
@@ -172,18 +216,46 @@ describe('the race: a client flips the job folders on the share while real jobs 
     assert.ok(racerDone, 'the racer stopped and put the real folders back');
     flips = Number(racerDone.flips);
 
-    // Every job ended clearly; a completed one has its outputs inside the share.
+    // Nothing read outside: the real path of every input the stand-in opened lies in the share or
+    // in the job folder (and the canaries' access times, below).
     const figures: RaceFigures = { flips, jobs: replies.length, completed: 0, refused: 0, failed: 0, escapes: 0 };
+    const runs = await readRecords(record);
+    const jobsFolder = `${runai.home}/work/`;
+    const escaped: string[] = [];
+    for (const run of runs) {
+      assert.ok(run.opened.length > 0, `a sleap-nn run recorded no input it opened: ${JSON.stringify(run)}`);
+      if (run.argv[0] === 'train') {
+        assert.ok(run.opened.some((p) => p.endsWith('/config.yaml')) && run.opened.some((p) => p.endsWith('/labels.slp')), JSON.stringify(run.opened));
+      }
+      escaped.push(...run.opened.filter((p) => !p.startsWith(`${WORKER_VAST}/`) && !p.startsWith(jobsFolder)));
+    }
+    figures.escapes = escaped.length;
+    assert.deepEqual(escaped, [], 'sleap-nn opened files outside the share and its job folder');
+
+    // Every job ended clearly; a completed one has its outputs inside the share, made from the real inputs.
     for (const reply of replies) {
       const last = reply.messages.at(-1);
       const request = requests.find((r) => r.job_id === reply.job_id);
       assert.ok(last && request, JSON.stringify(reply));
       if (last.type === 'JOB_COMPLETE') {
         figures.completed++;
-        const out = request.kind === 'train' ? path.join(alice, 'out', request.run, 'best.ckpt') : path.join(alice, 'out', `${request.run}.slp`);
-        const text = readFileSync(out, 'utf8');
-        assert.ok(!text.includes('CANARY'), `${reply.job_id}: ${text}`);
-        if (request.kind === 'train') assert.match(text, new RegExp(`labels_bytes=${'real labels '.length * 100}\\b`), `${reply.job_id} read the real labels`);
+        if (request.kind === 'train') {
+          const runDir = path.join(alice, 'out', request.run);
+          assert.ok(!readFileSync(path.join(runDir, 'best.ckpt'), 'utf8').includes('CANARY'), reply.job_id);
+          // sleap-nn's copy of the labels it trained on, and the config it composed (centroid, as the job's).
+          assert.equal(sha256(path.join(runDir, 'labels_gt.train.0.slp')), realLabels.sha256, `${reply.job_id} trained on the real labels`);
+          const config = readFileSync(path.join(runDir, 'training_config.yaml'), 'utf8');
+          assert.match(config, /^ {4}single_instance: null$/m, `${reply.job_id} read the real config`);
+          assert.doesNotMatch(config, /^ {4}centroid: null$/m, `${reply.job_id} read the real config`);
+        } else {
+          // What the stand-in writes from the input it read: the labelled frames of the labels file
+          // (the canary has twice as many), or its fixed count for a video.
+          const predictions = JSON.parse(readFileSync(path.join(alice, 'out', `${request.run}.slp`), 'utf8')) as { fake_predictions: boolean; data: string; models: string[]; frames: number };
+          const video = request.kind === 'track-video';
+          assert.deepEqual({ fake_predictions: predictions.fake_predictions, frames: predictions.frames }, { fake_predictions: true, frames: video ? 40 : realLabels.frames }, reply.job_id);
+          assert.ok(predictions.data.startsWith(jobsFolder) && predictions.data.endsWith(video ? '/video.mp4' : '/labels.slp'), `${reply.job_id}: ${predictions.data}`);
+          assert.equal(predictions.models.length, 1);
+        }
         continue;
       }
       assert.ok(last.type === 'JOB_REJECTED' || last.type === 'JOB_FAILED', `${reply.job_id}: ${JSON.stringify(reply.messages)}`);
@@ -193,19 +265,9 @@ describe('the race: a client flips the job folders on the share while real jobs 
       else figures.failed++;
     }
 
-    // Nothing read outside: what the stand-in opened (real paths), and the canaries' access times.
-    const runs = await readRecords(record);
-    const jobs = `${runai.home}/work/`;
-    for (const run of runs) {
-      for (const p of (run as { opened?: string[] }).opened ?? []) {
-        if (!p.startsWith(`${WORKER_VAST}/`) && !p.startsWith(jobs)) figures.escapes++;
-        assert.ok(!p.startsWith(WORKER_SECRET), `sleap-nn opened the canary ${p}`);
-      }
-    }
     // Nothing created or changed outside; no canary's access time moved (when the file system keeps them).
     assert.deepEqual(tree(secret), secretBefore, 'nothing appeared outside the share');
     assert.deepEqual(stamp(), stampBefore, 'no canary was read or changed');
-    assert.equal(figures.escapes, 0);
     assert.ok(figures.flips >= MIN_FLIPS, `only ${figures.flips} flips`);
     assert.ok(figures.completed > 0, `no job completed: ${JSON.stringify(figures)}`);
     t.diagnostic(`race figures: ${JSON.stringify({ ...figures, sleap_nn_runs: runs.length, atime_checked: useAtime })}`);

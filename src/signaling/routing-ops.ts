@@ -3,6 +3,12 @@
  * "run this policy step (routing-policy.ts) on the room's state and peers, write the result". A
  * store that re-runs the step after a conflict gets the same decision from fresh data; the
  * reservation ids a discarded run drew are never seen by anyone.
+ *
+ * Group commit: operations on one room that arrive while an update of that room is under way are
+ * collected and run, in arrival order, as the steps of the next single update (one read and one
+ * write of a networked store for the whole batch instead of per operation). The decisions are
+ * the ones running them one by one would give, since each step sees the state its predecessors
+ * left; a burst of requests costs a few store round trips instead of two per request.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -24,13 +30,37 @@ import type {
   ReleaseStatus,
   RequestLimits,
   ReservationRecord,
+  RouteRequest,
   RouteRequestResult,
   RoutingOutcome,
   RoutingParams,
   RoutingSnapshot,
   RoutingStore,
 } from './routing-store.js';
+import { queuePositionOf, type QueueFacts } from './routing-positions.js';
 import type { PeerRecord, SignalingStore } from './store.js';
+
+/** Operations run in one store update at most (bounds the work a conflict re-runs). */
+const MAX_BATCH = 256;
+
+/** routeRequest's answer, plus the place of a request that was queued (its first queue_position). */
+export interface RoutedRequest extends RouteRequestResult {
+  readonly queued?: { readonly request: RouteRequest; readonly facts: QueueFacts };
+}
+
+/** A room's routing state and peers read at one point in the room's order of operations. */
+export interface RoomView {
+  readonly snapshot: RoutingSnapshot;
+  readonly peers: readonly PeerRecord[];
+}
+
+type Step<T> = (d: RoutingDraft, peers: readonly PeerRecord[]) => { result: T; changed: boolean };
+
+interface Pending {
+  step: Step<unknown>;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
 
 export function newReservationId(): string {
   return `rsv-${randomBytes(16).toString('base64url')}`;
@@ -41,24 +71,72 @@ function context<P extends RoutingParams>(params: P): P & StepContext {
 }
 
 export class RoutingOps implements RoutingStore {
+  /** Per room: operations waiting for the update under way to finish. */
+  private readonly waiting = new Map<string, Pending[]>();
+
   constructor(private readonly store: Pick<SignalingStore, 'updateRouting' | 'readRouting'>) {}
 
-  /** Runs `step` on a working copy; the store writes the copy back when `changed` says so. */
-  private run<T>(roomId: string, step: (d: RoutingDraft, peers: readonly PeerRecord[]) => { result: T; changed: boolean }): Promise<T> {
-    return this.store.updateRouting(roomId, (state, peers) => {
-      const d = new RoutingDraft(state);
-      const { result, changed } = step(d, peers);
-      return { result, state: changed ? d.toState() : undefined };
+  /**
+   * Runs `step` on a working copy; the store writes the copy back when `changed` says so. Steps
+   * that arrive while the room has an update under way join the room's next update (group commit).
+   */
+  private run<T>(roomId: string, step: Step<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry: Pending = { step, resolve: resolve as (v: unknown) => void, reject };
+      const queue = this.waiting.get(roomId);
+      if (queue !== undefined) {
+        queue.push(entry);
+        return;
+      }
+      this.waiting.set(roomId, [entry]);
+      void this.flush(roomId);
     });
   }
 
-  routeRequest(input: NewRouteRequest, params: RoutingParams & RequestLimits): Promise<RouteRequestResult> {
+  /** Runs the room's waiting steps in batches, one store update each, until none are left. */
+  private async flush(roomId: string): Promise<void> {
+    for (;;) {
+      const queue = this.waiting.get(roomId) as Pending[];
+      if (queue.length === 0) {
+        this.waiting.delete(roomId);
+        return;
+      }
+      const batch = queue.splice(0, MAX_BATCH);
+      try {
+        const results = await this.store.updateRouting(roomId, (state, peers) => {
+          const d = new RoutingDraft(state);
+          let changed = false;
+          const out = batch.map((p) => {
+            const r = p.step(d, peers);
+            changed ||= r.changed;
+            return r.result;
+          });
+          return { result: out, state: changed ? d.toState() : undefined };
+        });
+        batch.forEach((p, i) => p.resolve(results[i]));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+  }
+
+  routeRequest(input: NewRouteRequest, params: RoutingParams & RequestLimits): Promise<RoutedRequest> {
     return this.run(input.room_id, (d, peers) => {
       const before = d.seq;
       const out = routeStep(d, peers, input, context(params));
-      const result: RouteRequestResult = out.rejected !== undefined ? { events: out.events, rejected: out.rejected } : { events: out.events };
+      let result: RoutedRequest = out.rejected !== undefined ? { events: out.events, rejected: out.rejected } : { events: out.events };
+      if (out.rejected === undefined && d.seq !== before) {
+        // Queued (the last entry, or earlier if requeued requests sit behind it): its place now.
+        const index = d.queue.findLastIndex((r) => r.seq === d.seq);
+        if (index >= 0) result = { ...result, queued: { request: d.queue[index] as RouteRequest, facts: queuePositionOf(d.queue, index, peers) } };
+      }
       return { result, changed: out.events.length > 0 || d.seq !== before };
     });
+  }
+
+  /** The room's routing snapshot and peers, read in the room's order of operations. */
+  roomView(roomId: string): Promise<RoomView> {
+    return this.run(roomId, (d, peers) => ({ result: { snapshot: snapshotOf(d.toState()), peers }, changed: false }));
   }
 
   drainRoutingQueue(roomId: string, params: RoutingParams): Promise<RoutingOutcome> {
@@ -125,10 +203,13 @@ export class RoutingOps implements RoutingStore {
   }
 
   async routingSnapshot(roomId: string): Promise<RoutingSnapshot> {
-    const state = await this.store.readRouting(roomId);
-    // Fresh arrays (the caller may change them); frozen records (shared with the memory store).
-    return { queue: state.queue.map(deepFreeze), reservations: state.reservations.map(deepFreeze) };
+    return snapshotOf(await this.store.readRouting(roomId));
   }
+}
+
+/** Fresh arrays (the caller may change them); frozen records (shared with the store's copy). */
+function snapshotOf(state: { queue: readonly RouteRequest[]; reservations: readonly ReservationRecord[] }): RoutingSnapshot {
+  return { queue: state.queue.map(deepFreeze), reservations: state.reservations.map(deepFreeze) };
 }
 
 export function deepFreeze<T>(value: T): T {

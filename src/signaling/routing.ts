@@ -16,8 +16,8 @@ import type { Logger } from '../log.js';
 import type { PeerToServer, ServerToPeer } from '../protocol/signaling.js';
 import type { LocalPeer } from './connection.js';
 import { describeFailure } from './routing-messages.js';
-import { queuePositionOf, queuePositions, workerStatusEntries, type QueueFacts } from './routing-positions.js';
-import { RoutingOps } from './routing-ops.js';
+import { queuePositions, workerStatusEntries, type QueueFacts } from './routing-positions.js';
+import { RoutingOps, type RoomView, type RoutedRequest } from './routing-ops.js';
 import type { NewRouteRequest, ReservationRecord, RouteRejection, RouteRequest, RoutingEvent, RoutingOutcome, RoutingParams } from './routing-store.js';
 import type { PeerRecord, SignalingStore } from './store.js';
 
@@ -78,8 +78,7 @@ export class Router {
         return this.requestWorker(peer, m, reply);
       case 'cancel_request':
         if (!this.roleIs(peer, 'client', m.type, reply, m.request_id)) return Promise.resolve();
-        return this.inLane(peer.room_id, true, async () => {
-          const outcome = await this.ops.cancelRouteRequest(peer.room_id, peer.peer_id, m.request_id, this.params());
+        return this.inLane(peer.room_id, true, () => this.ops.cancelRouteRequest(peer.room_id, peer.peer_id, m.request_id, this.params()), async (outcome) => {
           this.requestOver(peer.room_id, requestKey(peer.peer_id, m.request_id));
           await this.apply(outcome);
           reply.send({ type: 'request_cancelled', request_id: m.request_id });
@@ -87,8 +86,7 @@ export class Router {
         });
       case 'claim_reservation':
         if (!this.roleIs(peer, 'worker', m.type, reply)) return Promise.resolve();
-        return this.inLane(peer.room_id, false, async () => {
-          const rec = await this.ops.claimReservation(peer.room_id, m.reservation_id, peer.peer_id);
+        return this.inLane(peer.room_id, false, () => this.ops.claimReservation(peer.room_id, m.reservation_id, peer.peer_id), (rec) => {
           if (rec === undefined) {
             reply.fail('RESERVATION_NOT_FOUND', `You hold no reservation "${m.reservation_id}": it expired (not claimed within ${this.opts.reservationTimeoutMs} ms), was cancelled, or is another worker's. Refuse the job.`, {
               details: { reservation_id: m.reservation_id },
@@ -99,8 +97,7 @@ export class Router {
           reply.send({ type: 'reservation_claimed', reservation_id: rec.reservation_id, request_id: rec.request.request_id, client_peer_id: rec.request.client_peer_id });
         });
       case 'release_reservation':
-        return this.inLane(peer.room_id, true, async () => {
-          const outcome = await this.ops.releaseReservation(peer.room_id, m.reservation_id, peer.peer_id, this.params());
+        return this.inLane(peer.room_id, true, () => this.ops.releaseReservation(peer.room_id, m.reservation_id, peer.peer_id, this.params()), async (outcome) => {
           if (outcome.status === 'not_yours') {
             reply.fail('RESERVATION_NOT_FOUND', `Reservation "${m.reservation_id}" is not yours to release; only its worker or its client may.`, {
               details: { reservation_id: m.reservation_id },
@@ -112,8 +109,7 @@ export class Router {
           reply.send({ type: 'reservation_released', reservation_id: m.reservation_id });
         });
       case 'get_room_status':
-        return this.inLane(peer.room_id, false, async () => {
-          const [snapshot, peers] = await Promise.all([this.ops.routingSnapshot(peer.room_id), this.opts.store.listPeers(peer.room_id)]);
+        return this.inLane(peer.room_id, false, () => this.ops.roomView(peer.room_id), ({ snapshot, peers }) => {
           reply.send({
             type: 'room_status',
             ...(m.request_id !== undefined ? { request_id: m.request_id } : {}),
@@ -126,15 +122,13 @@ export class Router {
 
   /** A worker joined or changed its metadata: it may now serve queued requests. */
   workerChanged(roomId: string): Promise<void> {
-    return this.inLane(roomId, true, async () => {
-      await this.apply(await this.ops.drainRoutingQueue(roomId, this.params()));
-    });
+    return this.inLane(roomId, true, () => this.ops.drainRoutingQueue(roomId, this.params()), (outcome) => this.apply(outcome));
   }
 
   /** Call after the peer was removed from the store; `reason` is what the other side of its running jobs hears. */
   peerLeft(peer: LocalPeer, reason: 'disconnected' | 'server_lost' = 'disconnected'): Promise<void> {
-    return this.inLane(peer.room_id, true, async () => {
-      await this.apply(await this.ops.removeRoutingPeer(peer.peer_id, peer.room_id, this.params()), reason);
+    return this.inLane(peer.room_id, true, () => this.ops.removeRoutingPeer(peer.peer_id, peer.room_id, this.params()), async (outcome) => {
+      await this.apply(outcome, reason);
       const prefix = requestKey(peer.peer_id, '');
       const sent = this.positions.get(peer.room_id)?.sent;
       for (const key of sent?.keys() ?? []) {
@@ -153,9 +147,7 @@ export class Router {
     const due = await this.opts.store.dueRoutingRooms(this.now());
     await Promise.all(
       due.map((roomId) =>
-        this.inLane(roomId, true, async () => {
-          await this.apply(await this.ops.expireDue(roomId, this.params()));
-        }),
+        this.inLane(roomId, true, () => this.ops.expireDue(roomId, this.params()), (outcome) => this.apply(outcome)),
       ),
     );
   }
@@ -174,8 +166,7 @@ export class Router {
   // ---- request_worker -------------------------------------------------------------------------
 
   private requestWorker(peer: LocalPeer, m: Extract<RoutingMessage, { type: 'request_worker' }>, reply: Responder): Promise<void> {
-    return this.inLane(peer.room_id, true, async () => {
-      const now = this.now();
+    const now = this.now();
       const request: NewRouteRequest = {
         room_id: peer.room_id,
         client_peer_id: peer.peer_id,
@@ -190,16 +181,18 @@ export class Router {
         deadline_ms: m.queue_timeout_s === undefined ? null : now + Math.round(m.queue_timeout_s * 1000),
         ...(m.wait_for_match === true ? { wait_for_match: true } : {}),
       };
-      const result = await this.ops.routeRequest(request, {
-        ...this.params(now),
-        max_requests_per_client: this.opts.maxRequestsPerClient,
-        max_queue_per_room: this.opts.maxQueuePerRoom,
-      });
+    const decide = (): Promise<RoutedRequest> =>
+      this.ops.routeRequest(request, { ...this.params(now), max_requests_per_client: this.opts.maxRequestsPerClient, max_queue_per_room: this.opts.maxQueuePerRoom });
+    return this.inLane(peer.room_id, true, decide, async (result) => {
       if (result.rejected !== undefined) this.reject(m.request_id, result.rejected, reply);
       await this.apply(result);
       const settled = result.rejected !== undefined || result.events.some((e) => sameRequest(e, peer.peer_id, m.request_id));
-      // Queued: the client hears its position now, not at the next periodic report.
-      if (!settled) await this.reportNewcomer(peer.room_id, peer.peer_id, m.request_id);
+      // Queued: the client hears its position now, not at the next periodic report (its place
+      // was worked out in the same store update that queued it).
+      if (!settled && result.queued !== undefined) {
+        this.armQueueTimer(result.queued.request);
+        await this.sendPosition(this.roomPositions(peer.room_id), result.queued.request, result.queued.facts);
+      }
     });
   }
 
@@ -286,9 +279,20 @@ export class Router {
 
   // ---- lanes and positions -------------------------------------------------------------------
 
-  /** Runs `op` after the room's earlier routing work; `changes` means queue positions may have moved. */
-  private inLane(roomId: string, changes: boolean, op: () => Promise<void>): Promise<void> {
+  /**
+   * `decide` (a store operation) starts at once: the store makes the room's decisions in the order
+   * they are asked for, batching those that arrive together (routing-ops.ts). `after` (the
+   * messages) runs after the room's earlier routing work is done, so messages follow the order
+   * of the decisions. `changes` means queue positions may have moved.
+   */
+  private inLane<T>(roomId: string, changes: boolean, decide: () => Promise<T>, after: (decided: T) => void | Promise<void>): Promise<void> {
     if (this.closed) return Promise.resolve();
+    const decided = decide();
+    // Its failure is reported through the lane below; this keeps it from counting as unhandled meanwhile.
+    decided.catch(() => {});
+    const op = async (): Promise<void> => {
+      await after(await decided);
+    };
     let lane = this.lanes.get(roomId);
     if (lane === undefined) {
       lane = { tail: Promise.resolve(), pending: 0 };
@@ -317,7 +321,7 @@ export class Router {
     st.timer = unref(
       setTimeout(() => {
         st.timer = undefined;
-        void this.inLane(roomId, false, () => this.reposition(roomId)).catch((err: unknown) =>
+        void this.inLane(roomId, false, () => this.ops.roomView(roomId), (view) => this.reposition(roomId, view)).catch((err: unknown) =>
           this.opts.logger.error({ err, room_id: roomId }, 'could not report queue positions'),
         );
       }, wait),
@@ -331,17 +335,6 @@ export class Router {
       this.positions.set(roomId, st);
     }
     return st;
-  }
-
-  /** A request just queued hears its position at once. */
-  private async reportNewcomer(roomId: string, clientPeerId: string, requestId: string): Promise<void> {
-    const snapshot = await this.ops.routingSnapshot(roomId);
-    const index = snapshot.queue.findIndex((r) => r.request_id === requestId && r.client_peer_id === clientPeerId);
-    if (index < 0) return;
-    const request = snapshot.queue[index] as RouteRequest;
-    const facts = queuePositionOf(snapshot.queue, index, await this.opts.store.listPeers(roomId));
-    this.armQueueTimer(request);
-    await this.sendPosition(this.roomPositions(roomId), request, facts);
   }
 
   private sendPosition(st: RoomPositions, request: RouteRequest, f: QueueFacts): void | Promise<void> {
@@ -359,8 +352,7 @@ export class Router {
   }
 
   /** Sends changed positions to every queued request of the room. */
-  private async reposition(roomId: string): Promise<void> {
-    const snapshot = await this.ops.routingSnapshot(roomId);
+  private async reposition(roomId: string, { snapshot, peers }: RoomView): Promise<void> {
     const st = this.roomPositions(roomId);
     st.lastAt = this.now();
     if (snapshot.queue.length === 0) {
@@ -368,7 +360,6 @@ export class Router {
       else st.sent.clear();
       return;
     }
-    const peers = await this.opts.store.listPeers(roomId);
     const facts = queuePositions(snapshot.queue, peers);
     const live = new Set<string>();
     const sends: (void | Promise<void>)[] = [];
@@ -399,9 +390,7 @@ export class Router {
         return;
       }
       this.claimTimers.delete(rec.reservation_id);
-      void this.inLane(rec.room_id, true, async () => {
-        await this.apply(await this.ops.expireReservation(rec.room_id, rec.reservation_id, this.params()));
-      }).catch((err: unknown) => this.opts.logger.error({ err }, 'reservation expiry failed'));
+      void this.inLane(rec.room_id, true, () => this.ops.expireReservation(rec.room_id, rec.reservation_id, this.params()), (outcome) => this.apply(outcome)).catch((err: unknown) => this.opts.logger.error({ err }, 'reservation expiry failed'));
     };
     this.claimTimers.set(rec.reservation_id, unref(setTimeout(fire, Math.max(0, expiresAt - this.now()))));
   }
@@ -424,9 +413,7 @@ export class Router {
         return;
       }
       this.queueTimers.delete(key);
-      void this.inLane(request.room_id, true, async () => {
-        await this.apply(await this.ops.expireQueuedRequest(request.room_id, request.client_peer_id, request.request_id, this.params()));
-      }).catch((err: unknown) => this.opts.logger.error({ err }, 'queue timeout failed'));
+      void this.inLane(request.room_id, true, () => this.ops.expireQueuedRequest(request.room_id, request.client_peer_id, request.request_id, this.params()), (outcome) => this.apply(outcome)).catch((err: unknown) => this.opts.logger.error({ err }, 'queue timeout failed'));
     };
     this.queueTimers.set(key, unref(setTimeout(fire, Math.max(0, deadline - this.now()))));
   }

@@ -386,4 +386,38 @@ export function runRoutingContract(name: string, factory: Factory): void {
     }, TypeError);
     assert.deepEqual(await queueIds(room), ['r1']);
   });
+
+  test(`${name} routing: operations issued together are decided as if one by one, in call order (group commit)`, async (t) => {
+    const room = await openRoom(factory, t);
+    await room.worker('a', workerMeta(['vast']));
+    await room.worker('b', workerMeta(['vast']));
+    await room.client('c');
+    await room.client('d');
+    // Seven requests at once: the first two are served in order, the rest queue in call order,
+    // each told its place; a duplicate id is refused without changing anything.
+    const asks = await Promise.all([
+      room.ask('c', 'r1', { required_storage: 'vast' }),
+      room.ask('d', 'r2', { required_storage: 'vast' }),
+      room.ask('c', 'r3', { required_storage: 'vast' }),
+      room.ask('c', 'r3', { required_storage: 'vast' }),
+      room.ask('d', 'r4', { required_storage: 'vast' }),
+      room.ask('c', 'r5', { required_storage: 'scratch', worker: 'a' }),
+      room.ask('d', 'r6', { required_storage: 'vast' }),
+    ]);
+    assert.deepEqual(
+      asks.slice(0, 2).map((o) => assigned(o).map((x) => [x.request, x.worker])),
+      [[['r1', 'a']], [['r2', 'b']]],
+    );
+    assert.equal(asks[3]?.rejected?.kind, 'duplicate');
+    assert.deepEqual(failed(asks[5] as RoutingOutcome).map((f) => f.code), ['NO_MATCHING_WORKER'], 'a request no peer can serve fails at once');
+    assert.deepEqual(await queueIds(room), ['r3', 'r4', 'r6']);
+    const places = [asks[2], asks[4], asks[6]].map((o) => (o as { queued?: { facts: { position: number } } }).queued?.facts.position);
+    assert.deepEqual(places, [1, 2, 3], 'each queued request learns its place from the update that queued it');
+    // A release and a new request together: the release's drain serves the head of the queue first.
+    const r1 = assigned(asks[0] as RoutingOutcome)[0] as { reservation: string };
+    const [released, late] = await Promise.all([room.routing.releaseReservation(room.roomId, r1.reservation, 'a', room.params()), room.ask('c', 'r7', { required_storage: 'vast' })]);
+    assert.deepEqual(assigned(released).map((x) => [x.request, x.worker]), [['r3', 'a']]);
+    assert.deepEqual(assigned(late), []);
+    assert.deepEqual(await queueIds(room), ['r4', 'r6', 'r7']);
+  });
 }

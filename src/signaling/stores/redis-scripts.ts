@@ -1,8 +1,8 @@
 /**
  * The Lua scripts of the Redis store: each is one atomic step over a room's keys. They only
  * store: ids to try are computed by the caller (peerIdCandidate), and routing decisions are made
- * in TypeScript (routing-policy.ts) and written with ROUTING_CAS, a compare-and-set on the room's
- * routing version and peers version.
+ * in TypeScript (routing-policy.ts) and written with APPLY_ROUTING, a compare-and-set on the room's
+ * routing version and peers version that stores only what changed (redis-routing.ts).
  *
  * Keys (P is the prefix, "srtc:"):
  *   P rooms              set of room ids
@@ -12,7 +12,11 @@
  *   P peer:<p>           string: the peer's room (makes ids unique across rooms)
  *   P npeers:<node>      set of the peer ids a server process registered
  *   P nodes              zset node -> alive until (ms)
- *   P routing:<r>        hash v (version, only grows), s (RoomRoutingState JSON)
+ *   P routing:<r>        hash v (routing version), s (arrival counter), a (assignment counter), o (reservation order counter)
+ *   P rq:<r>             zset: queued requests (JSON) by arrival seq
+ *   P rr:<r>             hash reservation id -> "order \t ReservationRecord JSON"
+ *   P rl:<r>             hash worker id -> its last assignment number
+ *   P rlog:<r>           list: the last redis-routing.ts LOG_LENGTH changes (JSON), oldest first
  *   P due                zset room -> its earliest claim or queue deadline
  *   P count              hash worker / client -> peers
  *   P deleted:<r>        string: when the room was deleted or expired (expires after LIMITS.roomTombstoneTtlMs)
@@ -24,7 +28,7 @@ export const CREATE_ROOM = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local exp = redis.call('ZSCORE', KEYS[3], ARGV[1])
   if exp and tonumber(exp) <= tonumber(ARGV[4]) and redis.call('HLEN', KEYS[4]) == 0 then
-    redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
+    redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], ARGV[6] .. 'rq:' .. ARGV[1], ARGV[6] .. 'rr:' .. ARGV[1], ARGV[6] .. 'rl:' .. ARGV[1], ARGV[6] .. 'rlog:' .. ARGV[1])
     redis.call('ZREM', KEYS[6], ARGV[1])
   else
     return 0
@@ -54,7 +58,7 @@ for i = 1, #all, 2 do
   redis.call('SREM', ARGV[2] .. 'npeers:' .. node, all[i])
   redis.call('HINCRBY', KEYS[7], role, -1)
 end
-redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], ARGV[2] .. 'rq:' .. ARGV[1], ARGV[2] .. 'rr:' .. ARGV[1], ARGV[2] .. 'rl:' .. ARGV[1], ARGV[2] .. 'rlog:' .. ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
@@ -126,31 +130,73 @@ return {room, v}
 `;
 
 /**
- * KEYS: routing, room, peers. ARGV: cached routing version, cached peers version. Returns
- * {v, pv, state or false, peers flat list or false}; state and peers are sent only when their
- * version differs from the caller's cached one.
+ * KEYS: routing, room, peers, queue, reservations, marks, log. ARGV: cached routing version ('' for
+ * none), cached peers version. Returns {v, pv, state, peers}: state is false when the caller's
+ * version is current, {'log', changes} when the log holds every change since it (oldest first),
+ * else {'full', seq, assignments, queue members, reservations hash, marks hash}; peers (the peers
+ * hash) is false when the caller's peers version is current.
  */
-export const READ_ROOM = `
+export const READ_ROUTING = `
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 local pv = redis.call('HGET', KEYS[2], 'pv') or '0'
-local s = false
-if v ~= ARGV[1] then s = redis.call('HGET', KEYS[1], 's') or '' end
+local st = false
+if v ~= ARGV[1] then
+  local behind = -1
+  if ARGV[1] ~= '' then behind = tonumber(v) - tonumber(ARGV[1]) end
+  if behind > 0 and behind <= redis.call('LLEN', KEYS[7]) then
+    st = {'log', redis.call('LRANGE', KEYS[7], -behind, -1)}
+  else
+    st = {'full', redis.call('HGET', KEYS[1], 's') or '0', redis.call('HGET', KEYS[1], 'a') or '0',
+      redis.call('ZRANGE', KEYS[4], 0, -1), redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])}
+  end
+end
 local peers = false
 if pv ~= ARGV[2] then peers = redis.call('HGETALL', KEYS[3]) end
-return {v, pv, s, peers}
+return {v, pv, st, peers}
 `;
 
 /**
- * KEYS: routing, room, due. ARGV: expected v, expected pv, new state JSON ('' when empty), next
- * deadline ('' for none), room id. Returns 1 written, 0 conflict (re-read and run the step again).
+ * Compare-and-set of one routing change (redis-routing.ts makes it from the policy's new state).
+ * KEYS: routing, room, due, queue, reservations, marks, log. ARGV: expected v, expected pv, next
+ * deadline ('' for none), room id, the change as JSON (for the log), log length, seq, assignments,
+ * then six counts (queue removed, queue set, reservations removed, reservations set, marks
+ * removed, marks set) and the entries in that order: seq | seq, JSON | id | id, JSON | worker |
+ * worker, n. Returns 1 written (or the room is gone), 0 conflict: re-read and run the step again.
+ * A reservation keeps the order number it got when first written (field o counts them), so a
+ * whole read lists reservations in the order they were made.
  */
-export const ROUTING_CAS = `
+export const APPLY_ROUTING = `
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 local pv = redis.call('HGET', KEYS[2], 'pv') or '0'
 if v ~= ARGV[1] or pv ~= ARGV[2] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 1 end
 redis.call('HINCRBY', KEYS[1], 'v', 1)
-if ARGV[3] == '' then redis.call('HDEL', KEYS[1], 's') else redis.call('HSET', KEYS[1], 's', ARGV[3]) end
-if ARGV[4] == '' then redis.call('ZREM', KEYS[3], ARGV[5]) else redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5]) end
+redis.call('HSET', KEYS[1], 's', ARGV[7], 'a', ARGV[8])
+local i = 15
+for _ = 1, tonumber(ARGV[9]) do
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], ARGV[i], ARGV[i]); i = i + 1
+end
+for _ = 1, tonumber(ARGV[10]) do
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], ARGV[i], ARGV[i])
+  redis.call('ZADD', KEYS[4], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+for _ = 1, tonumber(ARGV[11]) do
+  redis.call('HDEL', KEYS[5], ARGV[i]); i = i + 1
+end
+for _ = 1, tonumber(ARGV[12]) do
+  local old = redis.call('HGET', KEYS[5], ARGV[i])
+  local ord = old and string.match(old, '^(%d+)\\t')
+  if not ord then ord = redis.call('HINCRBY', KEYS[1], 'o', 1) end
+  redis.call('HSET', KEYS[5], ARGV[i], ord .. '\\t' .. ARGV[i + 1]); i = i + 2
+end
+for _ = 1, tonumber(ARGV[13]) do
+  redis.call('HDEL', KEYS[6], ARGV[i]); i = i + 1
+end
+for _ = 1, tonumber(ARGV[14]) do
+  redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+redis.call('RPUSH', KEYS[7], ARGV[5])
+redis.call('LTRIM', KEYS[7], -tonumber(ARGV[6]), -1)
+if ARGV[3] == '' then redis.call('ZREM', KEYS[3], ARGV[4]) else redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4]) end
 return 1
 `;

@@ -3,8 +3,10 @@
  * database, so any number of server processes share them (`sleap-rtc server --store
  * redis://HOST:PORT/DB`). It only stores: every change is one Lua script (redis-scripts.ts), and
  * routing decisions are made by routing-policy.ts between a consistent read of the room
- * (READ_ROOM) and a compare-and-set write (ROUTING_CAS) that fails when the room's routing state
- * or peers changed meanwhile; the step is then run again on the fresh state.
+ * (READ_ROUTING) and a compare-and-set write (APPLY_ROUTING) that fails when the room's routing
+ * state or peers changed meanwhile; the step is then run again on the fresh state. Both move only
+ * what changed (redis-routing.ts): the queue is a sorted set, reservations and marks are hashes,
+ * and a change log lets a process catch up on a few versions without reading the whole state.
  *
  * Failures: commands are not queued while Redis is unreachable; they fail at once (or after
  * LIMITS.storeCommandTimeoutMs) with StoreUnavailableError, and ioredis keeps reconnecting in the
@@ -17,7 +19,8 @@ import type { Metadata, Role } from '../../protocol/signaling.js';
 import { deepFreeze } from '../routing-ops.js';
 import { EMPTY_ROUTING_STATE, isEmptyRouting, nextDeadline, type RoomRoutingState } from '../routing-policy.js';
 import { peerIdCandidate, RoomFullError, StoreUnavailableError, type NewPeer, type PeerRecord, type RoomRecord, type SignalingStore, type StoreStats } from '../store.js';
-import { ADD_PEER, CREATE_ROOM, DELETE_ROOM, PEER_RECORD, READ_ROOM, REMOVE_PEER, ROUTING_CAS } from './redis-scripts.js';
+import { applyChange, changeArgs, isNoChange, LOG_LENGTH, routingChange, stateFromFull, type RoutingChange } from './redis-routing.js';
+import { ADD_PEER, APPLY_ROUTING, CREATE_ROOM, DELETE_ROOM, PEER_RECORD, READ_ROUTING, REMOVE_PEER } from './redis-scripts.js';
 
 const PREFIX = 'srtc:';
 /** Candidate ids sent to ADD_PEER per round trip. */
@@ -25,6 +28,9 @@ const CANDIDATES_PER_TRY = 16;
 const MAX_ID_ROUNDS = 64;
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+/** READ_ROUTING's state answer. */
+type ReadAnswer = ['full', string, string, string[], string[], string[]] | ['log', string[]];
 
 interface RoomCache {
   v: string;
@@ -131,8 +137,8 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
   const addPeerScript = script(ADD_PEER, 4);
   const removePeerScript = script(REMOVE_PEER, 2);
   const peerRecordScript = script(PEER_RECORD, 0);
-  const readRoomScript = script(READ_ROOM, 3);
-  const casScript = script(ROUTING_CAS, 3);
+  const readRoutingScript = script(READ_ROUTING, 7);
+  const applyRoutingScript = script(APPLY_ROUTING, 7);
   /** Parsed routing state and peers per room, reused while their versions are unchanged. */
   const cache = new Map<string, RoomCache>();
   let closed = false;
@@ -146,6 +152,8 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
     room: (r: string) => `${PREFIX}room:${r}`,
     peers: (r: string) => `${PREFIX}peers:${r}`,
     routing: (r: string) => `${PREFIX}routing:${r}`,
+    /** The routing keys of a room, in the order READ_ROUTING and APPLY_ROUTING take them after the room's. */
+    routingKeys: (r: string) => [`${PREFIX}rq:${r}`, `${PREFIX}rr:${r}`, `${PREFIX}rl:${r}`, `${PREFIX}rlog:${r}`],
     npeers: (n: string) => `${PREFIX}npeers:${n}`,
   };
 
@@ -184,16 +192,29 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
     return rows.map((r) => r.rec);
   }
 
-  /** A consistent read of the room's routing state and peers (cached per version). */
-  async function readRoom(roomId: string): Promise<RoomCache> {
-    const cached = cache.get(roomId);
-    const [v, pv, s, flat] = (await call('read room', () => readRoomScript(k.routing(roomId), k.room(roomId), k.peers(roomId), cached?.v ?? '', cached?.pv ?? ''))) as [
-      string,
-      string,
-      string | false | null,
-      string[] | false | null,
-    ];
-    const state = typeof s === 'string' ? (s === '' ? EMPTY_ROUTING_STATE : (JSON.parse(s) as RoomRoutingState)) : (cached?.state ?? EMPTY_ROUTING_STATE);
+  /**
+   * A consistent read of the room's routing state and peers. The parsed copy is cached per
+   * version: Redis sends nothing while it is current, only the changes since it while the room's
+   * change log holds them, and the whole state otherwise.
+   */
+  async function readRoom(roomId: string, useCache = true): Promise<RoomCache> {
+    const cached = useCache ? cache.get(roomId) : undefined;
+    const [v, pv, st, flat] = (await call('read room', () =>
+      readRoutingScript(k.routing(roomId), k.room(roomId), k.peers(roomId), ...k.routingKeys(roomId), cached?.v ?? '', cached?.pv ?? ''),
+    )) as [string, string, ReadAnswer | false | null, string[] | false | null];
+    let state = cached?.state ?? EMPTY_ROUTING_STATE;
+    if (Array.isArray(st) && st[0] === 'full') {
+      state = stateFromFull(st[1], st[2], st[3], st[4], st[5]);
+    } else if (Array.isArray(st) && st[0] === 'log') {
+      let at = Number(cached?.v);
+      for (const text of st[1]) {
+        const change = JSON.parse(text) as RoutingChange;
+        // A log that does not continue our copy (never expected): read the whole state instead.
+        if (change.v !== at + 1) return readRoom(roomId, false);
+        state = applyChange(state, change);
+        at = change.v;
+      }
+    }
     const peers = Array.isArray(flat) ? peersFrom(roomId, flat) : (cached?.peers ?? []);
     const entry = { v, pv, state, peers };
     if (cache.size > 1_000) cache.clear();
@@ -322,20 +343,25 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
         const { v, pv, state, peers } = await readRoom(roomId);
         const out = step(state, peers);
         if (out.state === undefined) return out.result;
-        const empty = isEmptyRouting(out.state);
-        const next = nextDeadline(out.state);
-        const text = empty ? '' : JSON.stringify(out.state);
-        const written = await call('routing update', () => casScript(k.routing(roomId), k.room(roomId), k.due, v, pv, text, next ?? '', roomId));
+        const after = isEmptyRouting(out.state) ? EMPTY_ROUTING_STATE : out.state;
+        const change = routingChange(state, after, Number(v) + 1);
+        if (isNoChange(change, state)) return out.result;
+        const next = nextDeadline(after);
+        const written = await call('routing update', () =>
+          applyRoutingScript(k.routing(roomId), k.room(roomId), k.due, ...k.routingKeys(roomId), v, pv, next ?? '', roomId, JSON.stringify(change), LOG_LENGTH, ...changeArgs(change)),
+        );
         if (written === 1) {
           // Our own write is the newest version: keep it parsed for the next step.
-          cache.set(roomId, { v: String(Number(v) + 1), pv, state: empty ? EMPTY_ROUTING_STATE : out.state, peers });
+          cache.set(roomId, { v: String(change.v), pv, state: after, peers });
           return out.result;
         }
         if (attempt >= LIMITS.storeUpdateMaxAttempts) {
           throw new StoreUnavailableError(`Room ${roomId} changed under ${attempt} routing updates in a row; try again.`);
         }
-        // Another process changed the room: back off a little (more with each conflict) and run the step again.
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 20)));
+        // Another process changed the room: read its change and run the step again at once (some
+        // process always wins a round, so this cannot live-lock); only a long run of conflicts
+        // (many processes on one busy room) backs off a little.
+        if (attempt >= 4) await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 20)));
       }
     },
 

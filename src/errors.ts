@@ -85,6 +85,8 @@ export const ERROR_CODES = {
   SLP_VIDEOS_INVALID: { exit: 2, summary: 'A labels file\'s `videos_json` is not a list of JSON video descriptions.' },
   SLP_VIDEO_NAME_TOO_LONG: { exit: 1, summary: 'A new video name does not fit the labels file\'s fixed-length videos table.' },
   SLP_WRITE_FAILED: { exit: 1, summary: 'A rewritten copy of a labels file could not be written.' },
+  SLP_VIDEO_NOT_FOUND: { exit: 2, summary: 'A video the labels file names is not where SLEAP would look for it on this machine.' },
+  SLP_VIDEOS_MISMATCH: { exit: 1, summary: 'The videos a job request lists do not match the videos its labels file names.' },
 } as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

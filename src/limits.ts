@@ -177,4 +177,6 @@ export const LIMITS = {
   roomTombstoneTtlMs: 30 * 24 * 60 * 60 * 1000,
   /** Peers in one room (`[server] max_peers_per_room`). */
   maxPeersPerRoom: 2_000,
+  /** Distinct video files one job request may name (the labels file's external videos; image sequences count each image). */
+  jobMaxVideoFiles: 256,
 } as const;

@@ -16,12 +16,15 @@ export type StopSource = 'ctrl-c' | 'page' | 'lossviewer';
 /** What a stop request did: sent (or will be once sleap-nn listens), or nothing to stop. */
 export type StopAnswer = 'stopping' | 'not_training' | 'already_ending';
 
+/** `mixed`: shared storage, with the videos that lie under no backend sent over the data channel. */
+export type TransferMode = 'shared' | 'webrtc' | 'mixed';
+
 export interface LiveSnapshot {
   job_id: string;
   job_type: 'train' | 'track';
   status: LiveStatus;
   worker: string | null;
-  transfer: 'shared' | 'webrtc';
+  transfer: TransferMode;
   storage_backend: string | null;
   run_name: string | null;
   /** The latest word on a stop request (the worker's JOB_STOP_REPLY message). */
@@ -48,13 +51,13 @@ export class LiveJob extends EventEmitter<LiveJobEvents> {
   readonly training: TrainingProgress;
   readonly logTail: string[] = [];
   worker: string | null = null;
-  transfer: 'shared' | 'webrtc';
+  transfer: TransferMode;
   storageBackend: string | null;
   #status: LiveStatus = 'starting';
   #stopper: (() => void) | null = null;
   #stopMessage: string | null = null;
 
-  constructor(opts: { jobId: string; jobType: 'train' | 'track'; transfer: 'shared' | 'webrtc'; storageBackend: string | null; runName?: string; totalEpochs?: number }) {
+  constructor(opts: { jobId: string; jobType: 'train' | 'track'; transfer: TransferMode; storageBackend: string | null; runName?: string; totalEpochs?: number }) {
     super();
     this.jobId = opts.jobId;
     this.jobType = opts.jobType;
@@ -91,7 +94,7 @@ export class LiveJob extends EventEmitter<LiveJobEvents> {
     this.emit('change');
   }
 
-  setTransfer(transfer: 'shared' | 'webrtc', storageBackend: string | null): void {
+  setTransfer(transfer: TransferMode, storageBackend: string | null): void {
     this.transfer = transfer;
     this.storageBackend = storageBackend;
     this.emit('change');

@@ -12,8 +12,9 @@ import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SleapRtcError, UsageError } from '../errors.js';
 import { IdSchema, type JobType } from '../protocol/common.js';
-import type { JobRequest, PathField } from '../protocol/job.js';
+import type { JobRequest, PathField, VideoFile } from '../protocol/job.js';
 import { checkRelativePath, PathNotInBackendError, PathValidationError, type StorageConfig, StorageResolver } from '../storage/index.js';
+import { isLabelsFile, planVideos, videoRefs, type PlannedVideo } from './videos.js';
 
 export interface JobArgs {
   jobType: JobType;
@@ -61,6 +62,10 @@ export interface JobPlan {
   transferDestination(fellBack: boolean): string;
   /** The request of a transfer job (names in the worker's staging folder). */
   transferRequest: JobRequest;
+  /** The external video files of the labels file (train) or of a `.slp` to predict on (track). */
+  videos: PlannedVideo[];
+  /** The same videos as inputs to send when a worker asks for them (`videos.N`). */
+  videoInputs: LocalInput[];
 }
 
 const TRANSFER_TRAIN_OUTPUT = 'output';
@@ -76,7 +81,12 @@ export async function planJob(args: JobArgs, storage: StorageConfig): Promise<Jo
 
   const transferOutputName = args.jobType === 'track' ? safeName(path.basename(sharedOutput)) : TRANSFER_TRAIN_OUTPUT;
   assignStagedNames(inputs, transferOutputName);
-  const spec = (paths: Map<PathField, string>, output: string): JobRequest['spec'] =>
+  // The labels file's videos: listed and found now, so a bad labels file stops the job here (exit 2).
+  const labelsInput = inputs.find((i) => i.field === 'labels' || (i.field === 'data' && isLabelsFile(i.local)));
+  const videos = labelsInput ? await planVideos(labelsInput.local, args.cwd, storage, new Set([transferOutputName, ...inputs.map((i) => i.staged)])) : [];
+  const videoInputs: LocalInput[] = videos.map((v) => ({ field: v.field, local: v.local, kind: 'file', staged: v.staged }));
+  const videosPart = (shared: boolean): { videos?: VideoFile[] } => (labelsInput ? { videos: videoRefs(videos, shared) } : {});
+  const spec = (paths: Map<PathField, string>, output: string, shared: boolean): JobRequest['spec'] =>
     args.jobType === 'train'
       ? {
           labels: paths.get('labels') as string,
@@ -86,14 +96,16 @@ export async function planJob(args: JobArgs, storage: StorageConfig): Promise<Jo
           ...(args.maxEpochs !== undefined ? { max_epochs: args.maxEpochs } : {}),
           ...(args.batchSize !== undefined ? { batch_size: args.batchSize } : {}),
           ...(args.learningRate !== undefined ? { learning_rate: args.learningRate } : {}),
+          ...videosPart(shared),
         }
       : {
           data: paths.get('data') as string,
           models: inputs.filter((i) => i.field.startsWith('models.')).map((i) => paths.get(i.field) as string),
           output,
+          ...videosPart(shared),
         };
   const request = (transfer: 'shared' | 'webrtc', paths: Map<PathField, string>, output: string, storagePart?: JobRequest['storage']): JobRequest =>
-    ({ type: 'JOB_REQUEST', job_id: jobId, job_type: args.jobType, spec: spec(paths, output), transfer, ...(storagePart ? { storage: storagePart } : {}) }) as JobRequest;
+    ({ type: 'JOB_REQUEST', job_id: jobId, job_type: args.jobType, spec: spec(paths, output, transfer === 'shared'), transfer, ...(storagePart ? { storage: storagePart } : {}) }) as JobRequest;
 
   const transferRequest = request('webrtc', new Map(inputs.map((i) => [i.field, i.staged])), transferOutputName);
   const transferDestination = (fellBack: boolean): string => {
@@ -106,7 +118,7 @@ export async function planJob(args: JobArgs, storage: StorageConfig): Promise<Jo
   // shared storage too; here the user hears it before anything is sent or queued).
   if (runName !== undefined) await refuseExistingRunFolder(path.join('reason' in placed ? transferDestination(false) : sharedOutput, runName));
   if ('reason' in placed) {
-    return { jobId, jobType: args.jobType, runName, inputs, shared: null, transferReason: placed.reason, transferDestination, transferRequest };
+    return { jobId, jobType: args.jobType, runName, inputs, shared: null, transferReason: placed.reason, transferDestination, transferRequest, videos, videoInputs };
   }
   const { backend, userSubdir, below } = placed;
   const relative = (p: string): string => {
@@ -124,7 +136,7 @@ export async function planJob(args: JobArgs, storage: StorageConfig): Promise<Jo
       { storage_backend: backend.name, user_subdir: userSubdir, client_base_path: backend.basePath },
     ),
   };
-  return { jobId, jobType: args.jobType, runName, inputs, shared, transferReason: null, transferDestination, transferRequest };
+  return { jobId, jobType: args.jobType, runName, inputs, shared, transferReason: null, transferDestination, transferRequest, videos, videoInputs };
 }
 
 // ---- inputs -----------------------------------------------------------------------------------

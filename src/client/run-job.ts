@@ -13,7 +13,7 @@ import type { ServerToPeer } from '../protocol/signaling.js';
 import { StorageConfig } from '../storage/index.js';
 import { connectToPeer, type PeerConnection } from '../transport/peer-connection.js';
 import { SignalingClient } from '../transport/signaling-client.js';
-import { LiveJob } from './live-job.js';
+import { LiveJob, type TransferMode } from './live-job.js';
 import { fallbackReason, noBackendReason, sharedOutputsHere } from './outcome.js';
 import { planJob, type JobArgs, type JobPlan } from './plan.js';
 import type { JobReporter } from './reporter.js';
@@ -29,7 +29,9 @@ export interface JobResult {
   status: 'completed' | 'stopped_early' | 'failed' | 'cancelled';
   /** The worker's name; null when none was reached. */
   worker: string | null;
-  transfer: 'shared' | 'webrtc';
+  transfer: TransferMode;
+  /** Local paths of the files sent over the data channel (absent when none were). */
+  files_sent?: string[];
   storage_backend: string | null;
   user_subdir: string | null;
   /** Results as paths on this machine. */
@@ -208,7 +210,15 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
     const session = new ClientSession(peer, {
       workerName: choice.name,
       reporter: r,
-      upload: (request, uploadSignal) => sendInputs({ peer, request, inputs: plan.inputs, reporter: r, signal: uploadSignal, tally }),
+      upload: async (request, uploadSignal) => {
+        const sent = await sendInputs({ peer, request, inputs: [...plan.inputs, ...plan.videoInputs], reporter: r, signal: uploadSignal, tally });
+        result.files_sent = [...(result.files_sent ?? []), ...sent];
+        if (result.transfer === 'shared') {
+          result.transfer = 'mixed';
+          live.setTransfer('mixed', result.storage_backend);
+          r.info(`transfer: mixed (sent ${sent.length} video(s) that lie under no storage backend)`);
+        }
+      },
       onStarted: () => {
         live.setStatus('running');
         live.setStopper(() => session.stop());
@@ -285,7 +295,7 @@ export async function runPlannedJob(plan: JobPlan, storage: StorageConfig, opts:
       }
       case 'rejected':
       case 'failed':
-        result.error = { code: outcome.code, message: outcome.message };
+        result.error = { code: outcome.code, message: outcome.message + (outcome.kind === 'rejected' ? videosRefused(outcome.pathErrors, plan) : '') };
         if (outcome.kind === 'failed' && outcome.exitCode !== null) r.warn(`sleap-nn exited with code ${outcome.exitCode}; its last line: ${outcome.lastLines.at(-1) ?? '(none)'}`);
         break;
       case 'cancelled':
@@ -335,6 +345,15 @@ async function hintPending(plan: JobPlan, r: JobReporter): Promise<void> {
       r.warn(`the results of an earlier job ${p.job_id} (worker ${p.worker}) for ${p.destination} were not all received; get them with: sleap-rtc fetch ${p.job_id}`);
     }
   }
+}
+
+/** The videos a worker refused, named by this machine's own paths (the worker only knows references). */
+function videosRefused(errors: readonly { field: string; rule: string }[], plan: JobPlan): string {
+  const named = errors.flatMap((e) => {
+    const v = plan.videos.find((pv) => pv.field === e.field);
+    return v ? [`${v.local} (${e.rule.replace('_', ' ')}; video ${v.uses.map((u) => u.video).join(', ')} of the labels file)`] : [];
+  });
+  return named.length ? ` Videos refused: ${named.join('; ')}.` : '';
 }
 
 /** One attempt, cancelled on the remote side when `signal` fires; gives up waiting for the confirmation after a while. */

@@ -3,7 +3,7 @@
  * outputs received after a transfer JOB_COMPLETE. The worker names the transfer ids; the client
  * decides the names things get on its own disk and refuses anything else.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SleapRtcError } from '../errors.js';
 import { LIMITS } from '../limits.js';
@@ -37,9 +37,11 @@ type UploadRequest = Extract<WorkerToClient, { type: 'UPLOAD_REQUEST' }>;
 type TransferComplete = Extract<WorkerToClient, { type: 'JOB_COMPLETE'; transfer: 'webrtc' }>;
 
 /**
- * Send the inputs the worker asked for, one after the other, under their staged names. Each file
- * is offered by its SHA-256 (from the hash index when it did not change) and only sent when the
- * worker does not have it; `tally` counts the bytes sent and skipped.
+ * Send the inputs the worker asked for (the labels file, config, models, and the labels file's
+ * videos), one after the other, under their staged names. Each file is offered by its SHA-256
+ * (from the hash index when it did not change) and only sent when the worker does not have it;
+ * `tally` counts the bytes sent and skipped. Progress is reported as one transfer across all the
+ * files: bytes done of all bytes. Returns the local paths the worker asked for.
  */
 export async function sendInputs(opts: {
   peer: PeerConnection;
@@ -49,15 +51,20 @@ export async function sendInputs(opts: {
   signal: AbortSignal;
   tally?: TransferTally;
   hashIndex?: HashIndex;
-}): Promise<void> {
+}): Promise<string[]> {
   const plan = opts.request.files.map((f) => {
     const input = opts.inputs.find((i) => i.field === f.field);
     if (!input) throw new SleapRtcError('INVALID_MESSAGE', `The worker asked for ${f.field}, which this job does not have.`);
     return { input, transferId: f.transfer_id };
   });
   const index = opts.hashIndex ?? HashIndex.default();
+  // Files have a known size; a folder's is the sender's estimate once it starts.
+  const sizes = await Promise.all(plan.map(async ({ input }) => (input.kind === 'file' ? (await stat(input.local)).size : 0)));
+  let done = 0;
+  const all = `all-inputs-${opts.request.job_id}`;
   try {
-    for (const { input, transferId } of plan) {
+    for (const [i, { input, transferId }] of plan.entries()) {
+      let last = 0;
       const res = await sendPath(opts.peer, input.local, {
         transferId,
         name: input.staged,
@@ -67,14 +74,22 @@ export async function sendInputs(opts: {
           if (opts.tally) opts.tally.sent += n;
         },
         digest: (p, signal) => index.digest(p, signal),
-        onProgress: (p) => opts.reporter.transfer('upload', p),
+        onProgress: (p) => {
+          last = p.bytes;
+          if (p.total !== null && input.kind === 'directory') sizes[i] = p.total;
+          const total = sizes.reduce((a, b) => a + b, 0);
+          const name = plan.length === 1 ? input.staged : `${i + 1}/${plan.length} ${input.staged}`;
+          opts.reporter.transfer('upload', { ...p, transferId: all, name, bytes: done + p.bytes, total: Math.max(total, done + p.bytes) });
+        },
       });
       if (opts.tally) opts.tally.skipped += res.size - res.bytesSent;
       reportShortcut(opts.reporter, 'upload', res);
+      done += Math.max(last, res.size, sizes[i] ?? 0);
     }
   } finally {
     await index.save();
   }
+  return plan.map(({ input }) => input.local);
 }
 
 /**

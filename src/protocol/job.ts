@@ -58,10 +58,13 @@ export type TransferMode = z.infer<typeof TransferModeSchema>;
 const Line = z.string().max(LIMITS.jobLogMaxLineChars);
 const Sentence = z.string().max(2000);
 
-/** Which part of a request a path check is about: `labels`, `config_file`, `data`, `models.0`, `output`, `user_subdir`. */
+/**
+ * Which part of a request a path check is about: `labels`, `config_file`, `data`, `models.0`,
+ * `output`, `user_subdir`, or `videos.N`, the N-th entry of the spec's `videos` list.
+ */
 export const PathFieldSchema = z
   .string()
-  .regex(/^(labels|config_file|data|output|user_subdir|models\.(0|[1-9][0-9]?))$/, 'must name a path field of the job');
+  .regex(/^(labels|config_file|data|output|user_subdir|models\.(0|[1-9][0-9]?)|videos\.(0|[1-9][0-9]{0,3}))$/, 'must name a path field of the job');
 export type PathField = z.infer<typeof PathFieldSchema>;
 
 export const PathErrorRuleSchema = z.enum(['missing', 'outside_base', 'not_readable', 'not_writable', 'invalid']);
@@ -88,6 +91,40 @@ export const JobStorageSchema = z.strictObject({
 });
 export type JobStorage = z.infer<typeof JobStorageSchema>;
 
+/**
+ * One distinct video file that the labels file (train) or the `.slp` to predict on (track) names.
+ * The worker reads the labels file itself for the names SLEAP stored; this says where each such
+ * file is for the worker. With `storage_backend` (and `user_subdir`): a file on that backend (it
+ * may be another backend than the labels file's), `path` relative to `<base>/<user_subdir>`.
+ * Without: the file is sent over the data channel, `path` is its name in the job's staging folder.
+ * `uses` lists which videos of the labels file it is: `video` is the index in the labels file's
+ * videos table, `image` the file's place in an image sequence (0 for a video file). A file named
+ * twice in the labels file is one entry with two uses, and is sent once.
+ */
+export const VideoFileSchema = z
+  .strictObject({
+    path: RelativePathSchema,
+    storage_backend: BackendNameSchema.optional(),
+    user_subdir: UserSubdirSchema.optional(),
+    uses: z
+      .array(
+        z.strictObject({
+          video: z.number().int().nonnegative().max(LIMITS.slpMaxVideos - 1),
+          image: z.number().int().nonnegative().max(LIMITS.jobMaxVideoFiles - 1),
+        }),
+      )
+      .min(1)
+      .max(LIMITS.jobMaxVideoFiles),
+  })
+  .refine((v) => (v.storage_backend === undefined) === (v.user_subdir === undefined), {
+    message: 'storage_backend and user_subdir go together',
+    path: ['user_subdir'],
+  });
+export type VideoFile = z.infer<typeof VideoFileSchema>;
+
+/** Every external video file of the job's labels file; absent from older clients (then nothing is checked or remapped). */
+const VideosSchema = z.array(VideoFileSchema).max(LIMITS.jobMaxVideoFiles);
+
 export const TrainSpecSchema = z.strictObject({
   labels: RelativePathSchema,
   config_file: RelativePathSchema,
@@ -97,6 +134,7 @@ export const TrainSpecSchema = z.strictObject({
   max_epochs: z.number().int().positive().max(1_000_000).optional(),
   batch_size: z.number().int().positive().max(65_536).optional(),
   learning_rate: z.number().positive().max(10).optional(),
+  videos: VideosSchema.optional(),
 });
 export type TrainSpec = z.infer<typeof TrainSpecSchema>;
 
@@ -105,6 +143,8 @@ export const TrackSpecSchema = z.strictObject({
   models: z.array(RelativePathSchema).min(1).max(16),
   /** The predictions file to write. */
   output: RelativePathSchema,
+  /** When `data` is a `.slp` labels file. */
+  videos: VideosSchema.optional(),
 });
 export type TrackSpec = z.infer<typeof TrackSpecSchema>;
 
@@ -125,13 +165,19 @@ const jobRequestFields = {
 const storageOnlyWhenShared = (m: { transfer?: TransferMode | undefined; storage?: unknown }): boolean =>
   !(m.transfer === 'webrtc' && m.storage !== undefined);
 const storageOnlyWhenSharedIssue = { message: 'storage is only sent with transfer "shared"', path: ['storage'] };
+/** A transfer job sends every file: none of its videos may sit on a backend. */
+const videosSentWhenTransfer = (m: { transfer?: TransferMode | undefined; spec: { videos?: VideoFile[] | undefined } }): boolean =>
+  m.transfer !== 'webrtc' || (m.spec.videos ?? []).every((v) => v.storage_backend === undefined);
+const videosSentWhenTransferIssue = { message: 'With transfer "webrtc" every video is sent (no storage_backend)', path: ['spec', 'videos'] };
 
 export const TrainJobRequestSchema = z
   .strictObject({ ...jobRequestFields, job_type: z.literal('train'), spec: TrainSpecSchema })
-  .refine(storageOnlyWhenShared, storageOnlyWhenSharedIssue);
+  .refine(storageOnlyWhenShared, storageOnlyWhenSharedIssue)
+  .refine(videosSentWhenTransfer, videosSentWhenTransferIssue);
 export const TrackJobRequestSchema = z
   .strictObject({ ...jobRequestFields, job_type: z.literal('track'), spec: TrackSpecSchema })
-  .refine(storageOnlyWhenShared, storageOnlyWhenSharedIssue);
+  .refine(storageOnlyWhenShared, storageOnlyWhenSharedIssue)
+  .refine(videosSentWhenTransfer, videosSentWhenTransferIssue);
 export const JobRequestSchema = z.discriminatedUnion('job_type', [TrainJobRequestSchema, TrackJobRequestSchema]);
 export type TrainJobRequest = z.infer<typeof TrainJobRequestSchema>;
 export type TrackJobRequest = z.infer<typeof TrackJobRequestSchema>;
@@ -212,7 +258,7 @@ export const UploadRequestSchema = z.strictObject({
   files: z
     .array(z.strictObject({ field: PathFieldSchema, transfer_id: IdSchema }))
     .min(1)
-    .max(32),
+    .max(32 + LIMITS.jobMaxVideoFiles),
 });
 
 export const JobStartedSchema = z.strictObject({

@@ -17,6 +17,7 @@ import { ProgressRelay } from './progress-relay.js';
 import { releaseRunFolder, type RunFolderRef } from './run-folder.js';
 import { buildInferenceArgs, buildTrainArgs, type InferenceCommand, type PathMapping } from './sleap-nn-args.js';
 import { expectedEpochs } from './train-config.js';
+import { setUpVideos, type VideoSetup } from './videos.js';
 
 export interface JobOutput {
   /** Relative to the job's base (user folder, or staging folder), POSIX. */
@@ -84,6 +85,8 @@ export class JobRun {
   #redactions: [string, string][] = [];
   #relay: ProgressRelay | null = null;
   #eventSeq = 0;
+  /** Job files of the other backends the labels file's videos lie on, by base path. */
+  readonly #otherFiles = new Map<string, JobFiles>();
 
   constructor(opts: RunOptions) {
     this.#opts = opts;
@@ -113,6 +116,9 @@ export class JobRun {
       const files = await this.#openFiles();
       if ('status' in files) return files;
       cleanup.push(() => files.close());
+      cleanup.push(async () => {
+        for (const f of this.#otherFiles.values()) await f.close();
+      });
       const plan = await this.#plan(files).catch((err: unknown) => this.#changed(err, 'before sleap-nn started'));
       if ('status' in plan) return plan;
       if (plan.configFile !== undefined) {
@@ -279,6 +285,56 @@ export class JobRun {
     return planned;
   }
 
+  /**
+   * The labels file's videos (worker/videos.ts): the labels file read through the worker's own
+   * descriptor of it, and each video opened through the job files of the backend it lies on, like
+   * every other input, so sleap-nn is given pinned paths, never a name on a share.
+   */
+  async #videos(files: JobFiles, labelsGiven: string, below: (p: CheckedPath) => string): Promise<VideoSetup> {
+    const { request, paths, cwd } = this.#opts;
+    if (request.spec.videos === undefined) return { kind: 'none' };
+    const field: PathField = request.job_type === 'train' ? 'labels' : 'data';
+    const labels = paths.find((p) => p.field === field);
+    if (!labels) throw new SleapRtcError('INTERNAL', `job ${request.job_id}: no checked path for ${field}`);
+    let read: string;
+    try {
+      read = await files.read(below(labels), labels.relative_path);
+    } catch (err) {
+      if (err instanceof PathChangedError) err.field = field;
+      throw err;
+    }
+    const given: CheckedPath[] = [];
+    for (const p of paths.filter(videoField)) given.push({ ...p, local: await this.#video(files, p) });
+    try {
+      return await setUpVideos(request, given, { read, given: labelsGiven }, cwd);
+    } catch (err) {
+      if (!(err instanceof SleapRtcError) || err.code === 'SLP_VIDEOS_MISMATCH') throw err;
+      // The labels file's own error names this worker's path, so only its code is sent.
+      throw new SleapRtcError(err.code, `The labels file could not be prepared on this worker (${err.code}); nothing was run.`);
+    }
+  }
+
+  /** The path sleap-nn is given for one video: pinned below its backend, or the sent file in the job's own folder. */
+  async #video(files: JobFiles, p: CheckedPath): Promise<string> {
+    const v = p.video;
+    if (!v || v.sent || v.below === undefined || v.base_path === undefined) return p.local;
+    const { storage, cwd } = this.#opts;
+    let own = storage.transfer === 'shared' && v.base_path === storage.worker_base_path ? files : this.#otherFiles.get(v.base_path);
+    try {
+      if (!own) {
+        own = await sharedJobFiles({ basePath: v.base_path, jobDir: path.join(cwd, `backend-${this.#otherFiles.size + 1}`) });
+        this.#otherFiles.set(v.base_path, own);
+        this.#learn([[v.base_path, `<backend ${v.storage_backend ?? '?'}>`]]);
+      }
+      const pinned = await own.input(v.below, 'file', p.relative_path);
+      this.#learn([[pinned, p.relative_path]]);
+      return pinned;
+    } catch (err) {
+      if (err instanceof PathChangedError) err.field = p.field;
+      throw err;
+    }
+  }
+
   async #planArgs(files: JobFiles): Promise<PlannedRun> {
     const { request, storage } = this.#opts;
     const checked = (field: PathField): CheckedPath => {
@@ -303,18 +359,22 @@ export class JobRun {
     if (request.job_type === 'train') {
       const out = checked('output');
       const spec = request.spec;
-      const prefixMap = sharedPrefixMap(storage);
-      const ckptDir = shared ? await files.outputDir() : out.local;
       const configFile = await input('config_file');
+      const labels = await input('labels');
+      const videos = await this.#videos(files, labels, below);
+      // An older client sends no video list: the client's mount is then mapped to ours as a whole.
+      const prefixMap = videos.kind === 'none' ? sharedPrefixMap(storage) : undefined;
+      const videoPathMap = videos.kind === 'train' ? videos.videoPathMap : undefined;
+      const ckptDir = shared ? await files.outputDir() : out.local;
       const args = buildTrainArgs({
         configFile,
-        labels: await input('labels'),
+        labels,
         outputDir: ckptDir,
         runName: spec.run_name,
         ...(spec.max_epochs !== undefined ? { maxEpochs: spec.max_epochs } : {}),
         ...(spec.batch_size !== undefined ? { batchSize: spec.batch_size } : {}),
         ...(spec.learning_rate !== undefined ? { learningRate: spec.learning_rate } : {}),
-        ...(prefixMap ? { prefixMap } : {}),
+        ...(prefixMap ? { prefixMap } : videoPathMap ? { videoPathMap } : {}),
       });
       const relative = spec.output === '' ? spec.run_name : `${spec.output}/${spec.run_name}`;
       const dest = shared ? [below(out), spec.run_name].filter((s) => s !== '').join('/') : undefined;
@@ -327,13 +387,20 @@ export class JobRun {
       };
     }
     const out = checked('output');
-    const data = await input('data');
+    const given = await input('data');
+    const videos = await this.#videos(files, given, below);
+    const data = videos.kind === 'track' ? videos.data : given;
     const models: string[] = [];
     for (let i = 0; i < request.spec.models.length; i++) models.push(await input(`models.${i}`));
     const produced = shared ? path.join(await files.outputDir(), path.posix.basename(out.relative_path)) : out.local;
     const args = buildInferenceArgs({ command: this.#opts.inferenceCommand, data, models, output: produced });
     return { args, outputs: [{ relative_path: out.relative_path, local: produced, kind: 'file', ...(shared ? { dest: below(out) } : {}) }] };
   }
+}
+
+/** A video the job reads, as job-files.ts pins it. */
+function videoField(p: CheckedPath): boolean {
+  return /^videos\.\d+$/.test(p.field);
 }
 
 /** An output as sleap-nn will write it (`local`), and where it goes below the base (`dest`, shared jobs). */

@@ -28,17 +28,24 @@ import {
   closeQuietly,
   ConfinedRoot,
   confinePath,
+  fdPath,
   PathChangedError,
   PathValidationError,
   type StorageConfig,
 } from '../storage/index.js';
-import type { ErrorCode } from '../errors.js';
+import { SleapRtcError, type ErrorCode } from '../errors.js';
 import { runFolderProblem, shownRunFolder, type RunFolderRef } from './run-folder.js';
+import { matchVideos } from './videos.js';
 
 /** A path of the job as this worker will hand it to sleap-nn. */
 export interface CheckedPath extends JobPath {
   /** Absolute path on this worker. */
   local: string;
+  /**
+   * For `videos.N`: the backend it was found on (its base on this worker, and the path below that
+   * base the job files open at use time), or `sent` when it comes over the data channel.
+   */
+  video?: { storage_backend?: string; base_path?: string; below?: string; sent: boolean };
 }
 
 export type CheckedStorage =
@@ -121,9 +128,21 @@ async function checkShared(
     }
     checked.push({ ...p, local });
   }
+  const videos = await checkSharedVideos(request, ctx, problems);
+  if ('missingBackend' in videos) return backendMissing(job_id, videos.missingBackend, ctx);
   if (problems.length === 0) {
     const clash = overwritesInput(checked);
     if (clash) problems.push(clash);
+  }
+  if (problems.length === 0 && videos.sent.length > 0) {
+    // Sent videos land in the job folder, created only now that every other check passed.
+    const dir = await ctx.stagingDir();
+    for (const v of videos.sent) v.local = await confinePath(dir, v.relative_path);
+  }
+  checked.push(...videos.checked, ...videos.sent);
+  if (problems.length === 0) {
+    const problem = await labelsMatchVideos(request, checked, { basePath: backend.basePath, userSubdir: plan.user_subdir });
+    if (problem) problems.push(problem);
   }
   if (problems.length) return refuse(job_id, problems);
 
@@ -156,17 +175,19 @@ async function checkShared(
     legacy: plan.legacy,
     ...(plan.client_base_path !== undefined ? { client_base_path: plan.client_base_path } : {}),
   };
-  const messages: WorkerToClient[] = checked.map((p) => ({
-    type: 'PATH_VALIDATED',
-    job_id,
-    field: p.field,
-    path: {
-      type: p.role === 'input' ? 'SHARED_INPUT_PATH' : 'SHARED_OUTPUT_PATH',
-      storage_backend: name,
-      user_subdir: plan.user_subdir,
-      relative_path: p.relative_path,
-    },
-  }));
+  const messages: WorkerToClient[] = checked
+    .filter((p) => !p.video?.sent)
+    .map((p) => ({
+      type: 'PATH_VALIDATED',
+      job_id,
+      field: p.field,
+      path: {
+        type: p.role === 'input' ? 'SHARED_INPUT_PATH' : 'SHARED_OUTPUT_PATH',
+        storage_backend: p.video?.storage_backend ?? name,
+        user_subdir: p.video ? (videoRef(request, p.field)?.user_subdir ?? plan.user_subdir) : plan.user_subdir,
+        relative_path: p.relative_path,
+      },
+    }));
   return { ok: true, storage, paths: checked, messages, ...(runFolder !== undefined ? { runFolder } : {}) };
 }
 
@@ -256,11 +277,110 @@ function overwritesInput(paths: readonly CheckedPath[]): PathProblem | undefined
   return hit && { field: 'output', rule: 'invalid', message: `output: '${output.relative_path}' is the same file as ${hit.field}; choose another output file` };
 }
 
+// ---- videos named in the labels file --------------------------------------------------------------
+
+function videoRef(request: JobRequest, field: PathField) {
+  const m = /^videos\.(\d+)$/.exec(field);
+  return m ? request.spec.videos?.[Number(m[1])] : undefined;
+}
+
+/**
+ * The request's videos on a shared-storage job: each one on a backend is resolved under that
+ * backend (which may be another than the labels file's) and checked like any input; the others
+ * will be sent, and only need names that stay inside the job folder and differ from each other.
+ */
+async function checkSharedVideos(
+  request: JobRequest,
+  ctx: CheckContext,
+  problems: PathProblem[],
+): Promise<{ checked: CheckedPath[]; sent: CheckedPath[] } | { missingBackend: string }> {
+  const checked: CheckedPath[] = [];
+  const sent: CheckedPath[] = [];
+  const names = new Set<string>();
+  for (const [i, v] of (request.spec.videos ?? []).entries()) {
+    const p: JobPath = { field: `videos.${i}` as PathField, relative_path: v.path, role: 'input', kind: 'file' };
+    if (v.storage_backend === undefined) {
+      try {
+        checkRelativePath(v.path);
+      } catch (err) {
+        problems.push(problemFrom(err, p.field, v.path, null));
+        continue;
+      }
+      if (names.has(v.path)) {
+        problems.push({ field: p.field, rule: 'invalid', message: `${p.field}: '${show(v.path)}' is named by two sent videos; give each its own name` });
+        continue;
+      }
+      names.add(v.path);
+      sent.push({ ...p, local: '', video: { sent: true } });
+      continue;
+    }
+    const backendName = v.storage_backend;
+    if (!ctx.healthyBackends.has(backendName) || !ctx.storage.hasBackend(backendName)) return { missingBackend: backendName };
+    let local: string;
+    try {
+      local = await ctx.storage.getBackend(backendName).resolvePath(v.user_subdir ?? '', v.path);
+    } catch (err) {
+      if (err instanceof PathValidationError && err.rule === 'base_missing') return { missingBackend: backendName };
+      problems.push(problemFrom(err, p.field, v.path, backendName));
+      continue;
+    }
+    const problem = await inputProblem(p, local);
+    if (problem) {
+      problems.push({ ...problem, message: `${problem.message.replace(/^videos\.\d+: /, `${p.field}: video `)}${usesNote(v.uses)}` });
+      continue;
+    }
+    const below = [v.user_subdir ?? '', v.path].filter((s) => s !== '').join('/');
+    checked.push({ ...p, local, video: { storage_backend: backendName, base_path: ctx.storage.getBackend(backendName).basePath, below, sent: false } });
+  }
+  return { checked, sent };
+}
+
+function usesNote(uses: readonly { video: number; image: number }[]): string {
+  return ` (video ${[...new Set(uses.map((u) => u.video))].join(', ')} of the labels file)`;
+}
+
+/** The labels file, read here, must name exactly the videos the request lists (shared jobs; transfer jobs check after the upload). */
+async function labelsMatchVideos(
+  request: JobRequest,
+  checked: readonly CheckedPath[],
+  where: { basePath: string; userSubdir: string },
+): Promise<PathProblem | undefined> {
+  if (request.spec.videos === undefined || checked.some((p) => p.video?.sent)) return undefined;
+  const field: PathField = request.job_type === 'train' ? 'labels' : 'data';
+  const relative = request.job_type === 'train' ? request.spec.labels : request.spec.data;
+  let root: ConfinedRoot | undefined;
+  try {
+    // Read through a descriptor below the backend base (storage/beneath.ts), as the job files
+    // read it at use time: a labels file swapped for a link out of the storage is never opened.
+    root = await ConfinedRoot.open(where.basePath);
+    const opened = await root.open([where.userSubdir, relative].filter((s) => s !== '').join('/'), 'file', { shown: relative });
+    try {
+      await matchVideos(request, checked, fdPath(opened.fd));
+    } finally {
+      await closeQuietly(opened.fd);
+    }
+    return undefined;
+  } catch (err) {
+    if (err instanceof PathChangedError) return { field, rule: err.reason === 'escapes_base' ? 'outside_base' : 'invalid', message: `${field}: ${err.message}`.slice(0, 2000) };
+    // A mismatch names videos as the labels file does (the client's own names); any other error
+    // would name this worker's path, so only its code is told.
+    if (err instanceof SleapRtcError && err.code === 'SLP_VIDEOS_MISMATCH') return { field, rule: 'invalid', message: `${field}: ${err.message}`.slice(0, 2000) };
+    const code = err instanceof SleapRtcError ? err.code : errnoOf(err);
+    return { field, rule: 'invalid', message: `${field}: '${show(relative)}' cannot be read as a SLEAP labels file on this worker (${code})` };
+  } finally {
+    await root?.close();
+  }
+}
+
 // ---- transfer ---------------------------------------------------------------------------------
 
 async function checkTransfer(request: JobRequest, ctx: CheckContext, legacy: boolean): Promise<CheckOutcome> {
   const { job_id } = request;
-  const paths = jobPaths(request);
+  // Every video is sent with the labels file: names in the staging folder like the other inputs.
+  const paths: (JobPath & { video?: CheckedPath['video'] })[] = [
+    ...jobPaths(request),
+    ...(request.spec.videos ?? []).map((v, i) => ({ field: `videos.${i}` as PathField, relative_path: v.path, role: 'input' as const, kind: 'file' as const, video: { sent: true } })),
+  ];
   const problems: PathProblem[] = [];
   // The names the job will occupy in its staging folder (a train job writes <output>/<run_name>).
   const claimed: { field: PathField; segments: string[] }[] = [];

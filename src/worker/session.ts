@@ -408,18 +408,20 @@ export class WorkerSession {
     );
   }
 
-  /** A transfer job's inputs, into its staging folder; false when the attempt ended (and was said). */
+  /** A transfer job's inputs (a shared job's sent videos), into its job folder; false when the attempt ended (and was said). */
   async #receive(attempt: Attempt, outcome: Extract<CheckOutcome, { ok: true }>): Promise<boolean> {
     const { request, job } = attempt;
     const job_id = request.job_id;
-    if (outcome.storage.transfer !== 'webrtc' || job.cancelReason) return true;
+    // A transfer job receives every input; a shared job only the videos that lie under no backend.
+    const toReceive = outcome.paths.filter((p) => p.role === 'input' && (outcome.storage.transfer === 'webrtc' || p.video?.sent));
+    if (toReceive.length === 0 || job.cancelReason) return true;
     const what = 'The input files did not arrive';
     try {
       const received = await receiveInputs({
         jobId: job_id,
         store: this.#ctx.store ?? null,
         leases: attempt.leases,
-        inputs: outcome.paths.filter((p) => p.role === 'input'),
+        inputs: toReceive,
         stagingDir: await this.#jobDir(attempt),
         inbox: this.#inbox,
         send: (m) => this.#send(m, job),

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { planJob, type JobArgs } from '../../src/client/plan.js';
 import { SleapRtcError } from '../../src/errors.js';
 import { StorageConfig } from '../../src/storage/index.js';
+import { copySleapFile } from '../helpers/sleap-data.js';
 
 /*
  *   root/share/alice/proj/{labels.slp, config.yaml, video.mp4, a\b.slp}   the share
@@ -26,14 +27,17 @@ before(async () => {
   root = await realpath(await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-plan-')));
   const share = path.join(root, 'share');
   for (const d of ['alice/proj', 'alice/models/m1', 'alice/models/m2', 'bob']) await mkdir(path.join(share, d), { recursive: true });
-  for (const f of ['alice/proj/labels.slp', 'alice/proj/config.yaml', 'alice/proj/video.mp4', 'alice/proj/a\\b.slp', 'alice/models/m1/best.ckpt', 'alice/models/m2/best.ckpt', 'bob/other.yaml']) {
+  for (const f of ['alice/proj/config.yaml', 'alice/proj/video.mp4', 'alice/models/m1/best.ckpt', 'alice/models/m2/best.ckpt', 'bob/other.yaml']) {
     await writeFile(path.join(share, f), 'x');
   }
+  // Labels files are real package files (frames embedded: no external video to carry).
+  for (const f of ['alice/proj/labels.slp', 'alice/proj/a\\b.slp']) await copySleapFile('pkg', path.join(share, f));
   await symlink(share, path.join(root, 'mnt'));
   await mkdir(path.join(root, 'scratch'));
   await writeFile(path.join(root, 'scratch', 'x.yaml'), 'x');
   await mkdir(path.join(root, 'laptop', 'dup'), { recursive: true });
-  for (const f of ['labels.slp', 'config.yaml', 'v.mp4', 'dup/labels.slp']) await writeFile(path.join(root, 'laptop', f), 'x');
+  for (const f of ['config.yaml', 'v.mp4']) await writeFile(path.join(root, 'laptop', f), 'x');
+  for (const f of ['labels.slp', 'dup/labels.slp']) await copySleapFile('pkg', path.join(root, 'laptop', f));
   storage = StorageConfig.fromToml({ vast: { base_path: path.join(root, 'mnt') }, scratch: { base_path: path.join(root, 'scratch') } });
 });
 
@@ -70,7 +74,7 @@ test('inputs under a backend: shared storage with relative paths below the infer
     job_type: 'train',
     transfer: 'shared',
     storage: { storage_backend: 'vast', user_subdir: 'alice', client_base_path: path.join(root, 'mnt') },
-    spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'r1', max_epochs: 5, batch_size: 2, learning_rate: 0.001 },
+    spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'r1', max_epochs: 5, batch_size: 2, learning_rate: 0.001, videos: [] },
   });
   assert.match(plan.jobId, /^job-[0-9a-f]{12}$/);
 });
@@ -109,7 +113,7 @@ test('transfer instead of shared storage, with the reason: outside every backend
 
 test('transfer requests use distinct plain names; results go to the current folder, or where a shared job would write', async () => {
   const plan = await planJob(train({ labels: 'laptop/dup/labels.slp', configFile: 'laptop/labels.slp' }), storage);
-  assert.deepEqual(plan.transferRequest.spec, { labels: 'labels.slp', config_file: '2-labels.slp', output: 'output', run_name: 'r1' });
+  assert.deepEqual(plan.transferRequest.spec, { labels: 'labels.slp', config_file: '2-labels.slp', output: 'output', run_name: 'r1', videos: [] });
   assert.equal(plan.transferRequest.transfer, 'webrtc');
   assert.equal(plan.transferRequest.storage, undefined);
   assert.equal(plan.transferDestination(false), root);

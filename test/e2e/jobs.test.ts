@@ -54,13 +54,18 @@ test('shared storage: the worker reads the data in place under its own base path
   const [rec] = await readRecords(record);
   assert.ok(rec);
   // sleap-nn got paths in the worker's job folder (each pinned to the file the worker opened in its
-  // share, docs/storage-backends.md), never a name on the share nor the client's, but the prefix map.
+  // share, docs/storage-backends.md), never a name on the share nor the client's. The real labels
+  // file names its video by a relative name (found next to it): the worker maps that name to the
+  // path it pinned for the video.
+  const job = `[^']*/job-[^/']+`;
   const labelsArg = rec.argv.find((a) => a.startsWith('++data_config.train_labels_path='));
-  assert.match(String(labelsArg), /^\+\+data_config\.train_labels_path=\['[^']*\/job-[^']*\/inputs\/\d+\/labels\.slp'\]$/, rec.argv.join(' '));
-  const map = rec.argv.indexOf('--prefix-map');
-  assert.deepEqual(rec.argv.slice(map + 1, map + 3), [`${lab.mount}/`, `${lab.share}/`]);
-  assert.ok(!rec.argv.some((a, i) => a.includes(`${lab.mount}/`) && i !== map + 1), 'no client path reaches sleap-nn but the prefix map');
-  assert.ok(!rec.argv.some((a, i) => a.includes(`${lab.share}/`) && i !== map + 2), 'no name on the share reaches sleap-nn but the prefix map');
+  assert.match(String(labelsArg), new RegExp(`^\\+\\+data_config\\.train_labels_path=\\['${job}/inputs/\\d+/labels\\.slp'\\]$`), rec.argv.join(' '));
+  assert.ok(!rec.argv.includes('--prefix-map'));
+  const map = rec.argv.indexOf('--video-path-map');
+  assert.equal(rec.argv[map + 1], 'tests/data/videos/small_robot.mp4');
+  assert.match(rec.argv[map + 2] ?? '', new RegExp(`^${job}/inputs/\\d+/small_robot\\.mp4$`));
+  assert.ok(!rec.argv.some((a) => a.includes(`${lab.mount}/`)), 'no client path reaches sleap-nn');
+  assert.ok(!rec.argv.some((a) => a.includes(`${lab.share}/`)), 'no name on the share reaches sleap-nn');
   // It read the labels in the share: its ground-truth copy in the run folder is that file.
   assert.deepEqual(await readFile(path.join(lab.share, 'alice/proj/models/r1/labels_gt.train.0.slp')), await readFile(path.join(lab.share, 'alice/proj/labels.slp')));
 });

@@ -44,7 +44,7 @@ export function spawnCli(t: Hooks, m: SimMachine, args: readonly string[], env: 
   return {
     child,
     stderr: () => err,
-    waitFor(pattern, timeoutMs = 30_000) {
+    waitFor(pattern, timeoutMs = 120_000) {
       return new Promise((resolve, reject) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -126,7 +126,7 @@ export async function startWorker(
 
 /** A client command (`train ...` / `track ...`) run to completion on `m` in the room. */
 export function runClient(m: SimMachine, room: Room, config: string, args: readonly string[]): Promise<RunResult> {
-  return m.run(process.execPath, ['--import', 'tsx', CLI, ...args, ...room.flags, '--config', config], { timeoutMs: 90_000 });
+  return m.run(process.execPath, ['--import', 'tsx', CLI, ...args, ...room.flags, '--config', config], { timeoutMs: 180_000 });
 }
 
 /** The last stdout line as JSON (what `--json` promises). */

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readRecords, type FakeRecord } from '../fixtures/fake-sleap-nn.js';
 import { cleanupStaleMachines, createNetwork, exited, jsonLines, machine, machinesSkipReason, type SimNetwork } from '../helpers/machines.js';
@@ -129,14 +129,19 @@ describe('storage backends across simulated machines', () => {
     assert.ok(trainRun.argv.some((a) => new RegExp(`^\\+\\+data_config\\.train_labels_path=\\['${job}/inputs/\\d+/labels\\.slp'\\]$`).test(a)), trainRun.argv.join(' '));
     assert.match(trainRun.argv[trainRun.argv.indexOf('--config-dir') + 1] ?? '', new RegExp(`^${job}/inputs/\\d+$`));
     assert.ok(trainRun.argv.some((a) => new RegExp(`^\\+\\+trainer_config\\.ckpt_dir='${job}/out'$`).test(a)), trainRun.argv.join(' '));
-    const map = trainRun.argv.indexOf('--prefix-map');
-    assert.deepEqual(trainRun.argv.slice(map + 1, map + 3), [`${LAPTOP_VAST}/`, `${WORKER_VAST}/`]);
-    assert.ok(!trainRun.argv.some((a, i) => a.includes(`${WORKER_VAST}/`) && i !== map + 2), 'no name on the share reaches sleap-nn but the prefix map');
-    assert.ok(!trainRun.argv.some((a, i) => a.includes('/Volumes/') && i !== map + 1), 'no laptop path reaches sleap-nn but the prefix map');
+    // The real labels file names its video by a relative name (found next to it): the worker maps
+    // that name to the path it pinned for the video (labels naming laptop paths: test/machines/videos.test.ts).
+    assert.ok(!trainRun.argv.includes('--prefix-map'));
+    const map = trainRun.argv.indexOf('--video-path-map');
+    assert.equal(trainRun.argv[map + 1], 'tests/data/videos/small_robot.mp4');
+    assert.match(trainRun.argv[map + 2] ?? '', new RegExp(`^${job}/inputs/\\d+/small_robot\\.mp4$`));
+    assert.ok(!trainRun.argv.some((a) => a.includes(`${WORKER_VAST}/`)), 'no name on the share reaches sleap-nn');
+    assert.ok(!trainRun.argv.some((a) => a.includes('/Volumes/')), 'no laptop path reaches sleap-nn');
     assert.ok(!trainRun.argv.some((a) => a.includes(share)), 'no host path reaches sleap-nn');
     // Written once, in the share; the laptop reads it through its own mount.
-    const labelsBytes = statSync(path.join(share, 'alice/proj/labels.slp')).size;
-    assert.match(readFileSync(path.join(share, 'alice/proj/models/r1/best.ckpt'), 'utf8'), new RegExp(`FAKE-CKPT run=r1 epochs=2 labels_bytes=${labelsBytes}\\b`));
+    // sleap-nn copies the labels it trained on into the run folder: the share's own labels file.
+    assert.deepEqual(readFileSync(path.join(share, 'alice/proj/models/r1/labels_gt.train.0.slp')), readFileSync(path.join(share, 'alice/proj/labels.slp')));
+    assert.match(readFileSync(path.join(share, 'alice/proj/models/r1/best.ckpt'), 'utf8'), /^FAKE-CKPT run=r1 epochs=2 best_epoch=2\n$/);
     const seen = await laptop.run('cat', [`${LAPTOP_VAST}/alice/proj/models/r1/best.ckpt`]);
     assert.equal(seen.code, 0, seen.stderr);
     assert.match(seen.stdout, /FAKE-CKPT run=r1/);
@@ -266,6 +271,17 @@ describe('storage backends across simulated machines', () => {
       [
         { type: 'JOB_REQUEST', job_id: 'k1', job_type: 'track', transfer: 'shared', storage: { storage_backend: 'vast', user_subdir: 'alice' }, spec: { data: 'proj/video.mp4', models: ['escape'], output: 'escape/p.slp' } },
         'models.0',
+        'outside_base',
+      ],
+      // Videos inside the labels file: a reference that climbs out, and one that is absolute.
+      [
+        { type: 'JOB_REQUEST', job_id: 'v1', job_type: 'train', transfer: 'shared', storage: { storage_backend: 'vast', user_subdir: 'alice' }, spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'proj/models', run_name: 'rv1', videos: [{ path: '../../secret/keys.txt', storage_backend: 'vast', user_subdir: 'alice', uses: [{ video: 0, image: 0 }] }] } },
+        'videos.0',
+        'outside_base',
+      ],
+      [
+        { type: 'JOB_REQUEST', job_id: 'v2', job_type: 'track', transfer: 'shared', storage: { storage_backend: 'vast', user_subdir: 'alice' }, spec: { data: 'proj/labels.slp', models: ['models/m1'], output: 'proj/p.slp', videos: [{ path: `${WORKER_SECRET}/keys.txt`, storage_backend: 'vast', user_subdir: 'alice', uses: [{ video: 0, image: 0 }] }] } },
+        'videos.0',
         'outside_base',
       ],
       [

@@ -17,7 +17,7 @@ export interface CliChild {
   child: ChildProcess;
   stderr(): string;
   stdout(): string;
-  /** Resolves once stderr matches `pattern` (rejects after `timeoutMs` or when the process exits first). */
+  /** Resolves once stderr matches `pattern` (rejects after `timeoutMs`, 2 min by default: a loaded machine starts a CLI slowly, or when the process exits first). */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -49,7 +49,7 @@ export function spawnTracked(t: Hooks, args: string[], opts: { env?: NodeJS.Proc
     stderr: () => err,
     stdout: () => out,
     exit,
-    waitFor(pattern, timeoutMs = 90_000) {
+    waitFor(pattern, timeoutMs = 120_000) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
           const m = pattern.exec(err);
@@ -127,7 +127,7 @@ export async function startWorker(
 /** Runs a client command in the room (`train`/`track` args), with HOME isolated. */
 export function runClient(room: Room, dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; config?: string } = {}): Promise<CliResult> {
   const config = opts.config ? ['--config', opts.config] : [];
-  return runCli([...args, ...room.flags, ...config], { env: { HOME: dir, ...opts.env }, cwd: opts.cwd ?? dir, timeoutMs: 90_000 });
+  return runCli([...args, ...room.flags, ...config], { env: { HOME: dir, ...opts.env }, cwd: opts.cwd ?? dir, timeoutMs: 240_000 });
 }
 
 /** The last stdout line as JSON (what --json promises). */

@@ -1,0 +1,78 @@
+/**
+ * The videos inside a labels file, end to end with real processes (server, worker, client, the
+ * strict sleap-nn stand-in, which loads the labels file and fails as sleap-nn does when a video it
+ * names is not there) and real SLEAP files: the real labels file naming its videos by the client's
+ * own paths. The client's mount and the worker's base path differ (`mnt-client` -> `share`).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { readRecords } from '../fixtures/fake-sleap-nn.js';
+import { copySleapFile } from '../helpers/sleap-data.js';
+import { labelsNaming } from '../helpers/slp-files.js';
+import { labShare, lastJson, runClient, startServer, startWorker } from './helpers/jobs-env.js';
+
+let server: Awaited<ReturnType<typeof startServer>>;
+const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
+before(async () => {
+  server = await startServer(suite);
+});
+after(async () => {
+  for (const fn of suite.fns.reverse()) await fn();
+});
+
+/** The lab share plus alice/videos/{cam0,cam1}.mp4 and a labels file naming `names` (client paths). */
+async function labWithVideos(t: Parameters<typeof labShare>[0], names: (mount: string, dir: string) => string[]) {
+  const lab = await labShare(t);
+  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam0.mp4'));
+  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam1.mp4'));
+  const labels = await labelsNaming(path.join(lab.share, 'alice/proj/cams.slp'), names(lab.mount, lab.dir));
+  return { ...lab, labels, clientLabels: path.join(lab.mount, 'alice/proj/cams.slp') };
+}
+
+test('fallback: the labels file and every video it names are sent, each file once; sleap-nn finds them in the staging folder', async (t) => {
+  const lab = await labWithVideos(t, (m) => [`${m}/alice/videos/cam0.mp4`, `${m}/alice/videos/cam1.mp4`, `${m}/alice/videos/cam0.mp4`]);
+  const room = await server.newRoom();
+  const record = path.join(lab.dir, 'record.jsonl');
+  await mkdir(path.join(lab.dir, 'scratch'));
+  await startWorker(t, room, lab.dir, { name: 'no-share', toml: `[storage.scratch]\nbase_path = ${JSON.stringify(path.join(lab.dir, 'scratch'))}\n`, env: { FAKE_SLEAP_NN_RECORD: record } });
+  const r = await runClient(room, lab.dir, ['train', '--labels', lab.clientLabels, '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'v4', '--max-epochs', '1', '--json'], { config: lab.clientToml });
+  assert.equal(r.code, 0, r.stderr);
+  const result = lastJson(r);
+  assert.equal(result.status, 'completed');
+  assert.equal(result.transfer, 'webrtc');
+  assert.deepEqual([...(result.files_sent as string[])].sort(), [
+    path.join(lab.mount, 'alice/proj/cams.slp'),
+    path.join(lab.mount, 'alice/proj/config.yaml'),
+    path.join(lab.mount, 'alice/videos/cam0.mp4'),
+    path.join(lab.mount, 'alice/videos/cam1.mp4'),
+  ]);
+  const [rec] = await readRecords(record);
+  assert.ok(rec);
+  const maps = rec.argv.flatMap((a, i) => (a === '--video-path-map' ? [[rec.argv[i + 1], path.basename(rec.argv[i + 2] as string)]] : []));
+  assert.deepEqual(maps, [[`${lab.mount}/alice/videos/cam0.mp4`, 'cam0.mp4'], [`${lab.mount}/alice/videos/cam1.mp4`, 'cam1.mp4']]);
+  assert.match(r.stderr, /upload 1\/4 /, 'progress counts all the files');
+});
+
+test('a video under no backend goes over the data channel while the rest is read in place: transfer "mixed"', async (t) => {
+  const lab = await labWithVideos(t, (m, dir) => [`${m}/alice/videos/cam0.mp4`, path.join(dir, 'laptop', 'cam9.mp4')]);
+  await copySleapFile('video', path.join(lab.dir, 'laptop', 'cam9.mp4'));
+  const room = await server.newRoom();
+  const record = path.join(lab.dir, 'record.jsonl');
+  await startWorker(t, room, lab.dir, { name: 'gpu-m', toml: lab.workerToml, env: { FAKE_SLEAP_NN_RECORD: record } });
+  const r = await runClient(room, lab.dir, ['train', '--labels', lab.clientLabels, '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'v5', '--max-epochs', '1', '--json'], { config: lab.clientToml });
+  assert.equal(r.code, 0, r.stderr);
+  const result = lastJson(r);
+  assert.equal(result.status, 'completed');
+  assert.equal(result.transfer, 'mixed');
+  assert.deepEqual(result.files_sent, [path.join(lab.dir, 'laptop', 'cam9.mp4')]);
+  const [rec] = await readRecords(record);
+  assert.ok(rec);
+  const maps = rec.argv.flatMap((a, i) => (a === '--video-path-map' ? [[rec.argv[i + 1], rec.argv[i + 2]]] : []));
+  assert.equal(maps.length, 2);
+  // The video on the share: pinned by the worker below its backend (job-files.ts), never the share's name.
+  assert.equal(maps[0]?.[0], `${lab.mount}/alice/videos/cam0.mp4`);
+  assert.match(String(maps[0]?.[1]), /work-gpu-m\/job-[^/]+\/inputs\/\d+\/cam0\.mp4$/);
+  assert.match(String(maps[1]?.[1]), /work-gpu-m\/job-[^/]+\/cam9\.mp4$/);
+});

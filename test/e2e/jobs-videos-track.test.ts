@@ -1,0 +1,52 @@
+/**
+ * The videos inside a labels file, end to end with real processes (server, worker, client, the
+ * strict sleap-nn stand-in, which loads the labels file and fails as sleap-nn does when a video it
+ * names is not there) and real SLEAP files: the real labels file naming its videos by the client's
+ * own paths. The client's mount and the worker's base path differ (`mnt-client` -> `share`).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readRecords } from '../fixtures/fake-sleap-nn.js';
+import { copySleapFile } from '../helpers/sleap-data.js';
+import { labelsNaming } from '../helpers/slp-files.js';
+import { labShare, lastJson, runClient, startServer, startWorker } from './helpers/jobs-env.js';
+
+let server: Awaited<ReturnType<typeof startServer>>;
+const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
+before(async () => {
+  server = await startServer(suite);
+});
+after(async () => {
+  for (const fn of suite.fns.reverse()) await fn();
+});
+
+const sha = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
+
+/** The lab share plus alice/videos/{cam0,cam1}.mp4 and a labels file naming `names` (client paths). */
+async function labWithVideos(t: Parameters<typeof labShare>[0], names: (mount: string, dir: string) => string[]) {
+  const lab = await labShare(t);
+  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam0.mp4'));
+  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam1.mp4'));
+  const labels = await labelsNaming(path.join(lab.share, 'alice/proj/cams.slp'), names(lab.mount, lab.dir));
+  return { ...lab, labels, clientLabels: path.join(lab.mount, 'alice/proj/cams.slp') };
+}
+
+test('inference on such a labels file: sleap-nn runs on a rewritten copy in the job folder; the user\'s file is unchanged', async (t) => {
+  const lab = await labWithVideos(t, (m) => [`${m}/alice/videos/cam0.mp4`, `${m}/alice/videos/cam1.mp4`]);
+  const before = await sha(lab.labels);
+  const room = await server.newRoom();
+  const record = path.join(lab.dir, 'record.jsonl');
+  await startWorker(t, room, lab.dir, { name: 'gpu-i', toml: lab.workerToml, env: { FAKE_SLEAP_NN_RECORD: record } });
+  const r = await runClient(room, lab.dir, ['track', '--data', lab.clientLabels, '--model', path.join(lab.mount, 'alice/models/m1'), '--json'], { config: lab.clientToml });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(lastJson(r).status, 'completed');
+  assert.deepEqual(lastJson(r).outputs, [`${lab.clientLabels}.predictions.slp`]);
+  const [rec] = await readRecords(record);
+  assert.ok(rec);
+  const data = rec.argv[rec.argv.indexOf('--data_path') + 1] as string;
+  assert.match(data, new RegExp(`^${path.join(lab.dir, 'work-gpu-i').replace(/[/.]/g, '\\$&')}/job-[^/]+/labels-[^/]+/cams\\.slp$`), data);
+  assert.equal(await sha(lab.labels), before, "the user's labels file is not changed");
+});

@@ -140,10 +140,13 @@ export class TrainingProgress {
     for (const r of this.history) if (r.val_loss !== null && (best === null || r.val_loss < best.val_loss)) best = { epoch: r.epoch, val_loss: r.val_loss };
     const times = this.history.map((r) => r.seconds).filter((s): s is number => s !== null).slice(-ETA_WINDOW);
     const mean = times.length ? times.reduce((a, b) => a + b, 0) / times.length : null;
-    const remaining = this.#total !== null ? Math.max(0, this.#total - this.history.length) : null;
+    // The last record's own number, not the count of records: an epoch_end lost by ZMQ on the way
+    // (docs/jobs.md) leaves a gap in the history but not in the count of finished epochs.
+    const done = last?.epoch ?? 0;
+    const remaining = this.#total !== null ? Math.max(0, this.#total - done) : null;
     return {
       source: this.#source,
-      epochs_done: this.history.length,
+      epochs_done: done,
       total_epochs: this.#total,
       train_loss: last?.train_loss ?? null,
       val_loss: last?.val_loss ?? null,

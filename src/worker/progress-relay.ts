@@ -11,7 +11,14 @@
  * Events are decoded and checked (`decodeSleapNnEvent`); a malformed one is dropped with a log
  * line. `batch_end` events are thinned to one per `LIMITS.progressBatchEventIntervalMs` (the
  * newest wins, with a count of those left out), and a pending one is flushed before the next
- * epoch event, so the order is kept and `epoch_end` is never lost.
+ * epoch event, so the order is kept and no `epoch_end` that arrives is held back or lost here.
+ *
+ * ZMQ itself may lose events before they arrive: sleap-nn's PUB sets no send high-water mark
+ * (callbacks.py sets only LINGER, to 0, at close), so it keeps libzmq's default of 1,000 queued
+ * messages and drops what it cannot queue; it also drops what it sends before our subscription has
+ * reached it, and what is still queued when it closes. The relay sees such a loss as a gap in
+ * sleap-nn's counters (`batch` within an epoch, `epoch` between epoch_end events), counts it in
+ * `lost` and says so in a note: the curves miss those points; the job itself is not affected.
  */
 import { Subscriber, XPublisher } from 'zeromq';
 import { LIMITS } from '../limits.js';
@@ -32,6 +39,10 @@ export interface ProgressRelayOptions {
 
 type State = 'open' | 'closing' | 'closed';
 
+/** Per sleap-nn event name: how many arrived (`received`) or were seen missing by a gap (`lost`). */
+export type EventCounts = Record<SleapNnEvent['event'], number>;
+const zeroCounts = (): EventCounts => ({ train_begin: 0, train_end: 0, epoch_begin: 0, epoch_end: 0, batch_start: 0, batch_end: 0 });
+
 export class ProgressRelay {
   readonly publishPort: number;
   readonly controllerPort: number;
@@ -43,6 +54,12 @@ export class ProgressRelay {
   #received = 0;
   #dropped = 0;
   #lastDropNote = -Infinity;
+  readonly #counts = zeroCounts();
+  readonly #lost = zeroCounts();
+  #lostSinceNote = 0;
+  #lastLostNote = -Infinity;
+  #lastEpochEnd: number | null = null;
+  #lastBatch: { epoch: number; batch: number } | null = null;
   #controllerListening = false;
   #stopRequested = false;
   #stopSent = false;
@@ -81,6 +98,16 @@ export class ProgressRelay {
   /** Valid events received from sleap-nn so far (0 means: fall back to log-line progress). */
   get received(): number {
     return this.#received;
+  }
+
+  /** Valid events received so far, per event name. */
+  get counts(): Readonly<EventCounts> {
+    return this.#counts;
+  }
+
+  /** Events seen missing (lost by ZMQ on the way) so far, per event name; only gaps can be seen. */
+  get lost(): Readonly<EventCounts> {
+    return this.#lost;
   }
 
   get stopRequested(): boolean {
@@ -168,6 +195,8 @@ export class ProgressRelay {
       return;
     }
     this.#received += 1;
+    this.#counts[event.event] += 1;
+    this.#findGap(event);
     if (event.event === 'train_end') this.#ended = true;
     if (event.event === 'batch_start') return;
     const body: TrainEventBody = {
@@ -188,6 +217,37 @@ export class ProgressRelay {
 
   #forward(body: TrainEventBody): void {
     this.#opts.send(body);
+  }
+
+  /**
+   * Lightning counts batches from 0 in each epoch and epochs one by one, so a jump is a loss. The
+   * first epoch_end sets the start (a resumed run does not begin at 0); a batch counter that goes
+   * back (never expected) is taken as a new start.
+   */
+  #findGap(e: SleapNnEvent): void {
+    if (e.event === 'epoch_end' && e.epoch !== undefined) {
+      if (this.#lastEpochEnd !== null && e.epoch > this.#lastEpochEnd + 1) this.#noteLost('epoch_end', e.epoch - this.#lastEpochEnd - 1);
+      this.#lastEpochEnd = e.epoch;
+    } else if (e.event === 'batch_end' && e.epoch !== undefined && e.batch !== undefined) {
+      const prev = this.#lastBatch;
+      const expected = prev === null ? e.batch : prev.epoch === e.epoch ? prev.batch + 1 : e.epoch > prev.epoch ? 0 : e.batch;
+      if (e.batch > expected) this.#noteLost('batch_end', e.batch - expected);
+      this.#lastBatch = { epoch: e.epoch, batch: e.batch };
+    }
+  }
+
+  /** The first loss is told at once; later ones at most once per interval, with their count. */
+  #noteLost(event: 'epoch_end' | 'batch_end', n: number): void {
+    this.#lost[event] += n;
+    this.#lostSinceNote += n;
+    const now = performance.now();
+    if (now - this.#lastLostNote < LIMITS.progressDropLogIntervalMs) return;
+    this.#lastLostNote = now;
+    const total = this.#lostSinceNote;
+    this.#lostSinceNote = 0;
+    this.#opts.note(
+      `[sleap-rtc: ${total} progress event(s) from sleap-nn were lost on the way (${this.#lost.epoch_end} epoch_end so far; ZMQ drops what its queue cannot hold); the curves miss those points, the training is not affected]`,
+    );
   }
 
   /** The first drop is told at once; later ones at most once per interval, with their count. */

@@ -45,6 +45,22 @@ test('a diverging loss (NaN -> null) does not become the best; a missing val los
   assert.match(trainingLine(s), /^epoch 1\/2 \| train 0\.2000 \| val - \| best val - \|/);
 });
 
+test('an epoch_end lost by ZMQ on the way leaves a gap in the curve, not in the epoch count or the ETA', () => {
+  const c = clock();
+  const p = new TrainingProgress({ now: c.now, totalEpochs: 10 });
+  for (const e of [0, 1, 3]) {
+    p.onEvent(ev('epoch_begin', { epoch: e }));
+    c.advance(10_000);
+    p.onEvent(ev('epoch_end', { epoch: e, logs: { 'train/loss': 1 / (e + 1), 'val/loss': 1 / (e + 1) } }));
+  }
+  const s = p.snapshot();
+  assert.deepEqual(p.history.map((r) => r.epoch), [1, 2, 4]);
+  assert.equal(s.epochs_done, 4);
+  assert.deepEqual(s.best, { epoch: 4, val_loss: 0.25 });
+  assert.equal(s.eta_seconds, 6 * 10);
+  assert.match(trainingLine(s), /^epoch 4\/10 \|/);
+});
+
 test('log-line progress only until the first event; the ETA uses the log epochs', () => {
   const c = clock();
   const p = new TrainingProgress({ now: c.now });

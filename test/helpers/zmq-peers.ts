@@ -26,14 +26,17 @@ export function handshake(socket: Publisher | Subscriber, timeoutMs = 10_000): P
  * With `delivered`, it resolves only once the subscriber really gets frames: it sends harmless
  * `batch_start` probes until `delivered()` is true (a PUB drops what it sends before the
  * subscription has reached it, and on a loaded machine the handshake alone does not say when).
+ * The PUB keeps libzmq's send high-water mark (1,000 queued messages, then it drops), as
+ * sleap-nn's does (callbacks.py sets none); `sendHighWaterMark: 0` (no limit) makes it lossless.
  */
 export async function sleapNnSide(
   t: Hooks,
   publishPort: number,
   controllerPort: number,
   delivered?: () => boolean,
+  opts: { sendHighWaterMark?: number } = {},
 ): Promise<{ send(frame: string): Promise<void>; nextCommand(): Promise<string> }> {
-  const pub = new Publisher({ linger: 0 });
+  const pub = new Publisher({ linger: 0, ...(opts.sendHighWaterMark !== undefined ? { sendHighWaterMark: opts.sendHighWaterMark } : {}) });
   const sub = new Subscriber({ linger: 0 });
   t.after(() => {
     pub.close();

@@ -23,7 +23,14 @@ function peer(roomId: string, overrides: Partial<NewPeer> = {}): NewPeer {
   return { room_id: roomId, role: 'worker', metadata: { status: 'available' }, node_id: 'node-a', preferred_id: 'gpu-1', ...overrides };
 }
 
-export function runStoreContract(name: string, factory: StoreFactory): void {
+/**
+ * What a store does with a room that has no peer: `expire-idle` removes it after its idle TTL
+ * (the memory store, one process); `kept-until-deleted` keeps it until DELETE (the Redis store,
+ * whose rooms must outlive every server process).
+ */
+export type IdleRooms = 'expire-idle' | 'kept-until-deleted';
+
+export function runStoreContract(name: string, factory: StoreFactory, idleRooms: IdleRooms): void {
   async function fresh(t: { after: (fn: () => Promise<void>) => void }): Promise<SignalingStore> {
     const store = await factory();
     t.after(() => store.close());
@@ -110,36 +117,56 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
     assert.equal(await store.setMetadata('ghost', {}), undefined);
   });
 
-  test(`${name}: a room with no peer expires after its TTL; one with peers does not`, async (t) => {
-    const store = await fresh(t);
-    const idle = room({ idle_ttl_ms: 40 });
-    // Long enough that the peer surely joins before it runs out, even on a loaded machine.
-    const busy = room({ idle_ttl_ms: 1000 });
-    await store.createRoom(idle);
-    await store.createRoom(busy);
-    const joinedAt = Date.now();
-    await store.addPeer(peer(busy.room_id));
-    await waitFor(async () => (await store.getRoom(idle.room_id)) === undefined, 5000, 'the idle room to expire');
-    // Past the busy room's TTL too: it stays because it has a peer.
-    await new Promise((r) => setTimeout(r, Math.max(0, joinedAt + 1100 - Date.now())));
-    await store.sweepIdleRooms();
-    assert.ok(await store.getRoom(busy.room_id), 'a room with a peer stays');
-    assert.equal(await store.addPeer(peer(idle.room_id, { preferred_id: 'late' })), undefined);
-    assert.equal(await store.wasDeleted(idle.room_id), true, 'an expired room counts as deleted');
-    assert.equal((await store.stats()).rooms, 1);
-  });
+  if (idleRooms === 'expire-idle') {
+    test(`${name}: a room with no peer expires after its TTL; one with peers does not`, async (t) => {
+      const store = await fresh(t);
+      const idle = room({ idle_ttl_ms: 40 });
+      // Long enough that the peer surely joins before it runs out, even on a loaded machine.
+      const busy = room({ idle_ttl_ms: 1000 });
+      await store.createRoom(idle);
+      await store.createRoom(busy);
+      const joinedAt = Date.now();
+      await store.addPeer(peer(busy.room_id));
+      await waitFor(async () => (await store.getRoom(idle.room_id)) === undefined, 5000, 'the idle room to expire');
+      // Past the busy room's TTL too: it stays because it has a peer.
+      await new Promise((r) => setTimeout(r, Math.max(0, joinedAt + 1100 - Date.now())));
+      await store.sweepIdleRooms();
+      assert.ok(await store.getRoom(busy.room_id), 'a room with a peer stays');
+      assert.equal(await store.addPeer(peer(idle.room_id, { preferred_id: 'late' })), undefined);
+      assert.equal(await store.wasDeleted(idle.room_id), true, 'an expired room counts as deleted');
+      assert.equal((await store.stats()).rooms, 1);
+    });
 
-  test(`${name}: the idle clock starts when the last peer leaves`, async (t) => {
-    const store = await fresh(t);
-    const r = room({ idle_ttl_ms: 40 });
-    await store.createRoom(r);
-    await store.addPeer(peer(r.room_id, { preferred_id: 'only' }));
-    await store.removePeer('only');
-    await waitFor(async () => (await store.sweepIdleRooms()).includes(r.room_id), 5000, 'the sweep to remove the room');
-    assert.equal(await store.getRoom(r.room_id), undefined);
-    assert.deepEqual(await store.listPeers(r.room_id), []);
-    assert.deepEqual(await store.sweepIdleRooms(), [], 'a room is reported once');
-  });
+    test(`${name}: the idle clock starts when the last peer leaves`, async (t) => {
+      const store = await fresh(t);
+      const r = room({ idle_ttl_ms: 40 });
+      await store.createRoom(r);
+      await store.addPeer(peer(r.room_id, { preferred_id: 'only' }));
+      await store.removePeer('only');
+      await waitFor(async () => (await store.sweepIdleRooms()).includes(r.room_id), 5000, 'the sweep to remove the room');
+      assert.equal(await store.getRoom(r.room_id), undefined);
+      assert.deepEqual(await store.listPeers(r.room_id), []);
+      assert.deepEqual(await store.sweepIdleRooms(), [], 'a room is reported once');
+    });
+  } else {
+    test(`${name}: a room with no peer is kept until deleted, past its idle TTL, token and all`, async (t) => {
+      const store = await fresh(t);
+      const r = room({ idle_ttl_ms: 20 });
+      await store.createRoom(r);
+      await store.addPeer(peer(r.room_id, { preferred_id: 'only' }));
+      await store.removePeer('only');
+      // Well past the TTL, with sweeps: still there, with the same token digest, and joinable.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(await store.sweepIdleRooms(), []);
+      assert.deepEqual(await store.getRoom(r.room_id), r);
+      assert.equal(await store.wasDeleted(r.room_id), false);
+      assert.equal((await store.addPeer(peer(r.room_id, { preferred_id: 'back' })))?.peer_id, 'back');
+      assert.equal((await store.stats()).rooms, 1);
+      await store.deleteRoom(r.room_id);
+      assert.equal(await store.getRoom(r.room_id), undefined, 'until it is deleted');
+      assert.equal(await store.wasDeleted(r.room_id), true);
+    });
+  }
 
   test(`${name}: deleteRoom removes the room with its peers and routing state, and reports the peers`, async (t) => {
     const store = await fresh(t);

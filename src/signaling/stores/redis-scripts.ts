@@ -6,8 +6,7 @@
  *
  * Keys (P is the prefix, "srtc:"):
  *   P rooms              set of room ids
- *   P room:<r>           hash rec (RoomRecord JSON), ttl, seq (join counter), pv (peers version)
- *   P idle               zset room -> when it expires (present only while the room is empty)
+ *   P room:<r>           hash rec (RoomRecord JSON), seq (join counter), pv (peers version); kept until the room is deleted
  *   P peers:<r>          hash peer id -> "joinseq \t role \t node \t metadata JSON"
  *   P peer:<p>           string: the peer's room (makes ids unique across rooms)
  *   P npeers:<node>      set of the peer ids a server process registered
@@ -19,78 +18,64 @@
  *   P rlog:<r>           list: the last redis-routing.ts LOG_LENGTH changes (JSON), oldest first
  *   P due                zset room -> its earliest claim or queue deadline
  *   P count              hash worker / client -> peers
- *   P deleted:<r>        string: when the room was deleted or expired (expires after LIMITS.roomTombstoneTtlMs)
+ *   P deleted:<r>        string: when the room was deleted (expires after LIMITS.roomTombstoneTtlMs)
+ * Rooms have no idle expiry here: they are kept until deleted (DELETE /rooms/<id>), so they
+ * outlive every server process (and, with AOF, Redis restarts). An older version's P idle zset
+ * is dropped when a store opens.
  * Standalone Redis only: the scripts build some key names themselves (not Redis Cluster safe).
  */
 
-/** KEYS: room, rooms, idle, peers, routing, due. ARGV: id, record JSON, ttl, now, expires at, prefix. */
+/** KEYS: room, rooms. ARGV: id, record JSON, prefix. Returns 1 created, 0 the id is taken. */
 export const CREATE_ROOM = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local exp = redis.call('ZSCORE', KEYS[3], ARGV[1])
-  if exp and tonumber(exp) <= tonumber(ARGV[4]) and redis.call('HLEN', KEYS[4]) == 0 then
-    redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], ARGV[6] .. 'rq:' .. ARGV[1], ARGV[6] .. 'rr:' .. ARGV[1], ARGV[6] .. 'rl:' .. ARGV[1], ARGV[6] .. 'rlog:' .. ARGV[1])
-    redis.call('ZREM', KEYS[6], ARGV[1])
-  else
-    return 0
-  end
-end
-redis.call('DEL', ARGV[6] .. 'deleted:' .. ARGV[1])
-redis.call('HSET', KEYS[1], 'rec', ARGV[2], 'ttl', ARGV[3], 'seq', 0, 'pv', 0)
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', ARGV[3] .. 'deleted:' .. ARGV[1])
+redis.call('HSET', KEYS[1], 'rec', ARGV[2], 'seq', 0, 'pv', 0)
 redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 return 1
 `;
 
 /**
- * KEYS: room, rooms, idle, peers, routing, due, count. ARGV: id, prefix, expired-before ('' for
- * unconditional), now, tombstone TTL. Returns the peers hash as a flat list, or false when nothing was deleted.
+ * KEYS: room, rooms, peers, routing, due, count. ARGV: id, prefix, now, tombstone TTL. Returns
+ * the peers hash as a flat list, or false when there was no such room.
  */
 export const DELETE_ROOM = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if ARGV[3] ~= '' then
-  local exp = redis.call('ZSCORE', KEYS[3], ARGV[1])
-  if not exp or tonumber(exp) > tonumber(ARGV[3]) or redis.call('HLEN', KEYS[4]) > 0 then return false end
-end
-local all = redis.call('HGETALL', KEYS[4])
+local all = redis.call('HGETALL', KEYS[3])
 for i = 1, #all, 2 do
   local role, node = string.match(all[i + 1], '^%d+\\t([^\\t]*)\\t([^\\t]*)\\t')
   redis.call('DEL', ARGV[2] .. 'peer:' .. all[i])
   redis.call('SREM', ARGV[2] .. 'npeers:' .. node, all[i])
-  redis.call('HINCRBY', KEYS[7], role, -1)
+  redis.call('HINCRBY', KEYS[6], role, -1)
 end
-redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], ARGV[2] .. 'rq:' .. ARGV[1], ARGV[2] .. 'rr:' .. ARGV[1], ARGV[2] .. 'rl:' .. ARGV[1], ARGV[2] .. 'rlog:' .. ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], ARGV[2] .. 'rq:' .. ARGV[1], ARGV[2] .. 'rr:' .. ARGV[1], ARGV[2] .. 'rl:' .. ARGV[1], ARGV[2] .. 'rlog:' .. ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[6], ARGV[1])
-redis.call('SET', ARGV[2] .. 'deleted:' .. ARGV[1], ARGV[4], 'PX', ARGV[5])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('SET', ARGV[2] .. 'deleted:' .. ARGV[1], ARGV[3], 'PX', ARGV[4])
 return all
 `;
 
 /**
- * KEYS: room, idle, peers, count. ARGV: room id, now, max peers ('' none), role, node, metadata
- * JSON, prefix, candidate ids... Returns {1, id}, {0} no such room, {-1} full, {2} every candidate taken.
+ * KEYS: room, peers, count. ARGV: room id, max peers ('' none), role, node, metadata JSON,
+ * prefix, candidate ids... Returns {1, id}, {0} no such room, {-1} full, {2} every candidate taken.
  */
 export const ADD_PEER = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-local exp = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if exp and tonumber(exp) <= tonumber(ARGV[2]) then return {0} end
-if ARGV[3] ~= '' and redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[3]) then return {-1} end
-for i = 8, #ARGV do
+if ARGV[2] ~= '' and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[2]) then return {-1} end
+for i = 7, #ARGV do
   local id = ARGV[i]
-  if redis.call('SET', ARGV[7] .. 'peer:' .. id, ARGV[1], 'NX') then
+  if redis.call('SET', ARGV[6] .. 'peer:' .. id, ARGV[1], 'NX') then
     local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-    redis.call('HSET', KEYS[3], id, seq .. '\\t' .. ARGV[4] .. '\\t' .. ARGV[5] .. '\\t' .. ARGV[6])
-    redis.call('SADD', ARGV[7] .. 'npeers:' .. ARGV[5], id)
-    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('HSET', KEYS[2], id, seq .. '\\t' .. ARGV[3] .. '\\t' .. ARGV[4] .. '\\t' .. ARGV[5])
+    redis.call('SADD', ARGV[6] .. 'npeers:' .. ARGV[4], id)
     redis.call('HINCRBY', KEYS[1], 'pv', 1)
-    redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+    redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
     return {1, id}
   end
 end
 return {2}
 `;
 
-/** KEYS: count, idle. ARGV: peer id, prefix, now. Returns {room, value} or false when the peer is gone. */
+/** KEYS: count. ARGV: peer id, prefix. Returns {room, value} or false when the peer is gone. */
 export const REMOVE_PEER = `
 local pkey = ARGV[2] .. 'peer:' .. ARGV[1]
 local room = redis.call('GET', pkey)
@@ -104,12 +89,7 @@ local role, node = string.match(v, '^%d+\\t([^\\t]*)\\t([^\\t]*)\\t')
 redis.call('SREM', ARGV[2] .. 'npeers:' .. node, ARGV[1])
 redis.call('HINCRBY', KEYS[1], role, -1)
 local rkey = ARGV[2] .. 'room:' .. room
-if redis.call('EXISTS', rkey) == 1 then
-  redis.call('HINCRBY', rkey, 'pv', 1)
-  if redis.call('HLEN', peers) == 0 then
-    redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(redis.call('HGET', rkey, 'ttl')), room)
-  end
-end
+if redis.call('EXISTS', rkey) == 1 then redis.call('HINCRBY', rkey, 'pv', 1) end
 return {room, v}
 `;
 

@@ -10,7 +10,9 @@
  *
  * Failures: commands are not queued while Redis is unreachable; they fail at once (or after
  * LIMITS.storeCommandTimeoutMs) with StoreUnavailableError, and ioredis keeps reconnecting in the
- * background. Rooms persist as long as Redis does (docs/signaling.md: AOF).
+ * background. Rooms and their token digests are kept until deleted (no idle expiry, unlike the
+ * memory store), so they outlive every server process; across a Redis restart they persist as
+ * long as Redis does (docs/signaling.md: AOF).
  */
 import { Redis } from 'ioredis';
 import { SleapRtcError } from '../../errors.js';
@@ -121,6 +123,8 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 export async function openRedisStore(opts: RedisStoreOptions): Promise<SignalingStore & { readonly connection: RedisConnection }> {
   const connection = await connectRedis(opts.url, 'sleap-rtc-store');
+  // Rooms are kept until deleted; an older version's idle-expiry index is not used any more.
+  await connection.redis.del(`${PREFIX}idle`).catch(() => {});
   return createRedisStore(connection, opts.now ?? Date.now);
 }
 
@@ -132,10 +136,10 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
     const fn = (redis as unknown as Record<string, ScriptCall>)[name] as ScriptCall;
     return (...args) => fn.apply(redis, args);
   };
-  const createRoomScript = script(CREATE_ROOM, 6);
-  const deleteRoomScript = script(DELETE_ROOM, 7);
-  const addPeerScript = script(ADD_PEER, 4);
-  const removePeerScript = script(REMOVE_PEER, 2);
+  const createRoomScript = script(CREATE_ROOM, 2);
+  const deleteRoomScript = script(DELETE_ROOM, 6);
+  const addPeerScript = script(ADD_PEER, 3);
+  const removePeerScript = script(REMOVE_PEER, 1);
   const peerRecordScript = script(PEER_RECORD, 0);
   const readRoutingScript = script(READ_ROUTING, 7);
   const applyRoutingScript = script(APPLY_ROUTING, 7);
@@ -145,7 +149,6 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
 
   const k = {
     rooms: `${PREFIX}rooms`,
-    idle: `${PREFIX}idle`,
     due: `${PREFIX}due`,
     count: `${PREFIX}count`,
     nodes: `${PREFIX}nodes`,
@@ -230,32 +233,27 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
     },
 
     async createRoom(record: RoomRecord) {
-      const at = now();
       const r = record.room_id;
-      const created = await call('create room', () =>
-        createRoomScript(k.room(r), k.rooms, k.idle, k.peers(r), k.routing(r), k.due, r, JSON.stringify(record), record.idle_ttl_ms, at, at + record.idle_ttl_ms, PREFIX),
-      );
+      const created = await call('create room', () => createRoomScript(k.room(r), k.rooms, r, JSON.stringify(record), PREFIX));
       if (created === 1) cache.delete(r);
       return created === 1;
     },
 
     async getRoom(roomId) {
-      const [rec, exp] = await call('get room', () => Promise.all([redis.hget(k.room(roomId), 'rec'), redis.zscore(k.idle, roomId)]));
+      const rec = await call('get room', () => redis.hget(k.room(roomId), 'rec'));
       if (rec === null) return undefined;
-      if (exp !== null && Number(exp) <= now()) return undefined;
       return Object.freeze(JSON.parse(rec) as RoomRecord);
     },
 
     async deleteRoom(roomId) {
-      const flat = (await call('delete room', () => deleteRoomScript(k.room(roomId), k.rooms, k.idle, k.peers(roomId), k.routing(roomId), k.due, k.count, roomId, PREFIX, '', now(), LIMITS.roomTombstoneTtlMs))) as string[] | null;
+      const flat = (await call('delete room', () => deleteRoomScript(k.room(roomId), k.rooms, k.peers(roomId), k.routing(roomId), k.due, k.count, roomId, PREFIX, now(), LIMITS.roomTombstoneTtlMs))) as string[] | null;
       cache.delete(roomId);
       return Array.isArray(flat) ? peersFrom(roomId, flat) : undefined;
     },
 
     async wasDeleted(roomId) {
-      const [tomb, rec, exp] = await call('room deleted', () => Promise.all([redis.exists(`${PREFIX}deleted:${roomId}`), redis.hexists(k.room(roomId), 'rec'), redis.zscore(k.idle, roomId)]));
-      if (rec === 1) return exp !== null && Number(exp) <= now();
-      return tomb === 1;
+      const [tomb, rec] = await call('room deleted', () => Promise.all([redis.exists(`${PREFIX}deleted:${roomId}`), redis.hexists(k.room(roomId), 'rec')]));
+      return rec === 0 && tomb === 1;
     },
 
     async addPeer(input: NewPeer) {
@@ -268,7 +266,7 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
           candidates.push(peerIdCandidate(input.preferred_id, n));
         }
         const out = (await call('add peer', () =>
-          addPeerScript(k.room(r), k.idle, k.peers(r), k.count, r, now(), input.max_room_peers ?? '', input.role, input.node_id, metadata, PREFIX, ...candidates),
+          addPeerScript(k.room(r), k.peers(r), k.count, r, input.max_room_peers ?? '', input.role, input.node_id, metadata, PREFIX, ...candidates),
         )) as [number, string?];
         if (out[0] === 0) return undefined;
         if (out[0] === -1) throw new RoomFullError(input.max_room_peers ?? 0);
@@ -295,21 +293,13 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
     },
 
     async removePeer(peerId) {
-      const out = (await call('remove peer', () => removePeerScript(k.count, k.idle, peerId, PREFIX, now()))) as [string, string] | null;
+      const out = (await call('remove peer', () => removePeerScript(k.count, peerId, PREFIX))) as [string, string] | null;
       return out === null ? undefined : peerFrom(peerId, out[0], out[1]);
     },
 
     async sweepIdleRooms() {
-      const at = now();
-      const due = await call('idle rooms', () => redis.zrangebyscore(k.idle, '-inf', at));
-      const gone: string[] = [];
-      for (const r of due) {
-        const out = await call('sweep room', () => deleteRoomScript(k.room(r), k.rooms, k.idle, k.peers(r), k.routing(r), k.due, k.count, r, PREFIX, at, at, LIMITS.roomTombstoneTtlMs));
-        cache.delete(r);
-        if (Array.isArray(out)) gone.push(r);
-        else if ((await call('sweep room', () => redis.exists(k.room(r)))) === 0) await call('sweep room', () => redis.zrem(k.idle, r));
-      }
-      return gone;
+      // Rooms in Redis are kept until deleted: nothing expires for sitting idle.
+      return [];
     },
 
     async stats(): Promise<StoreStats> {

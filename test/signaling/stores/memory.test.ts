@@ -7,7 +7,7 @@ import { SleapRtcError } from '../../../src/errors.js';
 import { createMemoryStore, openMemoryStore } from '../../../src/signaling/stores/memory.js';
 import { runStoreContract } from '../store-contract.js';
 
-runStoreContract('memory store', () => createMemoryStore());
+runStoreContract('memory store', () => createMemoryStore(), 'expire-idle');
 
 test('memory store: expiry follows the injected clock exactly', async () => {
   let now = 1_000;

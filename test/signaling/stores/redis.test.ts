@@ -22,7 +22,7 @@ runStoreContract('redis store', async () => {
   const store = await openRedisStore({ url: redis.url });
   await store.connection.redis.flushdb();
   return store;
-});
+}, 'kept-until-deleted');
 
 test('redis store: unreachable at start is STORE_UNAVAILABLE naming the URL (no password)', async () => {
   const port = await freePort();

@@ -12,6 +12,7 @@ import { applySharedStorageRoot, type StorageOrigin } from './compat.js';
 import { ConfigError, ConfigNotFoundError, type ConfigProblem } from './errors.js';
 import { deepFreeze, type DeepReadonly } from './freeze.js';
 import { issuesToProblems } from './problems.js';
+import { resolveStoreKey } from './store-key.js';
 import { configSchema, expandHome, storageSectionSchema, type ConfigData, type StorageBackendConfig } from './schema.js';
 
 export const CONFIG_ENV_VAR = 'SLEAP_RTC_CONFIG';
@@ -145,8 +146,16 @@ function buildConfig(
     logger,
   });
   problems.push(...compat.problems);
+  const store = parsed.success ? resolveStoreKey(parsed.data.signaling.store, parsed.data.server.store, source) : undefined;
+  problems.push(...(store?.problems ?? []));
   if (!parsed.success || problems.length) throw new ConfigError(problems);
-  return deepFreeze({ ...parsed.data, storage: compat.storage, config_file: source, storage_origin: compat.origin });
+  return deepFreeze({
+    ...parsed.data,
+    server: { ...parsed.data.server, store: (store as NonNullable<typeof store>).store },
+    storage: compat.storage,
+    config_file: source,
+    storage_origin: compat.origin,
+  });
 }
 
 /** True for a non-empty table: `[storage.x]` sections exist (even if they are invalid). */

@@ -100,6 +100,11 @@ export function storageSectionSchema(ctx: SchemaContext) {
 const SIGNALING_URL = /^(https?|wss?):\/\/[^\s/]+/;
 const ICE_URL = /^(stun|stuns|turn|turns):\S+$/;
 
+/** "memory" (one process) or redis://HOST:PORT/DB (several processes share rooms, routing and the queue). */
+function storeSchema() {
+  return z.string().regex(/^(memory|redis:\/\/[^\s/]+(\/\d{1,2})?)$/, 'must be "memory" or a Redis URL, e.g. "redis://127.0.0.1:6379/0"');
+}
+
 export function configSchema(ctx: SchemaContext) {
   return z.strictObject({
     storage: storageSectionSchema(ctx).default({}),
@@ -111,6 +116,8 @@ export function configSchema(ctx: SchemaContext) {
           .default(`http://${LIMITS.signalingDefaultHost}:${LIMITS.signalingDefaultPort}`),
         room_id: IdSchema.optional(),
         token: z.string().min(1, 'must not be empty; remove the line if the room has no token').optional(),
+        /** Where `sleap-rtc server` keeps rooms, peers and the queue: "memory" (one process) or redis://HOST:PORT/DB (shared by several processes). */
+        store: storeSchema().optional(),
       })
       .prefault({}),
     server: z
@@ -120,11 +127,11 @@ export function configSchema(ctx: SchemaContext) {
         ping_interval_s: z.number().positive().default(LIMITS.signalingPingIntervalMs / 1000),
         max_payload_bytes: z.int().positive().default(LIMITS.signalingMaxPayloadBytes),
         room_idle_ttl_s: z.number().positive().default(LIMITS.roomIdleTtlMs / 1000),
-        /** "memory" (one process) or redis://HOST:PORT/DB (several processes share rooms, routing and the queue). */
-        store: z
-          .string()
-          .regex(/^(memory|redis:\/\/[^\s/]+(\/\d{1,2})?)$/, 'must be "memory" or a Redis URL, e.g. "redis://127.0.0.1:6379/0"')
-          .default('memory'),
+        /**
+         * The older place of [signaling] store, still read. After loading it holds the store in
+         * effect (store-key.ts): [signaling] store, else this, else "memory".
+         */
+        store: storeSchema().optional(),
         /** The memory store's rooms file; absent: the default under the state folder; "": keep rooms in memory only. */
         rooms_file: z.string().optional(),
         max_peers_per_room: z.int().min(1).default(LIMITS.maxPeersPerRoom),
@@ -171,6 +178,7 @@ export function configSchema(ctx: SchemaContext) {
 }
 
 export type ConfigSchema = ReturnType<typeof configSchema>;
-/** The validated file, with every default filled in. */
-export type ConfigData = z.output<ConfigSchema>;
+type ParsedConfig = z.output<ConfigSchema>;
+/** The validated file, with every default filled in; `server.store` is the store in effect (store-key.ts). */
+export type ConfigData = Omit<ParsedConfig, 'server'> & { server: ParsedConfig['server'] & { store: string } };
 export type StorageBackendConfig = z.output<ReturnType<typeof storageBackendSchema>>;

@@ -18,7 +18,8 @@ test('rooms on Redis outlive their idle TTL and every server process; only DELET
   t.after(() => rm(dir, { recursive: true, force: true }));
   const config = joinPath(dir, 'server.toml');
   // The idle TTL applies to the memory store; with Redis it must not remove anything.
-  await writeFile(config, `[server]\nroom_idle_ttl_s = 1\nstore = "${redis.url}"\n`);
+  // The store by its [signaling] key (issue 12), the idle TTL in [server].
+  await writeFile(config, `[signaling]\nstore = "${redis.url}"\n[server]\nroom_idle_ttl_s = 1\n`);
   const start = (): Promise<RunningServer> => startCliServer(t, ['--port', '0', '--config', config]);
 
   const [a, b] = await Promise.all([start(), start()]);

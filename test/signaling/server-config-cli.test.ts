@@ -7,6 +7,7 @@ import path from 'node:path';
 import { startSignalingServer } from '../../src/signaling/server.js';
 import { runCli } from '../helpers/cli.js';
 import { startCliServer } from './cli-server.js';
+import { freePort } from './redis-server.js';
 
 test('server --config takes [server] settings from the file; flags beat the file', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-server-'));
@@ -38,4 +39,24 @@ test('server --config naming a missing file or a bad [server] section exits 2 na
   assert.equal(bad.code, 2);
   assert.ok(bad.stderr.includes(file), bad.stderr);
   assert.match(bad.stderr, /server\.port/);
+});
+
+test('server --config reads the store from [signaling] store; the older [server] store naming another store is a configuration error (exit 2)', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-server-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}/3`;
+  const file = path.join(dir, 'store.toml');
+  // Nothing listens there: the error names the URL, which shows the key was read.
+  await writeFile(file, `[signaling]\nstore = "${url}"\n`);
+  const unreachable = await runCli(['server', '--port', '0', '--config', file], { timeoutMs: 120_000 });
+  assert.equal(unreachable.code, 1, unreachable.stderr);
+  assert.match(unreachable.stderr, new RegExp(`STORE_UNAVAILABLE\\]: Cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/3`));
+  assert.match(unreachable.stderr, /\[signaling\] store/);
+
+  await writeFile(file, `[signaling]\nstore = "${url}"\n[server]\nstore = "memory"\n`);
+  const clash = await runCli(['server', '--port', '0', '--config', file], { timeoutMs: 120_000 });
+  assert.equal(clash.code, 2, clash.stderr);
+  assert.match(clash.stderr, /CONFIG_INVALID/);
+  assert.ok(clash.stderr.includes(`${file}: server.store: is "memory" but signaling.store is "${url}"`), clash.stderr);
 });

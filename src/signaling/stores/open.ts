@@ -1,5 +1,5 @@
 /**
- * From a store setting (`--store`, `[server] store`) to a store and a bus: `memory` (the
+ * From a store setting (`--store`, `[signaling] store` or the older `[server] store`) to a store and a bus: `memory` (the
  * default; with a rooms file when one is configured) or `redis://[:password@]HOST:PORT/DB`.
  */
 import { UsageError } from '../../errors.js';

@@ -95,7 +95,7 @@ export async function connectRedis(url: string, name: string): Promise<RedisConn
     const why = (lastError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message;
     throw new SleapRtcError(
       'STORE_UNAVAILABLE',
-      `Cannot reach Redis at ${safeUrl} (${why}). Start redis-server there, or fix --store / [server] store.`,
+      `Cannot reach Redis at ${safeUrl} (${why}). Start redis-server there, or fix --store / [signaling] store.`,
       { store: safeUrl },
       { cause: err },
     );

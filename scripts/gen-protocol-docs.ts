@@ -83,7 +83,7 @@ const SHARED_TYPES: readonly [string, z.ZodType][] = [
  * sentence here. A schema with such a rule and no note, or a note nobody needs, fails generation.
  */
 const RULE_NOTES: Readonly<Record<string, string>> = {
-  FILE_META: 'With `kind: "file"`, `size` and `sha256` must be given (not null). With `kind: "tar"`, both must be null: a folder is packed while it is sent, so `FILE_COMPLETE` carries them.',
+  FILE_META: 'With `kind: "file"`, `size` and `sha256` must be given (not null). With `kind: "tar"`, both must be null: a folder is packed while it is sent, so `FILE_COMPLETE` carries them. With `kind: "folder"` (a folder offered file by file), `size`, `sha256` and `files` must be given; `files` is allowed with no other kind.',
 };
 
 // ---- zod internals we read (zod 4's documented `_zod.def`) --------------------------------------

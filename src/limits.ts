@@ -67,6 +67,8 @@ export const LIMITS = {
   transferMaxBytes: 1024 * 1024 * 1024 * 1024,
   /** Most entries (files + folders) in one received folder. */
   transferMaxEntries: 1_000_000,
+  /** Channels of a folder's files (offered file by file) held on the worker before its receiver takes them. */
+  folderHeldChannels: 8,
   /** Largest JSON control frame on a transfer channel. */
   transferControlMaxBytes: 64 * 1024,
   /** A transfer with no data or confirmation for this long fails with TRANSFER_STALLED. */

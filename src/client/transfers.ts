@@ -28,8 +28,15 @@ export interface TransferTally {
 }
 
 /** One transfer's line for the user when it did not simply stream from the start. */
-function reportShortcut(r: JobReporter, direction: 'upload' | 'download', res: { name: string; size: number; cached: boolean; resumedFrom: number }): void {
+function reportShortcut(
+  r: JobReporter,
+  direction: 'upload' | 'download',
+  res: { name: string; size: number; cached: boolean; resumedFrom: number; entries: number | null; cachedFiles: number | null },
+): void {
   if (res.cached) r.info(`${direction} ${res.name}: cached on worker (${formatBytes(res.size)} not sent)`);
+  else if (res.cachedFiles !== null && res.resumedFrom > 0) {
+    r.info(`${direction} ${res.name}: ${res.cachedFiles} of ${res.entries ?? 0} file(s) cached on worker, ${formatBytes(res.resumedFrom)} of ${formatBytes(res.size)} not sent`);
+  }
   else if (res.resumedFrom > 0) r.info(`${direction} ${res.name}: resumed at ${formatBytes(res.resumedFrom)} of ${formatBytes(res.size)}`);
 }
 
@@ -74,6 +81,8 @@ export async function sendInputs(opts: {
           if (opts.tally) opts.tally.sent += n;
         },
         digest: (p, signal) => index.digest(p, signal),
+        // A model folder is offered file by file, so each of its files is cached and resumed.
+        folders: 'offer',
         onProgress: (p) => {
           last = p.bytes;
           if (p.total !== null && input.kind === 'directory') sizes[i] = p.total;

@@ -20,8 +20,19 @@ import { typesOf } from './codec.js';
 export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (SHA-256)');
 const ByteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
-export const TransferKindSchema = z.enum(['file', 'tar']);
+export const TransferKindSchema = z.enum(['file', 'tar', 'folder']);
 export type TransferKind = z.infer<typeof TransferKindSchema>;
+
+/**
+ * One file of a folder offered file by file (kind `folder`): its path inside the folder (relative,
+ * POSIX, confined there by the receiver), size and SHA-256.
+ */
+export const FolderFileSchema = z.strictObject({
+  path: z.string().min(1).max(4096),
+  size: ByteCount,
+  sha256: Sha256HexSchema,
+});
+export type FolderFile = z.infer<typeof FolderFileSchema>;
 
 /**
  * First message of a transfer. For `file`, size and sha256 are known up front (the sender hashes
@@ -40,8 +51,20 @@ export const FileMetaSchema = z
     sha256: Sha256HexSchema.nullable(),
     approx_size: ByteCount.optional(),
     entries: z.number().int().nonnegative().optional(),
+    /**
+     * `folder` only: every file of the folder, each then sent as its own file transfer on channel
+     * `transfer:<transfer_id>.f<index>` (offered, cached and resumed like any file). `size` is their
+     * total and `sha256` the SHA-256 of the list (src/content/folder-manifest.ts).
+     */
+    files: z.array(FolderFileSchema).max(100_000).optional(),
   })
   .superRefine((m, ctx) => {
+    if (m.kind === 'folder' && (m.size === null || m.sha256 === null || m.files === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['files'], message: 'a folder transfer must announce size, sha256 and files' });
+    }
+    if (m.kind !== 'folder' && m.files !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['files'], message: 'only a folder transfer lists files' });
+    }
     if (m.kind === 'file' && (m.size === null || m.sha256 === null)) {
       ctx.addIssue({ code: 'custom', path: ['size'], message: 'a file transfer must announce size and sha256' });
     }
@@ -149,6 +172,11 @@ export const TRANSFER_LABEL_PREFIX = 'transfer:';
 
 export function transferChannelLabel(transferId: string): string {
   return TRANSFER_LABEL_PREFIX + transferId;
+}
+
+/** The transfer id of file `index` of folder transfer `folderId` (its own channel). */
+export function folderFileTransferId(folderId: string, index: number): string {
+  return `${folderId}.f${index}`;
 }
 
 /** The transfer id of a channel label, or null when the label is not a (valid) transfer label. */

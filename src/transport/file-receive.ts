@@ -43,6 +43,8 @@ import { RateMeter, type TransferProgressEvent } from './progress.js';
 import { StallTimer } from './stall-timer.js';
 import { TarExtractor } from './tar-extract.js';
 import { TransferFraming } from './transfer-framing.js';
+import { checkFolderOffer, placeCachedFolder, receiveFolderFiles } from './folder-receive.js';
+import type { ManifestFile } from '../content/folder-manifest.js';
 
 export interface ReceiveOptions {
   /** Existing directory the transfer lands in; the sender's name is confined to it. */
@@ -80,6 +82,11 @@ export interface ReceiveOptions {
   resumable?: boolean;
   /** Resumable part files are synced and their sidecar updated at least this often. */
   checkpointBytes?: number;
+  /**
+   * Folder offers (kind `folder`): the channel of each of the folder's files, by its transfer id
+   * (`<id>.f<index>`). Without it a folder offer is refused (TRANSFER_PROTOCOL).
+   */
+  subChannel?: (transferId: string, signal: AbortSignal) => Promise<PeerChannel>;
 }
 
 export interface ReceiveResult {
@@ -101,6 +108,10 @@ export interface ReceiveResult {
   bytesReceived: number;
   /** With a store: the hold on the cache entry this file came from; release it when the job ends. */
   lease: Lease | null;
+  /** Every hold on cache entries this transfer took (a file's one, or each file of a folder's). */
+  leases: Lease[];
+  /** A folder offered file by file: how many of its files came from the store (null otherwise). */
+  cachedFiles: number | null;
 }
 
 type State = 'meta' | 'preparing' | 'ready' | 'data' | 'completing' | 'done' | 'failed';
@@ -133,6 +144,10 @@ class Receiver {
   #partial: PartialFile | null = null;
   #receipt: Receipt | null = null;
   #extractor: TarExtractor | null = null;
+  /** A folder offered file by file: its list, the run receiving its files, their leases. */
+  #folderFiles: ManifestFile[] | null = null;
+  #folderRun: Promise<{ bytesReceived: number; cachedFiles: number }> | null = null;
+  #folderLeases: Lease[] = [];
   #hash: Hash = createHash('sha256');
   /** Position in the file (a resumed prefix counts) of the bytes received and written so far. */
   #received = 0;
@@ -208,7 +223,20 @@ class Receiver {
     this.#stall?.touch();
     if (message.type === 'TRANSFER_CANCEL') {
       const why = message.reason ? `: ${message.reason}` : '';
-      this.#fail(new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${this.#transferId} was cancelled by the sender${why}.`, { transfer_id: this.#transferId, by: 'remote' }), false);
+      const cancelled = new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${this.#transferId} was cancelled by the sender${why}.`, { transfer_id: this.#transferId, by: 'remote' });
+      const run = this.#folderRun;
+      if (run) {
+        // A folder's sender stops when one of its files failed here: that file's code says why, so
+        // let it settle first (briefly).
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const later = new Promise<void>((r) => (timer = setTimeout(r, this.#opts.lingerMs)));
+        void Promise.race([run.catch(() => {}), later]).then(() => {
+          clearTimeout(timer);
+          this.#fail(cancelled, false);
+        });
+        return;
+      }
+      this.#fail(cancelled, false);
       return;
     }
     this.#enqueue({ kind: 'control', message }, 0);
@@ -270,7 +298,7 @@ class Receiver {
     this.#state = 'preparing';
     this.#meta = meta;
     if (meta.transfer_id !== this.#transferId) throw new SleapRtcError('TRANSFER_PROTOCOL', 'FILE_META names another transfer.');
-    const announced = meta.kind === 'file' ? (meta.size ?? 0) : (meta.approx_size ?? 0);
+    const announced = meta.kind === 'tar' ? (meta.approx_size ?? 0) : (meta.size ?? 0);
     if (announced > this.#opts.maxBytes) {
       throw new SleapRtcError('TRANSFER_TOO_LARGE', `"${meta.name}" is ${announced} bytes; this receiver accepts at most ${this.#opts.maxBytes}.`, { limit: this.#opts.maxBytes });
     }
@@ -289,6 +317,8 @@ class Receiver {
     if (meta.kind === 'file') {
       const cached = await this.#openFile(meta, meta.sha256 as string, meta.size as number);
       if (cached) return this.#finishCached(meta, cached);
+    } else if (meta.kind === 'folder') {
+      if (await this.#prepareFolder(meta)) return;
     } else {
       this.#partPath = await confinePath(this.#opts.destDir, `${meta.name}.${this.#transferId}.part`);
       if (this.#state !== 'preparing') return;
@@ -304,6 +334,52 @@ class Receiver {
     this.#state = 'ready';
     const held = this.#partial?.heldBytes ?? 0;
     this.#framing.send({ type: 'TRANSFER_READY', transfer_id: this.#transferId, offset: held, held_sha256: held > 0 ? (this.#partial?.heldSha256 ?? null) : null });
+  }
+
+  /** A folder offered file by file: its part folder; true when the store had every file and it is done. */
+  async #prepareFolder(meta: FileMeta): Promise<boolean> {
+    const files = checkFolderOffer(meta, this.#opts.maxEntries);
+    if (!this.#opts.subChannel) throw new SleapRtcError('TRANSFER_PROTOCOL', `"${meta.name.slice(0, 200)}": this receiver takes a folder as one stream, not file by file.`);
+    this.#folderFiles = files;
+    this.#partPath = await confinePath(this.#opts.destDir, `${meta.name}.${this.#transferId}.part`);
+    if (this.#state !== 'preparing') return false;
+    await mkdir(this.#partPath, { mode: 0o755 });
+    const store = this.#opts.store;
+    const leases = store ? await placeCachedFolder(store, files, this.#partPath) : null;
+    if (!leases) return false;
+    this.#folderLeases = leases;
+    if (this.#state !== 'preparing') return true;
+    await moveDirIntoPlace(this.#partPath, this.#finalPath, this.#opts.overwrite === true).catch((err: unknown) => {
+      throw destinationError(err, meta.name);
+    });
+    this.#partPath = '';
+    if (this.#state !== 'preparing') return true;
+    const held = this.#folderLeases;
+    this.#folderLeases = [];
+    await this.#succeed(meta, { size: meta.size as number, sha256: meta.sha256 as string, entries: files.length, cached: true, lease: null, leases: held, cachedFiles: files.length });
+    return true;
+  }
+
+  /** The folder's files, each on its own channel; a failure of one fails the folder. */
+  #startFolder(meta: FileMeta): void {
+    // Each file's transfer has its own stall timer; this channel carries only the start and the end.
+    this.#stall?.stop();
+    const run = receiveFolderFiles({
+      folderId: this.#transferId,
+      meta,
+      files: this.#folderFiles as ManifestFile[],
+      partPath: this.#partPath,
+      opts: this.#opts,
+      signal: this.#stop.signal,
+      receive: receiveTransfer,
+      leases: this.#folderLeases,
+      onFile: (before, inFile) => {
+        this.#written = before + inFile;
+        this.#emitProgress(false, false);
+      },
+    });
+    run.catch((err: unknown) => this.#fail(asTransferError(err, this.#transferId), true));
+    this.#folderRun = run;
   }
 
   /**
@@ -352,7 +428,7 @@ class Receiver {
       lease.release();
       return;
     }
-    await this.#succeed(meta, { size: meta.size as number, sha256: meta.sha256 as string, entries: null, cached: true, lease });
+    await this.#succeed(meta, { size: meta.size as number, sha256: meta.sha256 as string, entries: null, cached: true, lease, leases: [lease], cachedFiles: null });
   }
 
   async #start(m: FileStart): Promise<void> {
@@ -360,6 +436,7 @@ class Receiver {
     if (m.offset !== 0 && m.offset !== held) {
       throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: FILE_START at byte ${m.offset}, but this side offered ${held}.`);
     }
+    if (this.#folderFiles && m.offset !== 0) throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: a folder starts at 0, not at byte ${m.offset}.`);
     if (m.offset === 0 && held > 0) await (this.#partial as PartialFile).restart();
     this.#startOffset = m.offset;
     this.#received = m.offset;
@@ -368,6 +445,7 @@ class Receiver {
     this.#checkpointed = m.offset;
     this.#state = 'data';
     this.#emitProgress(true);
+    if (this.#folderFiles) this.#startFolder(this.#meta as FileMeta);
   }
 
   async #writeData(batch: Uint8Array[]): Promise<void> {
@@ -376,6 +454,7 @@ class Receiver {
       throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: data arrived ${when}.`);
     }
     const meta = this.#meta as FileMeta;
+    if (meta.kind === 'folder') throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: data arrived on a folder's own channel (each file has a channel of its own).`);
     let bytes = 0;
     for (const c of batch) bytes += c.byteLength;
     this.#received += bytes;
@@ -405,6 +484,7 @@ class Receiver {
     // From here on the work is local (hash, fsync, rename); a slow disk is not a stalled sender.
     this.#stall?.stop();
     const meta = this.#meta as FileMeta;
+    if (meta.kind === 'folder') return this.#completeFolder(meta, done);
     const expectedSize = meta.kind === 'file' ? meta.size : done.size;
     if (this.#received !== done.size || expectedSize !== done.size) {
       throw new SleapRtcError(
@@ -456,11 +536,33 @@ class Receiver {
       lease?.release();
       return;
     }
-    await this.#succeed(meta, { size: done.size, sha256: digest, entries, cached: false, lease });
+    await this.#succeed(meta, { size: done.size, sha256: digest, entries, cached: false, lease, leases: lease ? [lease] : [], cachedFiles: null });
+  }
+
+  /** Every file arrived (the sender says so after each was acknowledged): the folder into place. */
+  async #completeFolder(meta: FileMeta, done: FileComplete): Promise<void> {
+    if (done.size !== meta.size || done.sha256 !== meta.sha256) {
+      throw new SleapRtcError('TRANSFER_PROTOCOL', `"${meta.name}": the folder ended with a size or SHA-256 other than the one offered.`);
+    }
+    const files = await Promise.race([this.#folderRun as Promise<{ bytesReceived: number; cachedFiles: number }>, this.#failed]);
+    if (this.#state !== 'completing') return;
+    await moveDirIntoPlace(this.#partPath, this.#finalPath, this.#opts.overwrite === true).catch((err: unknown) => {
+      throw destinationError(err, meta.name);
+    });
+    this.#partPath = '';
+    if (this.#state !== 'completing') return;
+    const leases = this.#folderLeases;
+    this.#folderLeases = [];
+    this.#received = this.#startOffset + files.bytesReceived;
+    this.#written = meta.size as number;
+    await this.#succeed(meta, { size: done.size, sha256: done.sha256, entries: (this.#folderFiles ?? []).length, cached: false, lease: null, leases, cachedFiles: files.cachedFiles });
   }
 
   /** In place: tell the sender, and resolve once it has read that (it closes the channel) or after the linger. */
-  async #succeed(meta: FileMeta, r: { size: number; sha256: string; entries: number | null; cached: boolean; lease: Lease | null }): Promise<void> {
+  async #succeed(
+    meta: FileMeta,
+    r: { size: number; sha256: string; entries: number | null; cached: boolean; lease: Lease | null; leases: Lease[]; cachedFiles: number | null },
+  ): Promise<void> {
     this.#state = 'done';
     this.#emitProgress(true);
     this.#stall?.stop();
@@ -479,22 +581,24 @@ class Receiver {
       entries: r.entries,
       durationMs: Date.now() - this.#started,
       cached: r.cached,
-      resumedFrom: r.cached ? r.size : this.#startOffset,
+      resumedFrom: r.cached ? r.size : meta.kind === 'folder' ? r.size - (this.#received - this.#startOffset) : this.#startOffset,
       bytesReceived: r.cached ? 0 : this.#received - this.#startOffset,
       lease: r.lease,
+      leases: r.leases,
+      cachedFiles: r.cachedFiles,
     });
   }
 
-  #emitProgress(force: boolean): void {
+  #emitProgress(force: boolean, onChannel = true): void {
     const due = this.#written - this.#reported >= this.#opts.progressEveryBytes;
     if (!due && !force) return;
     this.#reported = this.#written;
-    if (this.#state === 'data' || this.#state === 'completing') {
+    if (onChannel && this.#meta?.kind !== 'folder' && (this.#state === 'data' || this.#state === 'completing')) {
       this.#framing.send({ type: 'TRANSFER_PROGRESS', transfer_id: this.#transferId, bytes: this.#written });
     }
     const meta = this.#meta;
     if (!meta || !this.#opts.onProgress) return;
-    const total = meta.kind === 'file' ? meta.size : (meta.approx_size ?? null);
+    const total = meta.kind === 'tar' ? (meta.approx_size ?? null) : meta.size;
     this.#opts.onProgress({ transferId: this.#transferId, name: meta.name, bytes: this.#written, total, rateBytesPerSec: this.#rate.update(this.#written) });
   }
 
@@ -539,6 +643,9 @@ class Receiver {
     if (partial) await (interrupted ? partial.keep() : partial.discard()).catch(() => {});
     this.#receipt?.end();
     this.#receipt = null;
+    // A folder's files that arrived stay in the cache (entries); the job's holds on them end here.
+    await this.#folderRun?.catch(() => {});
+    for (const l of this.#folderLeases.splice(0)) l.release();
     if (this.#partPath) await rm(this.#partPath, { recursive: true, force: true }).catch(() => {});
   }
 }

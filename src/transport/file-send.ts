@@ -20,6 +20,7 @@
  * finding the same SHA-256. FILE_START then says where the data begins.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SleapRtcError } from '../errors.js';
@@ -40,6 +41,7 @@ import { RateMeter, type TransferProgressEvent } from './progress.js';
 import { StallTimer } from './stall-timer.js';
 import { packStream, planDirectory, rechunk, type PackPlan } from './tar-pack.js';
 import { remoteTransferError, TransferFraming } from './transfer-framing.js';
+import { sendFolder } from './folder-send.js';
 
 export interface SendOptions {
   /** Name at the receiver, a relative path (default: the base name of the local path). */
@@ -61,6 +63,13 @@ export interface SendOptions {
   /** Where a file's SHA-256 comes from (the client's hash index); default: read the whole file. */
   digest?: (filePath: string, signal?: AbortSignal) => Promise<FileDigest>;
   /**
+   * A folder: offer it file by file (each file cached and resumed like any other; the receiver
+   * must take folder offers, as the worker does for job inputs) instead of one tar stream.
+   */
+  folders?: 'tar' | 'offer';
+  /** Send only this very file (same device and inode), opened without following a final symlink. */
+  expectInode?: { dev: number; ino: number };
+  /**
    * TEST HOOK, never for production: rewrite each chunk after it was hashed and before it is sent
    * (corruption and truncation tests inject faults here instead of mocking WebRTC).
    */
@@ -76,6 +85,8 @@ export interface SendResult {
   sha256: string;
   /** Files and folders sent (folders), null for a file. */
   entries: number | null;
+  /** A folder offered file by file: how many of its files the receiver already had (null otherwise). */
+  cachedFiles: number | null;
   durationMs: number;
   /** The receiver already had the file: nothing was sent. */
   cached: boolean;
@@ -88,7 +99,7 @@ export interface SendResult {
 /** Send a regular file or a folder, whichever `localPath` is. */
 export async function sendPath(peer: PeerConnection, localPath: string, opts: SendOptions = {}): Promise<SendResult> {
   const st = await stat(localPath).catch(() => null);
-  if (st?.isDirectory()) return sendDirectory(peer, localPath, opts);
+  if (st?.isDirectory()) return opts.folders === 'offer' ? sendFolder(peer, localPath, opts) : sendDirectory(peer, localPath, opts);
   return sendFile(peer, localPath, opts);
 }
 
@@ -101,8 +112,16 @@ export async function sendFile(peer: PeerConnection, filePath: string, opts: Sen
   const digest = await (opts.digest ?? sha256File)(filePath, opts.signal).catch((err: unknown) => {
     throw sourceReadError(filePath, err);
   });
-  const fh = await open(filePath, 'r');
+  const fh = await open(filePath, opts.expectInode ? constants.O_RDONLY | constants.O_NOFOLLOW : 'r').catch((err: unknown) => {
+    throw sourceReadError(filePath, err);
+  });
   try {
+    if (opts.expectInode) {
+      const now = await fh.stat();
+      if (!now.isFile() || now.dev !== opts.expectInode.dev || now.ino !== opts.expectInode.ino) {
+        throw new SleapRtcError('TRANSFER_SOURCE_INVALID', `${filePath} was replaced while its folder was being sent; send the folder again once nothing changes it.`, { path: filePath });
+      }
+    }
     const sender = new Sender(peer, opts, 'file', opts.name ?? path.basename(filePath));
     return await sender.run(
       { size: digest.size, sha256: digest.sha256 },
@@ -124,6 +143,34 @@ export async function sendDirectory(peer: PeerConnection, dirPath: string, opts:
     () => rechunk(packStream(plan), sender.chunkBytes),
     async (err) => err,
     async () => false,
+  );
+}
+
+/** What the files of a folder offer did: sent by `body` on channels of their own. */
+export interface FolderBodyResult {
+  bytesSent: number;
+  cachedFiles: number;
+}
+
+/**
+ * The folder transfer itself (src/transport/folder-send.ts builds the list): FILE_META with every
+ * file, then, unless the receiver has them all, `body` sends each file on its own channel; then
+ * FILE_COMPLETE with the total and the list's hash, and the receiver's TRANSFER_ACK.
+ */
+export function sendFolderOffer(
+  peer: PeerConnection,
+  opts: SendOptions,
+  name: string,
+  offer: { files: FileMeta['files'] & object; size: number; sha256: string },
+  body: (transferId: string, signal: AbortSignal) => Promise<FolderBodyResult>,
+): Promise<SendResult> {
+  const sender = new Sender(peer, opts, 'folder', name);
+  return sender.run(
+    { size: offer.size, sha256: offer.sha256, entries: offer.files.length, files: offer.files },
+    () => (async function* () {})(),
+    async (err) => err,
+    async () => false,
+    (signal) => body(sender.transferId, signal),
   );
 }
 
@@ -197,6 +244,7 @@ interface Announce {
   sha256?: string;
   approxSize?: number;
   entries?: number;
+  files?: FileMeta['files'];
 }
 
 class Sender {
@@ -250,6 +298,7 @@ class Sender {
     source: (from: number) => AsyncIterable<Uint8Array>,
     explain: (err: SleapRtcError) => Promise<SleapRtcError>,
     heldMatches: (offset: number, heldSha256: string) => Promise<boolean>,
+    folderBody?: (signal: AbortSignal) => Promise<FolderBodyResult>,
   ): Promise<SendResult> {
     this.#announce = announce;
     const signal = this.#opts.signal;
@@ -283,6 +332,7 @@ class Sender {
         sha256: announce.sha256 ?? null,
         ...(announce.approxSize !== undefined ? { approx_size: announce.approxSize } : {}),
         ...(announce.entries !== undefined ? { entries: announce.entries } : {}),
+        ...(announce.files !== undefined ? { files: announce.files } : {}),
       };
       this.#total = announce.size ?? announce.approxSize ?? null;
       this.#check();
@@ -293,8 +343,9 @@ class Sender {
         // The receiver already had this file: it is in place and nothing crosses the channel.
         this.#stall.stop();
         this.#acked = answer.ack.size;
-        return this.#result(answer.ack.size, answer.ack.sha256, announce, { cached: true, resumedFrom: answer.ack.size, bytesSent: 0 });
+        return this.#result(answer.ack.size, answer.ack.sha256, announce, { cached: true, resumedFrom: answer.ack.size, bytesSent: 0, cachedFiles: announce.files?.length ?? null });
       }
+      if (folderBody) return await this.#runFolder(framing, announce, folderBody);
       let offset = answer.ready.offset;
       if (offset > 0 && !(await heldMatches(offset, answer.ready.held_sha256 ?? ''))) offset = 0;
       this.#check();
@@ -325,7 +376,7 @@ class Sender {
       await Promise.race([ack, this.#failed]);
       this.#stall.stop();
       this.#emitProgress(this.#acked);
-      return this.#result(produced, sha256, announce, { cached: false, resumedFrom: offset, bytesSent: produced - offset });
+      return this.#result(produced, sha256, announce, { cached: false, resumedFrom: offset, bytesSent: produced - offset, cachedFiles: null });
     } catch (err) {
       const e = this.#error ?? asSendError(err, this.transferId);
       this.#fail(e, 'cancel');
@@ -343,7 +394,35 @@ class Sender {
     }
   }
 
-  #result(size: number, sha256: string, announce: Announce, how: { cached: boolean; resumedFrom: number; bytesSent: number }): SendResult {
+  /** A folder offer the receiver did not have whole: its files go on channels of their own. */
+  async #runFolder(framing: TransferFraming<ReceiverToSender, SenderToReceiver>, announce: Announce, body: (signal: AbortSignal) => Promise<FolderBodyResult>): Promise<SendResult> {
+    const size = announce.size as number;
+    const sha256 = announce.sha256 as string;
+    this.#streaming = true;
+    framing.send({ type: 'FILE_START', transfer_id: this.transferId, offset: 0 });
+    // Each file's transfer watches its own progress; this channel only carries the start and the end.
+    (this.#stall as StallTimer).stop();
+    const stop = new AbortController();
+    this.#failed.catch(() => stop.abort());
+    const done = await Promise.race([body(stop.signal), this.#failed]).catch((err: unknown) => {
+      stop.abort();
+      throw err;
+    });
+    this.#check();
+    const ack = new Promise<Extract<ReceiverToSender, { type: 'TRANSFER_ACK' }>>((resolve) => {
+      this.#finalAck = resolve;
+    });
+    framing.send({ type: 'FILE_COMPLETE', transfer_id: this.transferId, size, sha256 });
+    await Promise.race([ack, this.#failed]);
+    return this.#result(size, sha256, announce, {
+      cached: done.cachedFiles === (announce.files?.length ?? 0),
+      resumedFrom: size - done.bytesSent,
+      bytesSent: done.bytesSent,
+      cachedFiles: done.cachedFiles,
+    });
+  }
+
+  #result(size: number, sha256: string, announce: Announce, how: { cached: boolean; resumedFrom: number; bytesSent: number; cachedFiles: number | null }): SendResult {
     return {
       transferId: this.transferId,
       name: this.#name,
@@ -412,7 +491,7 @@ class Sender {
           // Straight after the offer: the receiver has the file already, if it is this file.
           const answer = this.#answer;
           this.#answer = null;
-          if (this.#kind !== 'file' || message.size !== this.#announce.size || message.sha256 !== this.#announce.sha256) {
+          if (this.#kind === 'tar' || message.size !== this.#announce.size || message.sha256 !== this.#announce.sha256) {
             this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver confirmed content that was not offered.`), 'cancel');
             return;
           }

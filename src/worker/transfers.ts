@@ -21,19 +21,30 @@ import type { JobOutput } from './job-runner.js';
 /** Routes the client's transfer channels on one peer connection to the job that asked for them. */
 export class TransferInbox {
   readonly #expected = new Map<string, (channel: PeerChannel) => void>();
+  /** Folders offered file by file: the channels of their files (`<id>.f<n>`), held until taken. */
+  readonly #folders = new Map<string, FolderChannels>();
   readonly #detach: () => void;
 
   constructor(peer: PeerConnection) {
     this.#detach = peer.onChannel((channel) => {
       const id = transferIdFromLabel(channel.label);
       const take = id === null ? undefined : this.#expected.get(id);
-      if (!take || id === null) {
-        channel.close();
+      if (take && id !== null) {
+        this.#expected.delete(id);
+        take(channel);
         return;
       }
-      this.#expected.delete(id);
-      take(channel);
+      const folder = id === null ? undefined : this.#folders.get(id.replace(/\.f\d+$/, ''));
+      if (id !== null && folder && /\.f\d+$/.test(id)) folder.arrive(id, channel);
+      else channel.close();
     });
+  }
+
+  /** Route the channels of folder transfer `id`'s files to the returned taker until `close()`. */
+  expectFolder(id: string): FolderChannels {
+    const folder = new FolderChannels(() => this.#folders.delete(id));
+    this.#folders.set(id, folder);
+    return folder;
   }
 
   /** Resolves with the channel of transfer `id` once the client opens it; rejects on timeout or abort. */
@@ -63,6 +74,59 @@ export class TransferInbox {
   close(): void {
     this.#detach();
     this.#expected.clear();
+    for (const f of [...this.#folders.values()]) f.close();
+  }
+}
+
+/** The channels of one folder's files: held (a few) until the folder's receiver takes them by id. */
+export class FolderChannels {
+  readonly #held = new Map<string, PeerChannel>();
+  readonly #waiting = new Map<string, (channel: PeerChannel) => void>();
+  readonly #onClose: () => void;
+  #closed = false;
+
+  constructor(onClose: () => void) {
+    this.#onClose = onClose;
+  }
+
+  arrive(id: string, channel: PeerChannel): void {
+    const take = this.#waiting.get(id);
+    if (take) {
+      this.#waiting.delete(id);
+      take(channel);
+    } else if (this.#closed || this.#held.has(id) || this.#held.size >= LIMITS.folderHeldChannels) {
+      channel.close();
+    } else {
+      this.#held.set(id, channel);
+    }
+  }
+
+  take = (id: string, signal: AbortSignal): Promise<PeerChannel> => {
+    const held = this.#held.get(id);
+    if (held) {
+      this.#held.delete(id);
+      return Promise.resolve(held);
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#waiting.delete(id);
+        reject(new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${id} was cancelled on this side.`, { transfer_id: id }));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiting.set(id, (channel) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(channel);
+      });
+    });
+  };
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose();
+    for (const c of this.#held.values()) c.close();
+    this.#held.clear();
   }
 }
 
@@ -86,7 +150,7 @@ export async function receiveInputs(opts: {
   store?: ContentStore | null;
   leases: Lease[];
 }): Promise<ReceiveResult[]> {
-  const wanted = opts.inputs.map((p) => ({ path: p, transferId: randomUUID() }));
+  const wanted = opts.inputs.map((p) => ({ path: p, transferId: randomUUID() as string }));
   const timeoutMs = opts.startTimeoutMs ?? LIMITS.jobTransferStartTimeoutMs;
   // One failed input stops the others (and their waits), as does the caller's signal.
   const stop = new AbortController();
@@ -95,6 +159,8 @@ export async function receiveInputs(opts: {
   else opts.signal.addEventListener('abort', onOuterAbort, { once: true });
   const signal = stop.signal;
   const channels = wanted.map((w) => opts.inbox.expect(w.transferId, timeoutMs, signal));
+  // A folder may be offered file by file: its files' channels are routed to its receiver.
+  const folders = new Map(wanted.filter((w) => w.path.kind === 'directory').map((w) => [w.transferId, opts.inbox.expectFolder(w.transferId)]));
   // Every expectation exists before the client hears of them, so no channel can arrive unrouted.
   channels.forEach((c) => c.catch(() => {}));
   opts.send({ type: 'UPLOAD_REQUEST', job_id: opts.jobId, files: wanted.map((w) => ({ field: w.path.field, transfer_id: w.transferId })) });
@@ -105,17 +171,18 @@ export async function receiveInputs(opts: {
       signal,
       ...(opts.peerMessage ? { peerMessage: opts.peerMessage } : {}),
       ...(opts.store ? { store: opts.store } : {}),
+      ...(folders.has(w.transferId) ? { subChannel: (folders.get(w.transferId) as FolderChannels).take } : {}),
       onMeta: (meta) => {
-        const kind = w.path.kind === 'directory' ? 'tar' : 'file';
-        if (meta.name !== w.path.relative_path || meta.kind !== kind) {
+        const kinds = w.path.kind === 'directory' ? ['tar', 'folder'] : ['file'];
+        if (meta.name !== w.path.relative_path || !kinds.includes(meta.kind)) {
           throw new SleapRtcError(
             'TRANSFER_PROTOCOL',
-            `Transfer ${w.transferId} for ${w.path.field} must be the ${w.path.kind} '${w.path.relative_path}', not the ${meta.kind === 'tar' ? 'folder' : 'file'} '${meta.name.slice(0, 200)}'.`,
+            `Transfer ${w.transferId} for ${w.path.field} must be the ${w.path.kind} '${w.path.relative_path}', not the ${meta.kind === 'file' ? 'file' : 'folder'} '${meta.name.slice(0, 200)}'.`,
           );
         }
       },
     });
-    if (result.lease) opts.leases.push(result.lease);
+    opts.leases.push(...result.leases);
     return result;
   };
   try {
@@ -129,6 +196,7 @@ export async function receiveInputs(opts: {
     );
   } finally {
     opts.signal.removeEventListener('abort', onOuterAbort);
+    for (const f of folders.values()) f.close();
   }
 }
 

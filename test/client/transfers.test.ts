@@ -8,6 +8,7 @@ import { HashIndex } from '../../src/content/hash-index.js';
 import { receiveOutputs, sendInputs } from '../../src/client/transfers.js';
 import { receiveTransfer } from '../../src/transport/file-receive.js';
 import { sendPath } from '../../src/transport/file-send.js';
+import { TransferInbox } from '../../src/worker/transfers.js';
 import { tempDir } from '../fixtures/fake-sleap-nn.js';
 import { connectedPair } from '../transport/helpers/peers.js';
 
@@ -22,8 +23,15 @@ test('inputs go under the names the plan gave them; a field the job does not hav
     { field: 'data' as const, local: path.join(src, 'labels.slp'), kind: 'file' as const, staged: 'video.slp' },
     { field: 'models.0' as const, local: path.join(src, 'm1'), kind: 'directory' as const, staged: 'm1' },
   ];
-  const got: Promise<unknown>[] = [];
-  worker.onChannel((ch) => got.push(receiveTransfer(ch, { destDir: dst })));
+  // The worker's side as the worker routes it: a folder input's files arrive on channels of their own.
+  const inbox = new TransferInbox(worker);
+  t.after(() => inbox.close());
+  const files = inbox.expectFolder('t2');
+  const never = new AbortController().signal;
+  const got = [
+    inbox.expect('t1', 30_000, never).then((ch) => receiveTransfer(ch, { destDir: dst })),
+    inbox.expect('t2', 30_000, never).then((ch) => receiveTransfer(ch, { destDir: dst, subChannel: files.take })),
+  ];
   await sendInputs({
     peer: client,
     request: { type: 'UPLOAD_REQUEST', job_id: 'j', files: [{ field: 'data', transfer_id: 't1' }, { field: 'models.0', transfer_id: 't2' }] },
@@ -32,7 +40,8 @@ test('inputs go under the names the plan gave them; a field the job does not hav
     signal: new AbortController().signal,
     hashIndex: new HashIndex(path.join(src, 'hash-index.json')),
   });
-  await Promise.all(got);
+  const [, folder] = await Promise.all(got);
+  assert.equal(folder?.kind, 'folder', 'a model folder is offered file by file');
   assert.equal(await readFile(path.join(dst, 'video.slp'), 'utf8'), 'L');
   assert.equal(await readFile(path.join(dst, 'm1', 'best.ckpt'), 'utf8'), 'C');
   await assert.rejects(

@@ -61,6 +61,8 @@ export class ClientSession {
     this.#hooks = hooks;
     peer.control.onMessage((frame) => this.#onFrame(frame));
     peer.onSuspect(() => void this.checkWorker('quiet'));
+    // Any frame from the worker, on any channel, answers a liveness probe (its PONG may wait behind its results).
+    peer.onActivity(() => this.#liveness.heard());
     peer.onClose((reason) => {
       this.#end({ kind: 'lost', error: new SleapRtcError('PEER_CLOSED', `The connection to worker ${hooks.workerName} closed before the job ended (${reason.message}).`) });
     });

@@ -183,8 +183,15 @@ export class PeerChannel {
     for (const w of this.#writableWaiters.splice(0)) w.resolve();
   }
 
+  /**
+   * Called for every message that arrives, before it is queued or consumed (the connection uses it
+   * as proof that the peer is alive). Does not consume anything.
+   */
+  onArrival: (() => void) | null = null;
+
   #onMessage(data: unknown): void {
     if (this.#state === 'closed') return;
+    this.onArrival?.();
     const message = toMessage(data);
     if (message === null) return;
     if (this.#consumer && this.#queue.length === 0) {

@@ -44,6 +44,7 @@ export class PeerConnection {
 
   readonly #pc: RtcPeerConnection;
   readonly #channels = new Set<PeerChannel>();
+  readonly #activityListeners = new Set<() => void>();
   #control: PeerChannel | null = null;
   #unclaimed: PeerChannel[] = [];
   #channelListener: ((channel: PeerChannel) => void) | null = null;
@@ -179,8 +180,21 @@ export class PeerConnection {
     else this.#cleanup.push(fn);
   }
 
+  /**
+   * Called for every message received from the peer on any channel (control, transfers): each
+   * proves the peer is there, so a peer busy sending a large file is never taken for gone while
+   * its answer to a PING waits behind that file's data. Returns the remover.
+   */
+  onActivity(listener: () => void): () => void {
+    this.#activityListeners.add(listener);
+    return () => this.#activityListeners.delete(listener);
+  }
+
   #adopt(raw: RtcDataChannel): PeerChannel {
     const channel = new PeerChannel(raw);
+    channel.onArrival = () => {
+      for (const l of this.#activityListeners) l();
+    };
     this.#channels.add(channel);
     void channel.closed.then(() => this.#channels.delete(channel));
     return channel;

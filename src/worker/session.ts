@@ -104,6 +104,8 @@ export class WorkerSession {
     peer.control.onMessage((frame) => this.#onFrame(frame));
     peer.onClose(() => void this.close('client_disconnected'));
     peer.onSuspect(() => void this.checkClient('quiet'));
+    // Any frame from the client, on any channel, answers a liveness probe (its PONG may wait behind its upload).
+    peer.onActivity(() => this.#liveness.heard());
   }
 
   get activeJobs(): number {

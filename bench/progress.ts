@@ -89,7 +89,7 @@ async function bare(root: string, w: Workload, config: string, labels: string): 
   sub.subscribe();
   await sub.bind('tcp://127.0.0.1:0');
   const port = Number(/:(\d+)$/.exec(sub.lastEndpoint ?? '')?.[1]);
-  const args = [...buildTrainArgs({ configFile: config, labels, outputDir: path.join(root, 'bare-out'), runName: `bare-${Date.now()}`, maxEpochs: w.epochs }), `++trainer_config.zmq.publish_port=${port}`];
+  const args = buildTrainArgs({ configFile: config, labels, outputDir: path.join(root, 'bare-out'), runName: `bare-${Date.now()}`, maxEpochs: w.epochs, zmq: { publishPort: port } });
   const child = spawn(FAKE_SLEAP_NN, args, {
     env: { ...process.env, FAKE_SLEAP_NN_BATCHES_PER_EPOCH: String(w.batches), FAKE_SLEAP_NN_EPOCH_DELAY_MS: String(w.epochDelayMs), FAKE_SLEAP_NN_STAMP_EVENTS: '1' },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -15,7 +15,7 @@ import { sharedJobFiles, stagedJobFiles, type JobFiles } from './job-files.js';
 import { startJobProcess, type JobProcess } from './job-process.js';
 import { ProgressRelay } from './progress-relay.js';
 import { releaseRunFolder, type RunFolderRef } from './run-folder.js';
-import { buildInferenceArgs, buildTrainArgs, type InferenceCommand, type PathMapping } from './sleap-nn-args.js';
+import { buildInferenceArgs, buildTrainArgs, type InferenceCommand, type PathMapping, type TrainArgsInput } from './sleap-nn-args.js';
 import { expectedEpochs } from './train-config.js';
 import { setUpVideos, type VideoSetup } from './videos.js';
 
@@ -121,10 +121,10 @@ export class JobRun {
       });
       const plan = await this.#plan(files).catch((err: unknown) => this.#changed(err, 'before sleap-nn started'));
       if ('status' in plan) return plan;
-      if (plan.configFile !== undefined) {
+      if (plan.configFile !== undefined && plan.train !== undefined) {
         this.#relay = await this.#openRelay(plan.configFile);
         cleanup.push(() => (this.#relay as ProgressRelay).close());
-        plan.args.push(`++trainer_config.zmq.publish_port=${this.#relay.publishPort}`, `++trainer_config.zmq.controller_port=${this.#relay.controllerPort}`);
+        plan.args = buildTrainArgs({ ...plan.train, zmq: { publishPort: this.#relay.publishPort, controllerPort: this.#relay.controllerPort } });
       }
       const started = await this.#start(plan.args);
       if (started) return started;
@@ -366,7 +366,7 @@ export class JobRun {
       const prefixMap = videos.kind === 'none' ? sharedPrefixMap(storage) : undefined;
       const videoPathMap = videos.kind === 'train' ? videos.videoPathMap : undefined;
       const ckptDir = shared ? await files.outputDir() : out.local;
-      const args = buildTrainArgs({
+      const train: TrainArgsInput = {
         configFile,
         labels,
         outputDir: ckptDir,
@@ -375,7 +375,8 @@ export class JobRun {
         ...(spec.batch_size !== undefined ? { batchSize: spec.batch_size } : {}),
         ...(spec.learning_rate !== undefined ? { learningRate: spec.learning_rate } : {}),
         ...(prefixMap ? { prefixMap } : videoPathMap ? { videoPathMap } : {}),
-      });
+      };
+      const args = buildTrainArgs(train);
       const relative = spec.output === '' ? spec.run_name : `${spec.output}/${spec.run_name}`;
       const dest = shared ? [below(out), spec.run_name].filter((s) => s !== '').join('/') : undefined;
       // sleap-nn writes a fresh folder (private for a shared job, so never <run_name>-1), which
@@ -383,7 +384,7 @@ export class JobRun {
       return {
         args,
         outputs: [{ relative_path: relative, local: path.join(ckptDir, spec.run_name), kind: 'directory', mustHold: [...RUN_FOLDER_MODEL_FILES], ...(dest !== undefined ? { dest } : {}) }],
-        ...(this.#opts.zmqProgress !== false ? { configFile } : {}),
+        ...(this.#opts.zmqProgress !== false ? { configFile, train } : {}),
       };
     }
     const out = checked('output');
@@ -421,6 +422,8 @@ interface PlannedRun {
   outputs: PlannedOutput[];
   /** Train jobs with ZMQ progress: the config file as sleap-nn reads it (for its epoch count). */
   configFile?: string;
+  /** With `configFile`: the training arguments, built again with the relay's ports once it is open. */
+  train?: TrainArgsInput;
 }
 
 function failure(

@@ -34,6 +34,17 @@ interface TrainArgsBase {
   /** Applied to both the training and the validation data loader. */
   batchSize?: number;
   learningRate?: number;
+  /**
+   * sleap-nn's ZMQ callbacks: it connects its progress PUB to 127.0.0.1:`publishPort` and its
+   * stop-command SUB to 127.0.0.1:`controllerPort`, where the worker's relay has bound.
+   */
+  zmq?: ZmqPorts;
+}
+
+/** The loopback ports of the worker's progress relay (progress-relay.ts); each is set only when given. */
+export interface ZmqPorts {
+  publishPort?: number;
+  controllerPort?: number;
 }
 
 /**
@@ -66,7 +77,7 @@ export interface InferenceArgsInput {
 
 /**
  * `train --config-name N --config-dir D [--prefix-map OLD/ NEW/ | --video-path-map OLD NEW ...]
- *  ++overrides...` (without the executable).
+ *  ++overrides...` (without the executable), the ZMQ ports included when given.
  */
 export function buildTrainArgs(input: TrainArgsInput): string[] {
   const configFile = absolutePath(input.configFile, 'configFile');
@@ -103,6 +114,8 @@ export function buildTrainArgs(input: TrainArgsInput): string[] {
     args.push(`++trainer_config.train_data_loader.batch_size=${n}`, `++trainer_config.val_data_loader.batch_size=${n}`);
   }
   if (input.learningRate !== undefined) args.push(`++trainer_config.optimizer.lr=${hydraFloat(input.learningRate, 'learningRate')}`);
+  if (input.zmq?.publishPort !== undefined) args.push(`++trainer_config.zmq.publish_port=${port(input.zmq.publishPort, 'zmq.publishPort')}`);
+  if (input.zmq?.controllerPort !== undefined) args.push(`++trainer_config.zmq.controller_port=${port(input.zmq.controllerPort, 'zmq.controllerPort')}`);
   return args;
 }
 
@@ -179,6 +192,11 @@ function hydraFloat(value: number, field: string): string {
 
 function positiveInt(value: number, field: string): number {
   if (!Number.isSafeInteger(value) || value <= 0) invalid(field, `must be a positive integer, got ${value}`);
+  return value;
+}
+
+function port(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0 || value > 65_535) invalid(field, `must be a TCP port (1 to 65535), got ${value}`);
   return value;
 }
 

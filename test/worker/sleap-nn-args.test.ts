@@ -63,6 +63,17 @@ test('train: every option; the prefix map is two values, each ending in a separa
   );
 });
 
+test("train: the worker's ZMQ relay ports as sleap-nn's trainer_config.zmq overrides, each only when given", () => {
+  const base = { configFile: '/w/c.yaml', labels: '/w/l.slp', outputDir: '/w/o', runName: 'r', maxEpochs: 2 };
+  assert.deepEqual(buildTrainArgs({ ...base, zmq: { publishPort: 40001, controllerPort: 40002 } }).slice(-3), [
+    '++trainer_config.max_epochs=2',
+    '++trainer_config.zmq.publish_port=40001',
+    '++trainer_config.zmq.controller_port=40002',
+  ]);
+  assert.deepEqual(buildTrainArgs({ ...base, zmq: { publishPort: 1 } }).slice(-1), ['++trainer_config.zmq.publish_port=1']);
+  assert.deepEqual(buildTrainArgs({ ...base, zmq: {} }), buildTrainArgs(base));
+});
+
 test('train: one --video-path-map OLD NEW per video', () => {
   const args = buildTrainArgs({
     configFile: '/w/c.yaml',
@@ -167,6 +178,10 @@ test('invalid builder input is refused (a bug upstream, never passed on)', () =>
     ['relative video target', { videoPathMap: [{ from: '/a/v.mp4', to: 'v.mp4' }] }],
     ['empty video source', { videoPathMap: [{ from: '', to: '/v.mp4' }] }],
     ['video named twice', { videoPathMap: [{ from: '/a.mp4', to: '/x.mp4' }, { from: '/a.mp4', to: '/y.mp4' }] }],
+    ['port 0', { zmq: { publishPort: 0, controllerPort: 1 } }],
+    ['port past 65535', { zmq: { publishPort: 1, controllerPort: 65_536 } }],
+    ['fractional port', { zmq: { publishPort: 1.5 } }],
+    ['NaN port', { zmq: { controllerPort: Number.NaN } }],
   ];
   for (const [name, patch] of bad) {
     assert.throws(

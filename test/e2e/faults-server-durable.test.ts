@@ -9,7 +9,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { ownServer, realLab, train } from './helpers/faults-env.js';
-import { spawnTracked, startWorker } from './helpers/jobs-env.js';
+import { lastJson, spawnTracked, startWorker } from './helpers/jobs-env.js';
 
 test('server SIGKILL mid-training, restarted with its rooms file: the job completes and the worker is back in the room', async (t) => {
   const lab = await realLab(t);
@@ -25,7 +25,7 @@ test('server SIGKILL mid-training, restarted with its rooms file: the job comple
 
   const { code } = await client.exit;
   assert.equal(code, 0, client.stderr());
-  assert.equal((JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string }).status, 'completed');
+  assert.equal(lastJson<{ status: string }>(client).status, 'completed');
   assert.match(await readFile(path.join(lab.share, 'alice/proj/models/durable/best.ckpt'), 'utf8'), /run=durable epochs=6/);
   await worker.waitFor(/status: available/);
   const listed = await runCli(['workers', '--json', ...srv.room.flags]);

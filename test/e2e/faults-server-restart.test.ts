@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ownServer, realLab, train } from './helpers/faults-env.js';
-import { spawnTracked, startWorker } from './helpers/jobs-env.js';
+import { lastJson, spawnTracked, startWorker } from './helpers/jobs-env.js';
 
 test('server SIGKILL mid-training, restarted without the room: the job completes; the worker keeps waiting for the room instead of cancelling and exiting', async (t) => {
   const lab = await realLab(t);
@@ -24,7 +24,7 @@ test('server SIGKILL mid-training, restarted without the room: the job completes
 
   const { code } = await client.exit;
   assert.equal(code, 0, client.stderr());
-  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string };
+  const result = lastJson<{ status: string }>(client);
   assert.equal(result.status, 'completed');
   assert.match(client.stderr(), /A job already running goes on over the direct connection/);
   assert.match(await readFile(path.join(lab.share, 'alice/proj/models/survives/best.ckpt'), 'utf8'), /run=survives epochs=6/);

@@ -3,21 +3,14 @@
  * Real processes killed for real; each case looks at the disk on both sides afterwards
  * (docs/jobs.md, "what happens when"). Shared set-up: helpers/faults-env.ts.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isGone, msUntilGone, realLab, train } from './helpers/faults-env.js';
-import { spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
+import { lastJson, serverForFile, spawnTracked, startWorker } from './helpers/jobs-env.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
+const server = serverForFile();
 
 test('worker SIGKILL mid-training: sleap-nn is gone within 2 s, the client fails within seconds naming the worker, no half model anywhere', async (t) => {
   const lab = await realLab(t);
@@ -45,7 +38,7 @@ test('worker SIGKILL mid-training: sleap-nn is gone within 2 s, the client fails
   assert.ok(goneMs < 2_000, `sleap-nn outlived the worker by ${goneMs} ms`);
 
   assert.equal(code, 1, client.stderr());
-  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string; worker: string; error: { code: string; message: string } };
+  const result = lastJson<{ status: string; worker: string; error: { code: string; message: string } }>(client);
   assert.equal(result.status, 'failed');
   assert.equal(result.error.code, 'PEER_GONE');
   assert.match(result.error.message, /Worker gpu-k/);

@@ -3,23 +3,16 @@
  * Real processes killed for real; each case looks at the disk on both sides afterwards
  * (docs/jobs.md, "what happens when"). Shared set-up: helpers/faults-env.ts.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { copyTrainingConfig } from '../helpers/sleap-data.js';
 import { folderBytes, realLab } from './helpers/faults-env.js';
-import { spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
+import { lastJson, serverForFile, spawnTracked, startWorker } from './helpers/jobs-env.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
+const server = serverForFile();
 
 test('worker SIGKILL mid-upload: the client fails naming the worker; the restarted worker sweeps the job folder and its work folder is empty', async (t) => {
   const lab = await realLab(t);
@@ -54,7 +47,7 @@ test('worker SIGKILL mid-upload: the client fails naming the worker; the restart
 
   const { code } = await client.exit;
   assert.equal(code, 1, client.stderr());
-  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string; error: { code: string; message: string } };
+  const result = lastJson<{ status: string; error: { code: string; message: string } }>(client);
   assert.equal(result.status, 'failed');
   assert.match(result.error.message, /gpu-u/, 'the failure names the worker');
   // Client side: no predictions file, nothing half-written in its folder.

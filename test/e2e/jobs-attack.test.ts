@@ -5,7 +5,7 @@
  * runs sleap-nn for them, writes nothing outside its base, and keeps serving honest requests.
  * Also: a legacy request without storage fields, and a reservation routed by the server.
  */
-import { test, before, after, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { access, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,17 +15,10 @@ import { requestWorker } from '../../src/transport/routing-client.js';
 import { SignalingClient } from '../../src/transport/signaling-client.js';
 import { readRecords } from '../fixtures/fake-sleap-nn.js';
 import { JobPeer } from '../worker/helpers/job-peer.js';
-import { labShare, startServer, startWorker, type Room } from './helpers/jobs-env.js';
+import { labShare, type Room, serverForFile, startWorker } from './helpers/jobs-env.js';
 import { tree } from '../helpers/fs-tree.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
+const server = serverForFile();
 
 async function handWritten(t: TestContext, room: Room, worker: string): Promise<{ peer: JobPeer; signaling: SignalingClient }> {
   const signaling = await SignalingClient.connect({ serverUrl: room.serverUrl, roomId: room.roomId, token: room.token, role: 'client' });

@@ -3,23 +3,16 @@
  * `sleap-rtc worker` (killed and restarted for real) and `sleap-rtc train`. Each case asserts the
  * bytes the client's --json reports and what is on disk in the worker's cache afterwards.
  */
-import { test, before, after, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tempDir } from '../fixtures/fake-sleap-nn.js';
-import { lastJson, runClient, spawnTracked, startServer, startWorker, type Room, type Worker } from './helpers/jobs-env.js';
+import { lastJson, type Room, runClient, serverForFile, spawnTracked, startWorker, type Worker } from './helpers/jobs-env.js';
 import { sleapDataPath, uniqueLabelsBytes } from '../helpers/sleap-data.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
+const server = serverForFile();
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

@@ -5,31 +5,13 @@
  * client that dies mid-job has its job cancelled by the worker, and in both cases the worker takes
  * the next job. Also: a second client queues behind a busy worker and gets it when it frees up.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { labShare, lastJson, runClient, spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
+import { labShare, lastJson, runClient, serverForFile, spawnTracked, startWorker, trainArgs } from './helpers/jobs-env.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
-
-type Lab = Awaited<ReturnType<typeof labShare>>;
-const trainArgs = (lab: Lab, run: string, epochs: number): string[] => [
-  'train',
-  '--labels', path.join(lab.mount, 'alice/proj/labels.slp'),
-  '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'),
-  '--run-name', run,
-  '--max-epochs', String(epochs),
-  '--json',
-  '--config', lab.clientToml,
-];
+const server = serverForFile();
 
 test('Ctrl-C on the client cancels the job on the worker (SIGINT to sleap-nn); the worker then takes the next job', async (t) => {
   const lab = await labShare(t);
@@ -40,7 +22,7 @@ test('Ctrl-C on the client cancels the job on the worker (SIGINT to sleap-nn); t
   client.child.kill('SIGINT');
   const { code } = await client.exit;
   assert.equal(code, 1, client.stderr());
-  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string; error: { code: string } };
+  const result = lastJson<{ status: string; error: { code: string } }>(client);
   assert.equal(result.status, 'cancelled');
   assert.equal(result.error.code, 'JOB_CANCELLED');
   assert.match(client.stderr(), /KeyboardInterrupt/, 'sleap-nn was interrupted, as Ctrl-C would');

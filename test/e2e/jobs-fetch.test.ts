@@ -4,24 +4,17 @@
  * says how to fetch; `sleap-rtc fetch JOB_ID` then gets a byte-identical model, removes the
  * client's part folder, and the worker removes its copy once every file was confirmed.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { tempDir } from '../fixtures/fake-sleap-nn.js';
 import { runCli } from '../helpers/cli.js';
-import { lastJson, runClient, spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
+import { lastJson, runClient, serverForFile, spawnTracked, startWorker } from './helpers/jobs-env.js';
 import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
+const server = serverForFile();
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const CKPT = 128 * 1024 * 1024;

@@ -3,33 +3,13 @@
  * LossViewer binds them, a real client with --zmq-publish / --zmq-control, a real worker and the
  * sleap-nn stand-in.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { decodeSleapNnEvent } from '../../src/protocol/progress.js';
 import { lossViewerSide } from '../helpers/zmq-peers.js';
-import { labShare, spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
+import { labShare, lastJson, serverForFile, spawnTracked, startWorker, trainArgs } from './helpers/jobs-env.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
-
-type Lab = Awaited<ReturnType<typeof labShare>>;
-const trainArgs = (lab: Lab, run: string, epochs: number): string[] => [
-  'train',
-  '--labels', path.join(lab.mount, 'alice/proj/labels.slp'),
-  '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'),
-  '--run-name', run,
-  '--max-epochs', String(epochs),
-  '--json',
-  '--config', lab.clientToml,
-];
-
+const server = serverForFile();
 
 test("SLEAP's LossViewer (real ZMQ SUB/PUB, bound as it binds them) sees sleap-nn's events and its stop button stops the run", async (t) => {
   const lab = await labShare(t);
@@ -54,7 +34,7 @@ test("SLEAP's LossViewer (real ZMQ SUB/PUB, bound as it binds them) sees sleap-n
   await lv.send('{"command": "stop"}');
   const { code } = await client.exit;
   assert.equal(code, 0, client.stderr());
-  assert.equal((JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string }).status, 'stopped_early');
+  assert.equal(lastJson<{ status: string }>(client).status, 'stopped_early');
   assert.match(client.stderr(), /LossViewer: stop requested/);
   let last = '';
   while (last !== 'train_end') last = decodeSleapNnEvent(await lv.next()).event;

@@ -3,38 +3,12 @@
  * its events over ZMQ to the worker's relay, and the client shows them in order. Inference keeps
  * Ctrl-C = cancel. (Stopping: jobs-stop.test.ts; LossViewer: jobs-lossviewer.test.ts.)
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { labShare, lastJson, runClient, spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
+import { labShare, lastJson, runClient, serverForFile, spawnTracked, startWorker, trainArgs, type TrainingJson } from './helpers/jobs-env.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
-
-type Lab = Awaited<ReturnType<typeof labShare>>;
-const trainArgs = (lab: Lab, run: string, epochs: number): string[] => [
-  'train',
-  '--labels', path.join(lab.mount, 'alice/proj/labels.slp'),
-  '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'),
-  '--run-name', run,
-  '--max-epochs', String(epochs),
-  '--json',
-  '--config', lab.clientToml,
-];
-
-interface Training {
-  source: string;
-  epochs_done: number;
-  total_epochs: number;
-  best: { epoch: number; val_loss: number } | null;
-  loss_history: { epoch: number; train_loss: number | null; val_loss: number | null; lr: number | null }[];
-}
+const server = serverForFile();
 
 test('events go from the stand-in over ZMQ to the client in order: one plain line and one history entry per epoch, even under a batch_end flood', async (t) => {
   const lab = await labShare(t);
@@ -44,7 +18,7 @@ test('events go from the stand-in over ZMQ to the client in order: one plain lin
   assert.equal(r.code, 0, r.stderr);
   const result = lastJson(r);
   assert.equal(result.status, 'completed');
-  const training = result.training as Training;
+  const training = result.training as TrainingJson;
   assert.equal(training.source, 'zmq');
   assert.equal(training.epochs_done, 4, r.stderr.slice(-3000));
   assert.equal(training.total_epochs, 4);
@@ -68,6 +42,6 @@ test('inference keeps Ctrl-C = cancel', async (t) => {
   client.child.kill('SIGINT');
   const { code } = await client.exit;
   assert.equal(code, 1, client.stderr());
-  assert.equal((JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string }).status, 'cancelled');
+  assert.equal(lastJson<{ status: string }>(client).status, 'cancelled');
   assert.match(client.stderr(), /Ctrl-C: cancelling the job on the worker/);
 });

@@ -3,39 +3,13 @@
  * sleap-nn the stop command and the job comes back with its model (stopped_early); a second Ctrl-C
  * cancels as before.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { labShare, spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
+import { labShare, lastJson, serverForFile, spawnTracked, startWorker, trainArgs, type TrainingJson } from './helpers/jobs-env.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
-
-type Lab = Awaited<ReturnType<typeof labShare>>;
-const trainArgs = (lab: Lab, run: string, epochs: number): string[] => [
-  'train',
-  '--labels', path.join(lab.mount, 'alice/proj/labels.slp'),
-  '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'),
-  '--run-name', run,
-  '--max-epochs', String(epochs),
-  '--json',
-  '--config', lab.clientToml,
-];
-
-interface Training {
-  source: string;
-  epochs_done: number;
-  total_epochs: number;
-  best: { epoch: number; val_loss: number } | null;
-  loss_history: { epoch: number; train_loss: number | null; val_loss: number | null; lr: number | null }[];
-}
+const server = serverForFile();
 
 test('one Ctrl-C during training stops it: sleap-nn ends the epoch and saves, the model comes back, status stopped_early, exit 0', async (t) => {
   const lab = await labShare(t);
@@ -46,7 +20,7 @@ test('one Ctrl-C during training stops it: sleap-nn ends the epoch and saves, th
   client.child.kill('SIGINT');
   const { code } = await client.exit;
   assert.equal(code, 0, client.stderr());
-  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string; outputs: string[]; training: Training };
+  const result = lastJson<{ status: string; outputs: string[]; training: TrainingJson }>(client);
   assert.equal(result.status, 'stopped_early');
   assert.deepEqual(result.outputs, [path.join(lab.mount, 'alice/proj/models/stopped')]);
   assert.match(await readFile(path.join(lab.share, 'alice/proj/models/stopped/best.ckpt'), 'utf8'), /run=stopped/);
@@ -70,7 +44,7 @@ test('a second Ctrl-C cancels: the stopping run is interrupted and the job is ca
   client.child.kill('SIGINT');
   const { code } = await client.exit;
   assert.equal(code, 1, client.stderr());
-  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string; error: { code: string } };
+  const result = lastJson<{ status: string; error: { code: string } }>(client);
   assert.equal(result.status, 'cancelled');
   assert.equal(result.error.code, 'JOB_CANCELLED');
   assert.match(client.stderr(), /Ctrl-C: cancelling the job on the worker/);

@@ -4,22 +4,15 @@
  * the worker name one share by different base paths, so shared-storage jobs really are resolved
  * on the worker's side.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FAKE_SLEAP_NN, readRecords } from '../fixtures/fake-sleap-nn.js';
-import { labShare, lastJson, runClient, startServer, startWorker } from './helpers/jobs-env.js';
+import { labShare, lastJson, runClient, serverForFile, startWorker } from './helpers/jobs-env.js';
 import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
+const server = serverForFile();
 
 const JSON_KEYS = ['job_id', 'status', 'worker', 'transfer', 'storage_backend', 'user_subdir', 'outputs', 'bytes_sent', 'bytes_received', 'bytes_skipped'];
 

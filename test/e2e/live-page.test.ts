@@ -4,7 +4,7 @@
  * model. Set SLEAP_RTC_SCREENSHOT=<file.png> to keep a screenshot of the page during the job
  * (docs/live-page.png is made this way).
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -14,19 +14,13 @@ import { chromium, type Browser } from 'playwright-core';
 // Browser-side code (page.waitForFunction) sees the DOM; these are its globals as far as this file uses them.
 declare const document: { getElementById(id: string): { dataset: Record<string, string | undefined>; textContent: string | null } | null };
 declare const window: unknown;
-import { labShare, spawnTracked, startServer, startWorker } from './helpers/jobs-env.js';
+import { labShare, lastJson, serverForFile, spawnTracked, startWorker } from './helpers/jobs-env.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-let server: Awaited<ReturnType<typeof startServer>>;
 let browser: Browser;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
+const server = serverForFile(async (suite) => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   suite.after(() => browser.close());
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
 });
 
 test('the page follows a training job epoch by epoch, and its Stop button ends the run with the model kept', { skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium (scripts/ci-setup.sh installs it)' }, async (t) => {
@@ -68,7 +62,7 @@ test('the page follows a training job epoch by epoch, and its Stop button ends t
   await page.click('#stop');
   const { code } = await client.exit;
   assert.equal(code, 0, client.stderr());
-  const result = JSON.parse(client.stdout().trimEnd().split('\n').at(-1) ?? '') as { status: string; outputs: string[] };
+  const result = lastJson<{ status: string; outputs: string[] }>(client);
   assert.equal(result.status, 'stopped_early');
   assert.deepEqual(result.outputs, [path.join(lab.mount, 'alice/proj/models/paged')]);
   assert.match(await readFile(path.join(lab.share, 'alice/proj/models/paged/best.ckpt'), 'utf8'), /run=paged/);

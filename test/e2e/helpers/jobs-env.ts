@@ -4,6 +4,7 @@
  * clients run with `runCli`. Everything started here is stopped by the test's after hooks.
  */
 import type { ChildProcess } from 'node:child_process';
+import { after, before } from 'node:test';
 import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -101,6 +102,37 @@ export async function startServer(t: Hooks): Promise<{ url: string; newRoom(): P
   };
 }
 
+export type Server = Awaited<ReturnType<typeof startServer>>;
+
+/**
+ * The signaling server of one test file, at its top level: started before the file's first test
+ * (then `setUp`, for more of the file's shared parts), stopped after its last, with whatever
+ * `setUp` registered on the hooks it gets, last registered first. `url` and `newRoom` are for use
+ * inside tests.
+ */
+export function serverForFile(setUp?: (suite: Hooks) => Promise<void>): Server {
+  let server: Server | undefined;
+  const cleanups: (() => unknown)[] = [];
+  const suite: Hooks = { after: (fn) => cleanups.push(fn) };
+  before(async () => {
+    server = await startServer(suite);
+    await setUp?.(suite);
+  });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  const started = (): Server => {
+    if (server === undefined) throw new Error("the file's signaling server is not up (use it inside a test)");
+    return server;
+  };
+  return {
+    get url() {
+      return started().url;
+    },
+    newRoom: () => started().newRoom(),
+  };
+}
+
 export interface Worker extends CliChild {
   name: string;
 }
@@ -130,10 +162,10 @@ export function runClient(room: Room, dir: string, args: string[], opts: { env?:
   return runCli([...args, ...room.flags, ...config], { env: { HOME: dir, ...opts.env }, cwd: opts.cwd ?? dir, timeoutMs: 240_000 });
 }
 
-/** The last stdout line as JSON (what --json promises). */
-export function lastJson(r: CliResult): Record<string, unknown> {
-  const lines = r.stdout.trimEnd().split('\n');
-  return JSON.parse(lines.at(-1) ?? '') as Record<string, unknown>;
+/** The last stdout line of a finished command or a tracked child as JSON (what --json promises). */
+export function lastJson<T = Record<string, unknown>>(r: CliResult | CliChild): T {
+  const stdout = typeof r.stdout === 'function' ? r.stdout() : r.stdout;
+  return JSON.parse(stdout.trimEnd().split('\n').at(-1) ?? '') as T;
 }
 
 /**
@@ -162,4 +194,28 @@ export async function labShare(t: Hooks): Promise<{ dir: string; share: string; 
   const clientToml = path.join(dir, 'client.toml');
   await writeFile(clientToml, `[storage.vast]\nbase_path = ${JSON.stringify(mount)}\ntype = "nfs"\n`);
   return { dir, share, mount, clientToml, workerToml: `[storage.vast]\nbase_path = ${JSON.stringify(share)}\ntype = "nfs"\n` };
+}
+
+export type Lab = Awaited<ReturnType<typeof labShare>>;
+
+/** `sleap-rtc train` of the lab share's labels and config, seen from the client's mount, with `--json` (add `room.flags`). */
+export function trainArgs(lab: Lab, run: string, epochs: number): string[] {
+  return [
+    'train',
+    ...['--labels', path.join(lab.mount, 'alice/proj/labels.slp')],
+    ...['--config-file', path.join(lab.mount, 'alice/proj/config.yaml')],
+    ...['--run-name', run],
+    ...['--max-epochs', String(epochs)],
+    '--json',
+    ...['--config', lab.clientToml],
+  ];
+}
+
+/** `training` in a train job's `--json` result. */
+export interface TrainingJson {
+  source: string;
+  epochs_done: number;
+  total_epochs: number;
+  best: { epoch: number; val_loss: number } | null;
+  loss_history: { epoch: number; train_loss: number | null; val_loss: number | null; lr: number | null }[];
 }

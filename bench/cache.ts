@@ -14,19 +14,14 @@
  *
  * The last line of output is one JSON object.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { copySleapFile, copyTrainingConfig } from '../test/helpers/sleap-data.js';
+import { copyTrainingConfig } from '../test/helpers/sleap-data.js';
+import { benchShare, median, SleapRtcProcesses, writeSized, writeWorkerToml } from './lib/sleap-rtc-env.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const GIB = 1024 ** 3;
-const CLI = fileURLToPath(new URL('../src/cli/entry.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-const FAKE_SLEAP_NN = fileURLToPath(new URL('../test/fixtures/sleap-nn', import.meta.url));
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-bench-cache-'));
 // The client's hash index goes under this run's folder, not the user's ~/.cache.
@@ -38,52 +33,10 @@ const { parseConfig } = await import('../src/config/index.js');
 const { HashIndex } = await import('../src/content/hash-index.js');
 const { sha256File } = await import('../src/content/file-hash.js');
 
-const children: ChildProcess[] = [];
-
-function startCli(args: string[], ready: RegExp): Promise<RegExpMatchArray> {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { env: { ...process.env, SLEAP_RTC_CONFIG: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let err = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      const m = ready.exec(err);
-      if (m) resolve(m);
-    });
-    child.on('exit', (code) => reject(new Error(`sleap-rtc ${args[0]} exited (${code}): ${err}`)));
-  });
-}
-
-/**
- * A real labels file (the package file of ../shared/sleap-data) grown to `bytes` with random bytes
- * after its HDF5 data, which HDF5 readers ignore: valid for sleap-nn's stand-in, distinct content.
- */
-async function writeSized(file: string, bytes: number): Promise<void> {
-  const chunk = Buffer.alloc(16 * 1024 * 1024);
-  await copySleapFile('pkg', file);
-  const fh = await open(file, 'a');
-  try {
-    for (let written = (await fh.stat()).size; written < bytes; written += chunk.length) {
-      randomFillSync(chunk);
-      await fh.write(chunk, 0, Math.min(chunk.length, bytes - written));
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
+const procs = new SleapRtcProcesses();
 
 try {
-  const share = path.join(root, 'share');
-  const mount = path.join(root, 'mnt');
-  const data = path.join(share, 'alice', 'data');
-  await mkdir(data, { recursive: true });
-  await symlink(share, mount);
+  const { share, mount, data } = await benchShare(root);
   await copyTrainingConfig(path.join(data, 'config.yaml'));
   process.stderr.write('writing two 1 GiB labels files...\n');
   await writeSized(path.join(data, 'labels-a.slp'), GIB);
@@ -91,19 +44,9 @@ try {
   // Older than the index's racy window, so the first hash is remembered.
   await new Promise((r) => setTimeout(r, 2_100));
 
-  const [, url] = (await startCli(['server', '--port', '0'], /listening on (http:\/\/\S+) \(WebSocket/)) as RegExpMatchArray;
-  const room = await new Promise<{ room_id: string; token: string }>((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', TSX, CLI, 'room', 'create', '--server', url as string, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { room_id: string; token: string }) : reject(new Error('room create failed'))));
-  });
-  const workerToml = path.join(root, 'worker.toml');
-  await writeFile(
-    workerToml,
-    `[storage.vast]\nbase_path = ${JSON.stringify(share)}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(root, 'work'))}\ncache_dir = ${JSON.stringify(path.join(root, 'cache'))}\n`,
-  );
-  await startCli(['worker', '--server', url as string, '--room', room.room_id, '--token', room.token, '--config', workerToml, '--name', 'bench-gpu'], /ready in room/);
+  const url = await procs.server();
+  const room = await procs.room(url);
+  await procs.worker(url, room, await writeWorkerToml(path.join(root, 'worker.toml'), { share, workDir: path.join(root, 'work'), cacheDir: path.join(root, 'cache') }), 'bench-gpu');
 
   const sharedConfig = parseConfig(`[storage.vast]\nbase_path = ${JSON.stringify(mount)}\n`, 'client.toml', {});
   const transferConfig = parseConfig('', 'client.toml', {});
@@ -122,7 +65,7 @@ try {
     const result = await runJob({
       args: { jobType: 'train', labels: path.join(mount, 'alice/data', labels), configFile: path.join(mount, 'alice/data/config.yaml'), runName: `b${runNo}`, maxEpochs: 1, cwd: root },
       config: mode === 'shared' ? sharedConfig : transferConfig,
-      serverUrl: url as string,
+      serverUrl: url,
       roomId: room.room_id,
       token: room.token,
       reporter,
@@ -204,7 +147,6 @@ try {
     }),
   );
 } finally {
-  for (const c of children) c.kill('SIGINT');
-  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.on('exit', r)) : null)));
+  await procs.stop();
   await rm(root, { recursive: true, force: true });
 }

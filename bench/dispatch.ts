@@ -12,58 +12,19 @@
  * shared storage with 1 GiB within 1.2x of it. The worker's cache is off here, so every transfer
  * job sends its file (bench:cache measures the cache). The last line of output is one JSON object.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { open, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runJob } from '../src/client/run-job.js';
 import { silentReporter } from '../src/client/reporter.js';
 import { parseConfig } from '../src/config/index.js';
-import { copySleapFile, copyTrainingConfig } from '../test/helpers/sleap-data.js';
+import { copyTrainingConfig } from '../test/helpers/sleap-data.js';
+import { benchShare, median, SleapRtcProcesses, writeSized, writeWorkerToml } from './lib/sleap-rtc-env.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 11);
 const BIG_RUNS = Number(process.env.BENCH_BIG_RUNS ?? 3);
 const KIB = 1024;
 const GIB = 1024 ** 3;
-const CLI = fileURLToPath(new URL('../src/cli/entry.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-const FAKE_SLEAP_NN = fileURLToPath(new URL('../test/fixtures/sleap-nn', import.meta.url));
-
-const children: ChildProcess[] = [];
-
-/** Starts `sleap-rtc ...args` and resolves with the first stderr match of `ready`. */
-function startCli(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<RegExpMatchArray> {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { env: { ...process.env, SLEAP_RTC_CONFIG: '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let err = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      const m = ready.exec(err);
-      if (m) resolve(m);
-    });
-    child.on('exit', (code) => reject(new Error(`sleap-rtc ${args[0]} exited (${code}): ${err}`)));
-  });
-}
-
-/**
- * A real labels file (the package file of ../shared/sleap-data, frames embedded) grown to at least
- * `bytes` with random bytes after its HDF5 data: HDF5 readers (h5py, h5wasm) ignore what lies
- * past the file's end-of-data address, so sleap-nn's stand-in reads it like the original.
- */
-async function writeSized(file: string, bytes: number): Promise<void> {
-  await copySleapFile('pkg', file);
-  const fh = await open(file, 'a');
-  try {
-    const start = (await fh.stat()).size;
-    const chunk = randomFillSync(Buffer.alloc(Math.max(1, Math.min(bytes - start, 16 * 1024 * 1024))));
-    for (let written = start; written < bytes; written += chunk.length) await fh.write(chunk, 0, Math.min(chunk.length, bytes - written));
-  } finally {
-    await fh.close();
-  }
-}
 
 interface Sample {
   /** Submit -> JOB_STARTED. */
@@ -74,36 +35,20 @@ interface Sample {
   total: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-
 const root = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-bench-dispatch-'));
+const procs = new SleapRtcProcesses();
 // The client's hash index under this run's folder, not the user's ~/.cache.
 process.env.XDG_CACHE_HOME = path.join(root, 'xdg-cache');
 try {
-  const share = path.join(root, 'share');
-  const mount = path.join(root, 'mnt');
-  const data = path.join(share, 'alice', 'data');
-  await mkdir(data, { recursive: true });
-  await symlink(share, mount);
+  const { share, mount, data } = await benchShare(root);
   await copyTrainingConfig(path.join(data, 'config.yaml'));
   await writeSized(path.join(data, 'labels-1k.slp'), KIB);
   process.stderr.write('writing the 1 GiB labels file...\n');
   await writeSized(path.join(data, 'labels-1g.slp'), GIB);
 
-  const [, url] = (await startCli(['server', '--port', '0'], /listening on (http:\/\/\S+) \(WebSocket/)) as RegExpMatchArray;
-  const room = await new Promise<{ room_id: string; token: string }>((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', TSX, CLI, 'room', 'create', '--server', url as string, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { room_id: string; token: string }) : reject(new Error('room create failed'))));
-  });
-  const workerToml = path.join(root, 'worker.toml');
-  await writeFile(workerToml, `[storage.vast]\nbase_path = ${JSON.stringify(share)}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(root, 'work'))}\ncache_max_bytes = 0\n`);
-  await startCli(['worker', '--server', url as string, '--room', room.room_id, '--token', room.token, '--config', workerToml, '--name', 'bench-gpu'], /ready in room/);
+  const url = await procs.server();
+  const room = await procs.room(url);
+  await procs.worker(url, room, await writeWorkerToml(path.join(root, 'worker.toml'), { share, workDir: path.join(root, 'work'), cacheMaxBytes: 0 }), 'bench-gpu');
 
   const sharedConfig = parseConfig(`[storage.vast]\nbase_path = ${JSON.stringify(mount)}\n`, 'client.toml', {});
   const transferConfig = parseConfig('', 'client.toml', {});
@@ -118,7 +63,7 @@ try {
     const result = await runJob({
       args: { jobType: 'train', labels: path.join(mount, 'alice/data', labels), configFile: path.join(mount, 'alice/data/config.yaml'), runName: `b${runNo}`, maxEpochs: 1, cwd: path.join(root) },
       config: mode === 'shared' ? sharedConfig : transferConfig,
-      serverUrl: url as string,
+      serverUrl: url,
       roomId: room.room_id,
       token: room.token,
       reporter: silentReporter(),
@@ -212,7 +157,6 @@ try {
     }),
   );
 } finally {
-  for (const c of children) c.kill('SIGINT');
-  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.on('exit', r)) : null)));
+  await procs.stop();
   await rm(root, { recursive: true, force: true });
 }

@@ -14,12 +14,11 @@
  *
  * The last line of output is one JSON object.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { Subscriber } from 'zeromq';
 import { createReporter } from '../src/client/reporter.js';
 import { runJob } from '../src/client/run-job.js';
@@ -28,6 +27,7 @@ import { parseConfig } from '../src/config/index.js';
 import { parsePythonJson } from '../src/protocol/progress.js';
 import { buildTrainArgs } from '../src/worker/sleap-nn-args.js';
 import { copySleapFile, copyTrainingConfig } from '../test/helpers/sleap-data.js';
+import { benchShare, FAKE_SLEAP_NN, SleapRtcProcesses, writeWorkerToml } from './lib/sleap-rtc-env.js';
 import { quantile } from './lib/ws-bench.js';
 
 const FLOOD_EPOCHS = Number(process.env.BENCH_FLOOD_EPOCHS ?? 10);
@@ -35,28 +35,11 @@ const FLOOD_BATCHES = Number(process.env.BENCH_FLOOD_BATCHES ?? 5000);
 const PACED_EPOCHS = Number(process.env.BENCH_PACED_EPOCHS ?? 30);
 const PACED_BATCHES = 100;
 const PACED_EPOCH_MS = 100;
-const CLI = fileURLToPath(new URL('../src/cli/entry.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-const FAKE_SLEAP_NN = fileURLToPath(new URL('../test/fixtures/sleap-nn', import.meta.url));
 const STAMP = 'stand_in/sent_ms';
 const wallMs = (): number => performance.timeOrigin + performance.now();
 const percentile = (xs: number[], p: number): number => (xs.length ? quantile([...xs].sort((a, b) => a - b), p / 100) : NaN);
 
-const children: ChildProcess[] = [];
-
-function startCli(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<RegExpMatchArray> {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { env: { ...process.env, SLEAP_RTC_CONFIG: '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let err = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      const m = ready.exec(err);
-      if (m) resolve(m);
-    });
-    child.on('exit', (code) => reject(new Error(`sleap-rtc ${args[0]} exited (${code}): ${err}`)));
-  });
-}
+const procs = new SleapRtcProcesses();
 
 interface Workload {
   epochs: number;
@@ -90,11 +73,12 @@ async function bare(root: string, w: Workload, config: string, labels: string): 
   await sub.bind('tcp://127.0.0.1:0');
   const port = Number(/:(\d+)$/.exec(sub.lastEndpoint ?? '')?.[1]);
   const args = buildTrainArgs({ configFile: config, labels, outputDir: path.join(root, 'bare-out'), runName: `bare-${Date.now()}`, maxEpochs: w.epochs, zmq: { publishPort: port } });
-  const child = spawn(FAKE_SLEAP_NN, args, {
-    env: { ...process.env, FAKE_SLEAP_NN_BATCHES_PER_EPOCH: String(w.batches), FAKE_SLEAP_NN_EPOCH_DELAY_MS: String(w.epochDelayMs), FAKE_SLEAP_NN_STAMP_EVENTS: '1' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
+  const child = procs.adopt(
+    spawn(FAKE_SLEAP_NN, args, {
+      env: { ...process.env, FAKE_SLEAP_NN_BATCHES_PER_EPOCH: String(w.batches), FAKE_SLEAP_NN_EPOCH_DELAY_MS: String(w.epochDelayMs), FAKE_SLEAP_NN_STAMP_EVENTS: '1' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
   const expected = eventsOf(w);
   let n = 0;
   let first = 0;
@@ -181,40 +165,27 @@ const root = await mkdtemp(path.join(os.tmpdir(), 'sleap-rtc-bench-progress-'));
 // The client's hash index under this run's folder, not the user's ~/.cache.
 process.env.XDG_CACHE_HOME = path.join(root, 'xdg-cache');
 try {
-  const share = path.join(root, 'share');
-  const mount = path.join(root, 'mnt');
-  const data = path.join(share, 'alice', 'data');
-  await mkdir(data, { recursive: true });
-  await symlink(share, mount);
+  const { share, mount, data } = await benchShare(root);
   // Real inputs (../shared/sleap-data): the stand-in reads them as sleap-nn does.
   await copyTrainingConfig(path.join(data, 'config.yaml'));
   await copySleapFile('pkg', path.join(data, 'labels.slp'));
 
-  const [, url] = (await startCli(['server', '--port', '0'], /listening on (http:\/\/\S+) \(WebSocket/)) as RegExpMatchArray;
-  const room = await new Promise<{ room_id: string; token: string }>((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', TSX, CLI, 'room', 'create', '--server', url as string, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { room_id: string; token: string }) : reject(new Error('room create failed'))));
-  });
+  const url = await procs.server();
+  const room = await procs.room(url);
   const workloads = {
     flood: { epochs: FLOOD_EPOCHS, batches: FLOOD_BATCHES, epochDelayMs: 0 },
     paced: { epochs: PACED_EPOCHS, batches: PACED_BATCHES, epochDelayMs: PACED_EPOCH_MS },
   };
   const figures: Record<string, { bare: Figures; relayed: Figures }> = {};
   for (const [name, w] of Object.entries(workloads)) {
-    const toml = path.join(root, `worker-${name}.toml`);
     // Each worker its own work and cache folders (two workers may not share them); no cache needed here.
-    await writeFile(
-      toml,
-      `[storage.vast]\nbase_path = ${JSON.stringify(share)}\n[worker]\nsleap_nn = ${JSON.stringify(FAKE_SLEAP_NN)}\nwork_dir = ${JSON.stringify(path.join(root, `work-${name}`))}\ncache_dir = ${JSON.stringify(path.join(root, `cache-${name}`))}\ncache_max_bytes = 0\n`,
-    );
+    const toml = await writeWorkerToml(path.join(root, `worker-${name}.toml`), { share, workDir: path.join(root, `work-${name}`), cacheDir: path.join(root, `cache-${name}`), cacheMaxBytes: 0 });
     const env = { FAKE_SLEAP_NN_BATCHES_PER_EPOCH: String(w.batches), FAKE_SLEAP_NN_EPOCH_DELAY_MS: String(w.epochDelayMs), FAKE_SLEAP_NN_STAMP_EVENTS: '1' };
-    await startCli(['worker', '--server', url as string, '--room', room.room_id, '--token', room.token, '--config', toml, '--name', `bench-${name}`], /ready in room/, env);
+    await procs.worker(url, room, toml, `bench-${name}`, env);
     process.stderr.write(`${name}: ${w.epochs} epochs x ${w.batches} batches (${eventsOf(w)} events), bare ZMQ...\n`);
     const b = await bare(root, w, path.join(data, 'config.yaml'), path.join(data, 'labels.slp'));
     process.stderr.write(`${name}: through the worker and the data channel...\n`);
-    const r = await relayed({ url: url as string, room, root, mount, w, worker: `bench-${name}` });
+    const r = await relayed({ url, room, root, mount, w, worker: `bench-${name}` });
     figures[name] = { bare: b, relayed: r };
   }
 
@@ -240,8 +211,6 @@ try {
     }),
   );
 } finally {
-  for (const c of children) c.kill('SIGINT');
-  await new Promise((r) => setTimeout(r, 500));
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await procs.stop();
   await rm(root, { recursive: true, force: true });
 }

@@ -98,6 +98,7 @@ export class SignalingHub {
       logger: opts.logger,
       deliver: (peerId, message) => this.deliverTo(peerId, message),
       countError: (code) => opts.metrics.countError(code),
+      isLocal: (id) => this.local.get(id)?.state === 'registered',
       ...opts.routing,
     });
   }

@@ -42,6 +42,13 @@ export interface RouterOptions {
   maxQueuePerRoom: number;
   /** Queue positions are reported at most this often per room (besides the first, immediate one). */
   positionIntervalMs: number;
+  /**
+   * Whether the client's socket is on this instance. Each instance reports queue positions to its
+   * own clients only (so a client hears each change once, whichever instance made it), and looks
+   * at the room again every positionIntervalMs while one of them is queued there, since another
+   * instance may have moved the queue. Absent: every client is local (one instance).
+   */
+  isLocal?: (peerId: string) => boolean;
   now?: () => number;
 }
 
@@ -315,6 +322,7 @@ export class Router {
 
   /** Schedules a position report for the room, no sooner than positionIntervalMs after the last. */
   private positionsMoved(roomId: string): void {
+    if (this.closed) return;
     const st = this.roomPositions(roomId);
     if (st.timer !== undefined) return;
     const wait = Math.max(0, st.lastAt + this.opts.positionIntervalMs - this.now());
@@ -363,13 +371,18 @@ export class Router {
     const facts = queuePositions(snapshot.queue, peers);
     const live = new Set<string>();
     const sends: (void | Promise<void>)[] = [];
+    const isLocal = this.opts.isLocal ?? (() => true);
     snapshot.queue.forEach((request, i) => {
-      live.add(requestKey(request.client_peer_id, request.request_id));
       this.armQueueTimer(request);
+      if (!isLocal(request.client_peer_id)) return;
+      live.add(requestKey(request.client_peer_id, request.request_id));
       sends.push(this.sendPosition(st, request, facts[i] as QueueFacts));
     });
     for (const key of st.sent.keys()) if (!live.has(key)) st.sent.delete(key);
     await Promise.all(sends);
+    // Another instance may move the queue without this one hearing of it: look again while a
+    // client of this instance waits here (one small read while nothing changed).
+    if (live.size > 0 && this.opts.isLocal !== undefined) this.positionsMoved(roomId);
   }
 
   // ---- timers --------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ export interface Harness {
   open(): Promise<TestPeer>;
 }
 
+/** How a suite gets its servers: one in-process server (startHarness), or several on one store. */
+export type HarnessStart = (t: TestContext, opts?: SignalingServerOptions) => Promise<Harness>;
+
 export async function startHarness(t: TestContext, opts: SignalingServerOptions = {}): Promise<Harness> {
   const server = await startSignalingServer({ host: '127.0.0.1', port: 0, ...opts });
   const peers: TestPeer[] = [];

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { ServerToPeerSchema } from '../../src/protocol/signaling.js';
 import type { SignalingServerOptions } from '../../src/signaling/server.js';
 import { workerMetadata, type Msg, type TestPeer } from '../helpers/ws-peer.js';
-import { startHarness, type Harness } from './harness.js';
+import { startHarness, type Harness, type HarnessStart } from './harness.js';
 
 export interface Assigned extends Msg {
   request_id: string;
@@ -39,8 +39,8 @@ export interface ThreeWorkers {
   client(peerId?: string): Promise<TestPeer>;
 }
 
-export async function threeWorkers(t: TestContext, opts: SignalingServerOptions = {}): Promise<ThreeWorkers> {
-  const h = await startHarness(t, opts);
+export async function threeWorkers(t: TestContext, opts: SignalingServerOptions = {}, start: HarnessStart = startHarness): Promise<ThreeWorkers> {
+  const h = await start(t, opts);
   const vast = await h.join({ role: 'worker', peer_id: 'w-vast', metadata: workerMetadata(['vast'], { name: 'vast-box' }) });
   const both = await h.join({ role: 'worker', peer_id: 'w-both', metadata: workerMetadata(['vast', 'scratch'], { name: 'both-box' }) });
   const none = await h.join({ role: 'worker', peer_id: 'w-none', metadata: workerMetadata([], { name: 'plain-box' }) });

@@ -54,6 +54,7 @@ export const ERROR_CODES = {
   TRANSFER_SOURCE_INVALID: { exit: 1, summary: 'The file or folder to send cannot be sent as it is.' },
   TRANSFER_IO: { exit: 1, summary: 'A file could not be read or written during a transfer.' },
   TRANSFER_DISK_FULL: { exit: 1, summary: 'The receiving disk filled up during a transfer; nothing of it was kept.' },
+  TRANSFER_PROOF_FAILED: { exit: 1, summary: 'A sender offered content the receiver has but could not prove it holds the bytes; nothing was placed.' },
   CACHE_UNAVAILABLE: { exit: 1, summary: "The worker's cache folder cannot be used (another worker holds it, or it is not writable)." },
   RESULTS_NOT_FOUND: { exit: 1, summary: 'No results of that job are kept on the worker (never a transfer job there, already fetched, or expired).' },
   // routing (src/signaling/routing*.ts, docs/routing.md)

@@ -131,6 +131,31 @@ export const TransferAckSchema = z.strictObject({
 });
 export type TransferAck = z.infer<typeof TransferAckSchema>;
 
+/**
+ * Receiver -> sender, the answer to FILE_META when the receiver holds this content in its cache:
+ * prove you have the bytes, not only their hash. `proof` in TRANSFER_PROOF is the SHA-256 of the
+ * 16 nonce bytes followed by each range's bytes in order (`file` is the index in a folder's list,
+ * absent for a file). Passed, the receiver answers TRANSFER_ACK; failed, TRANSFER_ERROR.
+ */
+export const TransferChallengeSchema = z.strictObject({
+  type: z.literal('TRANSFER_CHALLENGE'),
+  transfer_id: IdSchema,
+  nonce: z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lowercase hex digits'),
+  ranges: z
+    .array(z.strictObject({ file: z.number().int().nonnegative().optional(), offset: ByteCount, length: z.number().int().positive().max(1024 * 1024) }))
+    .min(1)
+    .max(64),
+});
+export type TransferChallenge = z.infer<typeof TransferChallengeSchema>;
+
+/** Sender -> receiver: the answer to TRANSFER_CHALLENGE. */
+export const TransferProofSchema = z.strictObject({
+  type: z.literal('TRANSFER_PROOF'),
+  transfer_id: IdSchema,
+  proof: Sha256HexSchema,
+});
+export type TransferProof = z.infer<typeof TransferProofSchema>;
+
 /** Either side: stop now; the receiver deletes what it wrote. */
 export const TransferCancelSchema = z.strictObject({
   type: z.literal('TRANSFER_CANCEL'),
@@ -153,6 +178,7 @@ export const SenderToReceiverSchema = z.discriminatedUnion('type', [
   FileStartSchema,
   FileCompleteSchema,
   TransferCancelSchema,
+  TransferProofSchema,
 ]);
 export type SenderToReceiver = z.infer<typeof SenderToReceiverSchema>;
 export const SENDER_TO_RECEIVER_TYPES = typesOf(SenderToReceiverSchema);
@@ -163,6 +189,7 @@ export const ReceiverToSenderSchema = z.discriminatedUnion('type', [
   TransferAckSchema,
   TransferErrorSchema,
   TransferCancelSchema,
+  TransferChallengeSchema,
 ]);
 export type ReceiverToSender = z.infer<typeof ReceiverToSenderSchema>;
 export const RECEIVER_TO_SENDER_TYPES = typesOf(ReceiverToSenderSchema);

@@ -45,6 +45,7 @@ import { TarExtractor } from './tar-extract.js';
 import { TransferFraming } from './transfer-framing.js';
 import { checkFolderOffer, placeCachedFolder, receiveFolderFiles } from './folder-receive.js';
 import type { ManifestFile } from '../content/folder-manifest.js';
+import { makeChallenge, proofOf } from '../content/possession.js';
 
 export interface ReceiveOptions {
   /** Existing directory the transfer lands in; the sender's name is confined to it. */
@@ -148,6 +149,8 @@ class Receiver {
   #folderFiles: ManifestFile[] | null = null;
   #folderRun: Promise<{ bytesReceived: number; cachedFiles: number }> | null = null;
   #folderLeases: Lease[] = [];
+  /** Waiting for the sender's TRANSFER_PROOF. */
+  #proofWaiter: ((proof: string) => void) | null = null;
   #hash: Hash = createHash('sha256');
   /** Position in the file (a resumed prefix counts) of the bytes received and written so far. */
   #received = 0;
@@ -221,6 +224,14 @@ class Receiver {
 
   #onControl(message: SenderToReceiver): void {
     this.#stall?.touch();
+    if (message.type === 'TRANSFER_PROOF') {
+      // Answered while FILE_META is being handled (the queue waits for it), so not queued.
+      const waiter = this.#proofWaiter;
+      this.#proofWaiter = null;
+      if (waiter) waiter(message.proof);
+      else this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: TRANSFER_PROOF without a challenge.`), true);
+      return;
+    }
     if (message.type === 'TRANSFER_CANCEL') {
       const why = message.reason ? `: ${message.reason}` : '';
       const cancelled = new SleapRtcError('TRANSFER_CANCELLED', `Transfer ${this.#transferId} was cancelled by the sender${why}.`, { transfer_id: this.#transferId, by: 'remote' });
@@ -345,7 +356,7 @@ class Receiver {
     if (this.#state !== 'preparing') return false;
     await mkdir(this.#partPath, { mode: 0o755 });
     const store = this.#opts.store;
-    const leases = store ? await placeCachedFolder(store, files, this.#partPath) : null;
+    const leases = store ? await placeCachedFolder(store, files, this.#partPath, (paths) => this.#demandProof(meta, paths, files.map((f) => f.size), false)) : null;
     if (!leases) return false;
     this.#folderLeases = leases;
     if (this.#state !== 'preparing') return true;
@@ -358,6 +369,25 @@ class Receiver {
     this.#folderLeases = [];
     await this.#succeed(meta, { size: meta.size as number, sha256: meta.sha256 as string, entries: files.length, cached: true, lease: null, leases: held, cachedFiles: files.length });
     return true;
+  }
+
+  /**
+   * The cache holds what the sender offers: before it is placed, the sender proves it holds the
+   * bytes (src/content/possession.ts), so knowing a hash never gets anyone a file.
+   */
+  async #demandProof(meta: FileMeta, paths: string[], sizes: number[], single: boolean): Promise<void> {
+    const challenge = makeChallenge(sizes, single);
+    if (!challenge) return;
+    const answered = new Promise<string>((resolve) => (this.#proofWaiter = resolve));
+    this.#framing.send({ type: 'TRANSFER_CHALLENGE', transfer_id: this.#transferId, nonce: challenge.nonce, ranges: challenge.ranges });
+    const [got, want] = await Promise.all([Promise.race([answered, this.#failed]), proofOf(challenge.nonce, challenge.ranges, paths)]);
+    if (got !== want) {
+      throw new SleapRtcError(
+        'TRANSFER_PROOF_FAILED',
+        `"${meta.name.slice(0, 200)}": the sender offered content this side already has, but its answer to the challenge shows it does not hold those bytes; nothing was placed.`,
+        { name: meta.name.slice(0, 200) },
+      );
+    }
   }
 
   /** The folder's files, each on its own channel; a failure of one fails the folder. */
@@ -392,7 +422,13 @@ class Receiver {
     if (store) {
       for (let round = 0; round < 3; round++) {
         const lease = await store.acquire(sha256, size);
-        if (lease) return lease;
+        if (lease) {
+          await this.#demandProof(meta, [lease.path], [size], true).catch((err: unknown) => {
+            lease.release();
+            throw err;
+          });
+          return lease;
+        }
         const receipt = await store.beginReceipt(sha256, size, {
           signal: this.#stop.signal,
           // Keep the sender's stall timer quiet while another job receives the same content.

@@ -36,6 +36,7 @@ import {
 } from '../protocol/transfer.js';
 import type { PeerChannel } from './channel.js';
 import { sha256File, type FileDigest } from '../content/file-hash.js';
+import { proofOf, type ProofRange } from '../content/possession.js';
 import type { PeerConnection } from './peer-connection.js';
 import { RateMeter, type TransferProgressEvent } from './progress.js';
 import { StallTimer } from './stall-timer.js';
@@ -123,6 +124,7 @@ export async function sendFile(peer: PeerConnection, filePath: string, opts: Sen
       }
     }
     const sender = new Sender(peer, opts, 'file', opts.name ?? path.basename(filePath));
+    sender.prover = (nonce, ranges) => proofOf(nonce, ranges, [filePath]);
     return await sender.run(
       { size: digest.size, sha256: digest.sha256 },
       (from) => readFileChunks(fh, digest.size, sender.chunkBytes, filePath, from),
@@ -161,10 +163,11 @@ export function sendFolderOffer(
   peer: PeerConnection,
   opts: SendOptions,
   name: string,
-  offer: { files: FileMeta['files'] & object; size: number; sha256: string },
+  offer: { files: FileMeta['files'] & object; size: number; sha256: string; paths: string[] },
   body: (transferId: string, signal: AbortSignal) => Promise<FolderBodyResult>,
 ): Promise<SendResult> {
   const sender = new Sender(peer, opts, 'folder', name);
+  sender.prover = (nonce, ranges) => proofOf(nonce, ranges, offer.paths);
   return sender.run(
     { size: offer.size, sha256: offer.sha256, entries: offer.files.length, files: offer.files },
     () => (async function* () {})(),
@@ -249,6 +252,9 @@ interface Announce {
 
 class Sender {
   readonly transferId: string;
+  /** Answers the receiver's TRANSFER_CHALLENGE (it holds what we offer: show we hold it too). */
+  prover: ((nonce: string, ranges: ProofRange[]) => Promise<string>) | null = null;
+  #challenged = false;
   readonly chunkBytes: number;
   readonly #peer: PeerConnection;
   readonly #opts: SendOptions;
@@ -505,6 +511,19 @@ class Sender {
         this.#acked = message.size;
         this.#finalAck(message);
         return;
+      case 'TRANSFER_CHALLENGE': {
+        const prover = this.prover;
+        if (!this.#answer || !prover || this.#challenged) {
+          this.#fail(new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.transferId}: the receiver sent TRANSFER_CHALLENGE ${this.#challenged ? 'twice' : 'out of turn'}.`), 'cancel');
+          return;
+        }
+        this.#challenged = true;
+        prover(message.nonce, message.ranges).then(
+          (proof) => this.#framing?.send({ type: 'TRANSFER_PROOF', transfer_id: this.transferId, proof }),
+          (err: unknown) => this.#fail(asSendError(err, this.transferId), 'cancel'),
+        );
+        return;
+      }
       case 'TRANSFER_ERROR':
         this.#fail(remoteTransferError(message.code, message.message, this.transferId), false);
         return;

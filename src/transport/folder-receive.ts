@@ -37,10 +37,15 @@ async function fileDest(partPath: string, rel: string): Promise<string> {
 }
 
 /**
- * When the store holds every file of the folder: place them all into `partPath` and return their
- * leases. Otherwise (or if placing fails) release what was taken and return null.
+ * When the store holds every file of the folder and the sender proves it holds them too: place
+ * them all into `partPath` and return their leases. Otherwise (or if placing fails) release what was taken and return null.
  */
-export async function placeCachedFolder(store: ContentStore, files: readonly ManifestFile[], partPath: string): Promise<Lease[] | null> {
+export async function placeCachedFolder(
+  store: ContentStore,
+  files: readonly ManifestFile[],
+  partPath: string,
+  prove: (entryPaths: string[]) => Promise<void>,
+): Promise<Lease[] | null> {
   const leases: Lease[] = [];
   try {
     for (const f of files) {
@@ -49,6 +54,8 @@ export async function placeCachedFolder(store: ContentStore, files: readonly Man
       leases.push(lease);
     }
     if (leases.length === files.length) {
+      // The sender proves it holds the bytes before any of them is placed.
+      await prove(leases.map((l) => l.path));
       for (const [i, f] of files.entries()) await store.place(leases[i] as Lease, await fileDest(partPath, f.path), false);
       return leases;
     }

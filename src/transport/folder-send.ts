@@ -57,7 +57,7 @@ export async function sendFolder(peer: PeerConnection, dirPath: string, opts: Se
 
   const name = opts.name ?? path.basename(path.resolve(dirPath));
   const size = manifestBytes(list);
-  return sendFolderOffer(peer, opts, name, { files: list, size, sha256: manifestSha256(list) }, async (folderId, signal) => {
+  return sendFolderOffer(peer, opts, name, { files: list, size, sha256: manifestSha256(list), paths: files.map((f) => f.full) }, async (folderId, signal) => {
     let bytesSent = 0;
     let cachedFiles = 0;
     let before = 0;

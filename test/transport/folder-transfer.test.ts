@@ -224,3 +224,71 @@ test('the sending side refuses a link inside the folder, and a file swapped afte
   // Opened without following a final link: a link put in a file's place is not read through.
   await assert.rejects(sendFile(offerer, path.join(src, 'escape.yaml'), { expectInode: { dev: 1, ino: 1 } }), (e: SleapRtcError) => e.code === 'TRANSFER_SOURCE_INVALID');
 });
+
+/** A sender that knows the SHA-256 and size of content the receiver's cache holds, but not its bytes. */
+async function claim(t: TestContext, files: ManifestFile[] | null, data: Buffer, proof: (challenge: { nonce: string; ranges: { offset: number; length: number }[] }) => string) {
+  const { offerer, answerer } = await connectedPair(t);
+  const cache = await store(t);
+  // An honest user's file enters the cache first.
+  const honest = path.join(await tempDir(t, 'honest'), 'secret.slp');
+  await writeFile(honest, data);
+  const seed = receiveFolder(answerer, 'seed', { destDir: await tempDir(t, 'seed'), store: cache });
+  await sendFile(offerer, honest, { transferId: 'seed' });
+  const seeded = await seed;
+  assert.ok(seeded.ok);
+  for (const l of seeded.result.leases) l.release();
+
+  const dest = await tempDir(t, 'thief');
+  const receiving = receiveFolder(answerer, ID, { destDir: dest, store: cache });
+  const channel = await offerer.openChannel(`transfer:${ID}`);
+  const replies: { type: string; code?: string }[] = [];
+  let binaryBack = 0;
+  const ended = new Promise<void>((resolve) =>
+    channel.onMessage((m: ChannelMessage) => {
+      if (typeof m !== 'string') {
+        binaryBack += m.byteLength;
+        return;
+      }
+      const msg = JSON.parse(m) as { type: string; code?: string; nonce: string; ranges: { offset: number; length: number }[] };
+      replies.push(msg);
+      if (msg.type === 'TRANSFER_CHALLENGE') channel.send(JSON.stringify({ type: 'TRANSFER_PROOF', transfer_id: ID, proof: proof(msg) }));
+      if (msg.type === 'TRANSFER_ERROR' || msg.type === 'TRANSFER_ACK') resolve();
+    }),
+  );
+  channel.send(files ? folderMeta(files) : JSON.stringify({ type: 'FILE_META', transfer_id: ID, name: 'stolen.slp', kind: 'file', size: data.length, sha256: sha(data) }));
+  const got = await receiving;
+  await ended;
+  return { got, replies, binaryBack, dest, cache };
+}
+
+for (const size of [1000, 3 * 1024 * 1024]) {
+  test(`a sender that claims a cached hash (${size} bytes) without the bytes: challenged, refused (TRANSFER_PROOF_FAILED), nothing placed or sent back`, async (t) => {
+    const data = randomBytes(size);
+    // The best a thief can do without the bytes: hash the nonce with guesses.
+    const guess = (c: { nonce: string }): string => createHash('sha256').update(Buffer.from(c.nonce, 'hex')).update(sha(data)).digest('hex');
+    for (const files of [null, [file('model/best.ckpt', data)]]) {
+      const r = await claim(t, files, data, guess);
+      assert.equal(r.got.ok, false);
+      assert.equal((r.got as { error: SleapRtcError }).error.code, 'TRANSFER_PROOF_FAILED');
+      assert.deepEqual(r.replies.map((m) => m.type), ['TRANSFER_CHALLENGE', 'TRANSFER_ERROR']);
+      assert.equal(r.replies[1]?.code, 'TRANSFER_PROOF_FAILED');
+      assert.equal(r.binaryBack, 0, 'not a byte of the cached file went back');
+      assert.deepEqual(await readdir(r.dest), [], 'nothing placed');
+      assert.equal(r.cache.stats().entries, 1, 'the honest entry stays');
+    }
+  });
+}
+
+test('a sender holding the bytes answers the challenge and the cached copy is placed', async (t) => {
+  const data = randomBytes(3 * 1024 * 1024);
+  const r = await claim(t, null, data, (c) => {
+    const h = createHash('sha256').update(Buffer.from(c.nonce, 'hex'));
+    for (const x of c.ranges) h.update(data.subarray(x.offset, x.offset + x.length));
+    return h.digest('hex');
+  });
+  assert.ok(r.got.ok);
+  for (const l of r.got.result.leases) l.release();
+  assert.equal(r.got.result.cached, true);
+  const challenge = r.replies[0] as unknown as { ranges: { length: number }[] };
+  assert.ok(challenge.ranges.length === 8 && challenge.ranges.every((x) => x.length === 64 * 1024), 'a large file is sampled, not read whole');
+});

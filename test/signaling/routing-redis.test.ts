@@ -1,5 +1,5 @@
 /**
- * The server-level routing suite (routing-suite.ts) on the Redis store: two server instances,
+ * The server-level routing suites (routing-suite.ts, routing-failover-suite.ts) on the Redis store: two server instances,
  * each with its own Redis connections (store and bus), on one real redis-server on a free
  * loopback port; peers join the two in turn, so workers and clients of one room sit on different
  * instances and every decision, relay and queue report crosses Redis. (Separate OS processes are
@@ -11,6 +11,7 @@ import { startSignalingServer } from '../../src/signaling/server.js';
 import { openPeer, registerPeer, type TestPeer } from '../helpers/ws-peer.js';
 import type { HarnessStart } from './harness.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
+import { runFailoverSuite } from './routing-failover-suite.js';
 import { runRoutingSuite } from './routing-suite.js';
 
 let redis: RedisServer;
@@ -55,3 +56,4 @@ const twoInstancesOnRedis: HarnessStart = async (t, opts = {}) => {
 };
 
 runRoutingSuite('routing (redis store, two instances)', twoInstancesOnRedis);
+runFailoverSuite('failover (redis store, two instances)', twoInstancesOnRedis);

@@ -4,7 +4,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, open, readFile, readdir, realpath, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readRecords, runFake, tempDir } from '../fixtures/fake-sleap-nn.js';
 import { copyLabelsWithVideo, copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
@@ -242,4 +242,19 @@ test('RECORD lists the real path of every input opened, read back from the descr
   // A run that stops on a missing video still lists what it had opened (the model files, the labels).
   assert.deepEqual(failedRun?.opened, [`${real}/model/training_config.yaml`, `${real}/model/best.ckpt`, `${real}/out/r/labels_gt.train.0.slp`]);
   assert.deepEqual(predictRun?.opened, [`${real}/model/training_config.yaml`, `${real}/model/best.ckpt`, `${real}/small_robot.mp4`]);
+});
+
+test("a labels file given as a link whose real name is gone fails as h5py does: OSError (can't retrieve real path for file)", async (t) => {
+  const { root, labels, model } = await setup(t);
+  // HDF5 resolves a linked path to its real name by name (H5F__build_actual_name), as Debian's
+  // h5py shows on the same pinned link after the file is removed.
+  const held = await open(labels, 'r');
+  t.after(() => held.close());
+  await mkdir(path.join(root, 'pinned'));
+  await symlink(`/proc/${process.pid}/fd/${held.fd}`, path.join(root, 'pinned', 'labels.slp'));
+  await rm(labels);
+  const r = await runFake(['predict', '-i', path.join(root, 'pinned', 'labels.slp'), '-m', model, '-o', `${root}/p.slp`]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^OSError: Unable to synchronously open file \(can't retrieve real path for file\)$/m);
+  assert.doesNotMatch(r.stderr, /HDF5-DIAG/, 'h5py prints no HDF5 error stack');
 });

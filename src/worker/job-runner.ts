@@ -309,6 +309,13 @@ export class JobRun {
       return await setUpVideos(request, given, { read, given: labelsGiven }, cwd);
     } catch (err) {
       if (!(err instanceof SleapRtcError) || err.code === 'SLP_VIDEOS_MISMATCH') throw err;
+      if (err.code === 'SLP_NOT_HDF5' && err.details.reason === HDF5_NAME_MOVED) {
+        // HDF5 resolves a linked path to its real name, by name: the file the worker holds open
+        // was moved or removed on the storage meanwhile (it is still never read from elsewhere).
+        const moved = new PathChangedError('missing', labels.relative_path, 'was moved or removed on the storage while the worker read it');
+        moved.field = field;
+        throw moved;
+      }
       // The labels file's own error names this worker's path, so only its code is sent.
       throw new SleapRtcError(err.code, `The labels file could not be prepared on this worker (${err.code}); nothing was run.`);
     }
@@ -398,6 +405,12 @@ export class JobRun {
     return { args, outputs: [{ relative_path: out.relative_path, local: produced, kind: 'file', ...(shared ? { dest: below(out) } : {}) }] };
   }
 }
+
+/**
+ * HDF5's reason (H5F__build_actual_name) when a path that is a symbolic link, such as a pinned
+ * input or /proc/self/fd/N, no longer resolves by name to the file behind it.
+ */
+const HDF5_NAME_MOVED = "can't retrieve real path for file";
 
 /** A video the job reads, as job-files.ts pins it. */
 function videoField(p: CheckedPath): boolean {

@@ -206,3 +206,18 @@ test("a failed listing prints nothing of HDF5's own error stack (it goes into th
   assert.match((err as Error).message, /file signature not found/);
   assert.deepEqual(seen.filter((s) => s.includes('HDF5')), []);
 });
+
+test("a file read through its descriptor's link (/proc/self/fd/N) whose name is gone: HDF5 cannot build its real name (SLP_NOT_HDF5, the reason the worker maps to PATH_CHANGED)", async (t) => {
+  const dir = await tempDir(t);
+  const pkg = await copySleapFile('pkg', path.join(dir, 'held.slp'));
+  const fd = fs.openSync(pkg, 'r');
+  t.after(() => fs.closeSync(fd));
+  // While the name resolves, the descriptor's link reads as the file.
+  assert.equal((await listVideos(`/proc/self/fd/${fd}`)).formatId, 1.2);
+  fs.unlinkSync(pkg);
+  await assert.rejects(listVideos(`/proc/self/fd/${fd}`), (e: unknown) => {
+    assert.ok(e instanceof SleapRtcError && e.code === 'SLP_NOT_HDF5', String(e));
+    assert.equal(e.details.reason, "can't retrieve real path for file");
+    return true;
+  });
+});

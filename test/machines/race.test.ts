@@ -195,9 +195,13 @@ describe('the race: a client flips the job folders on the share while real jobs 
     const racerLines = jsonLines(racer);
     let flips = 0;
     let racerDone: Record<string, unknown> | undefined;
+    let racerLost = '';
     const reading = (async () => {
       for (;;) {
-        const line = await racerLines.next().catch(() => undefined);
+        const line = await racerLines.next().catch((err: unknown) => {
+          racerLost = (err as Error).message;
+          return undefined;
+        });
         if (line === undefined) return;
         flips = Number(line.flips);
         if (line.done === true) {
@@ -245,7 +249,8 @@ describe('the race: a client flips the job folders on the share while real jobs 
     }
     racer.kill('SIGTERM');
     await reading;
-    assert.ok(racerDone, 'the racer stopped and put the real folders back');
+    assert.ok(racerDone, `the racer stopped and put the real folders back: ${racerLost}`);
+    assert.equal(racerDone.not_restored, undefined, JSON.stringify(racerDone));
     flips = Number(racerDone.flips);
 
     // Nothing read outside: the real path of every input the stand-in opened lies in the share or

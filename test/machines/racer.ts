@@ -56,17 +56,24 @@ function toReal(folder: string): void {
   linked.delete(folder);
 }
 
-function restore(): void {
+/** Puts every real folder back under its name; returns what could not be put back, and why. */
+function restore(): string[] {
+  const problems: string[] = [];
   for (const folder of [...linked]) {
     try {
       toReal(folder);
     } catch {
-      // The link may be gone already; make sure the real folder is back under its name.
-      if (lstatSync(folder, { throwIfNoEntry: false })?.isSymbolicLink()) rmSync(folder);
-      renameSync(`${folder}.real`, folder);
-      linked.delete(folder);
+      try {
+        // The link may be gone already; make sure the real folder is back under its name.
+        if (lstatSync(folder, { throwIfNoEntry: false })?.isSymbolicLink()) rmSync(folder);
+        renameSync(`${folder}.real`, folder);
+        linked.delete(folder);
+      } catch (err) {
+        problems.push(`${folder}: ${(err as Error).message}`);
+      }
     }
   }
+  return problems;
 }
 
 let round = 0;
@@ -96,8 +103,8 @@ function burst(): void {
 
 process.on('SIGTERM', () => {
   stopping = true;
-  restore();
-  print({ flips, failed_flips: failedFlips, done: true });
+  const problems = restore();
+  print({ flips, failed_flips: failedFlips, done: true, ...(problems.length ? { not_restored: problems } : {}) });
   process.exit(0);
 });
 

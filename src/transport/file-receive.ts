@@ -301,7 +301,7 @@ class Receiver {
         else throw new SleapRtcError('TRANSFER_PROTOCOL', `Transfer ${this.#transferId}: ${message.type} arrived out of order (while ${this.#state === 'meta' ? 'waiting for FILE_META' : this.#state}).`);
       }
     } catch (err) {
-      this.#fail(asTransferError(err, this.#transferId), true);
+      this.#fail(asTransferError(err, this.#transferId, this.#receipt ? 'cache' : 'destination'), true);
     }
   }
 
@@ -693,13 +693,18 @@ function destinationError(err: unknown, name: string): unknown {
   return err;
 }
 
-function asTransferError(err: unknown, transferId: string): SleapRtcError {
+function asTransferError(err: unknown, transferId: string, into: 'cache' | 'destination' = 'destination'): SleapRtcError {
   if (err instanceof SleapRtcError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
-    return new SleapRtcError('TRANSFER_DISK_FULL', `Transfer ${transferId}: the receiving disk is full (${e.code}); nothing of the transfer was kept. Free space there, then run the job again.`, {
-      transfer_id: transferId,
-    });
+    // Which disk: the worker's cache (its partial files) or the destination folder (a job folder, the client's folder).
+    const where = into === 'cache' ? "the disk of the worker's cache folder ([worker] cache_dir)" : 'the disk of the destination folder';
+    const what = e.code === 'EDQUOT' ? 'is over its quota' : 'is full';
+    return new SleapRtcError(
+      'TRANSFER_DISK_FULL',
+      `Transfer ${transferId}: ${where} ${what} (${e.code}); nothing of the transfer was kept. Free space there (or lower cache_max_bytes), then run the job again.`,
+      { transfer_id: transferId, filled: into },
+    );
   }
   return new SleapRtcError('TRANSFER_IO', `Transfer ${transferId}: could not write the received data (${e.code ?? ''} ${e.message}).`.replace('( ', '('), {
     transfer_id: transferId,

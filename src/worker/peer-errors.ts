@@ -27,6 +27,9 @@ const OWN_WORDS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'TRANSFER_CANCELLED',
   'TRANSFER_ABORTED',
   'TRANSFER_STALLED',
+  // Their messages say which disk filled (the cache or the job's folder) or which proof failed, with no path.
+  'TRANSFER_DISK_FULL',
+  'TRANSFER_PROOF_FAILED',
   'TRANSFER_PROTOCOL',
   'TRANSFER_TOO_LARGE',
   'TRANSFER_ENTRY_REFUSED',

@@ -32,7 +32,8 @@ async function startCliServer(t: TestContext, args: string[], env: NodeJS.Proces
   });
   child.stdout?.resume();
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 30 s; stderr: ${stderr}`)), 30_000);
+    // A hang guard, not a timing: tsx compiles on start, and a loaded machine took over 30 s.
+    const timer = setTimeout(() => reject(new Error(`no listening line within 120 s; stderr: ${stderr}`)), 120_000);
     child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
       const m = LISTENING.exec(stderr);

@@ -88,6 +88,7 @@ export const ERROR_CODES = {
   SLP_WRITE_FAILED: { exit: 1, summary: 'A rewritten copy of a labels file could not be written.' },
   SLP_VIDEO_NOT_FOUND: { exit: 2, summary: 'A video the labels file names is not where SLEAP would look for it on this machine.' },
   SLP_VIDEOS_MISMATCH: { exit: 1, summary: 'The videos a job request lists do not match the videos its labels file names.' },
+  PREDICTIONS_UNREADABLE: { exit: 1, summary: 'sleap-nn wrote a predictions file whose videos could not be given the client\'s names; it was not delivered.' },
 } as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

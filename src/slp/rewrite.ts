@@ -16,12 +16,32 @@ import path from 'node:path';
 import { SleapRtcError } from '../errors.js';
 import { SlpError } from './errors.js';
 import { closeH5, quietly, writeStrings } from './h5.js';
+import h5wasm, { type File as H5File } from 'h5wasm/node';
 import { stringifyPythonJson } from './json.js';
 import { openLabels, readVideosTable } from './videos.js';
 import type { SlpVideo } from './videos.js';
 
 /** New file names per video index: one for a media file, the list for an image sequence. */
 export type VideoRenames = ReadonlyMap<number, readonly string[]>;
+
+/** A change to the JSON text SLEAP keeps in `metadata`'s `json` attribute (skeletons, provenance). */
+export type MetadataEdit = (json: string) => string;
+
+/** Applies `edit` to `metadata`'s `json` attribute, when the file has one (written back as a string). */
+function editMetadata(file: H5File, src: string, edit: MetadataEdit): void {
+  const r = quietly(() => {
+    const group = file.get('metadata');
+    if (!(group instanceof h5wasm.Group)) return;
+    const value = group.attrs.json?.value;
+    if (value === undefined) return;
+    const text = typeof value === 'string' ? value : Buffer.from(value as Uint8Array).toString('utf8');
+    const next = edit(text);
+    if (next === text) return;
+    group.delete_attribute('json');
+    group.create_attribute('json', next);
+  });
+  if (r.error) throw new SlpError('SLP_WRITE_FAILED', `the metadata of ${src} could not be rewritten`, { path: src });
+}
 
 function renamedEntry(src: string, video: SlpVideo, entry: Record<string, unknown>, names: readonly string[]): string {
   if (video.kind === 'embedded') {
@@ -57,9 +77,10 @@ function newTable(src: string, raw: readonly string[], entries: readonly Record<
   });
 }
 
-async function writeTable(tmp: string, values: readonly string[], src: string): Promise<void> {
+async function writeTable(tmp: string, values: readonly string[], src: string, metadata?: MetadataEdit): Promise<void> {
   const { lib, file } = await openLabels(tmp, 'a');
   try {
+    if (metadata) editMetadata(file, src, metadata);
     const table = readVideosTable(lib, file, src);
     if (!table.info.vlen) {
       values.forEach((v, index) => {
@@ -96,7 +117,7 @@ async function checkWritten(tmp: string, values: readonly string[], src: string)
  * Writes `dest`, a copy of the labels file `src` with the videos in `renames` renamed. `src` is
  * only read. `dest` must not be `src`; an existing `dest` is replaced only once the copy is whole.
  */
-export async function writeRenamedCopy(src: string, dest: string, renames: VideoRenames): Promise<void> {
+export async function writeRenamedCopy(src: string, dest: string, renames: VideoRenames, metadata?: MetadataEdit): Promise<void> {
   if (path.resolve(src) === path.resolve(dest)) throw new SleapRtcError('INTERNAL', `refusing to rewrite ${src} in place`);
   const { lib, file } = await openLabels(src, 'r');
   let values: string[];
@@ -111,7 +132,7 @@ export async function writeRenamedCopy(src: string, dest: string, renames: Video
     await copyFile(src, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
     // copyFile keeps the source's mode; a read-only labels file still gives a copy we may write.
     await chmod(tmp, ((await stat(tmp)).mode & 0o777) | 0o600);
-    await writeTable(tmp, values, src);
+    await writeTable(tmp, values, src, metadata);
     await checkWritten(tmp, values, src);
     await rename(tmp, dest);
   } catch (err) {

@@ -18,6 +18,7 @@ import { releaseRunFolder, type RunFolderRef } from './run-folder.js';
 import { buildInferenceArgs, buildTrainArgs, type InferenceCommand, type PathMapping, type TrainArgsInput } from './sleap-nn-args.js';
 import { expectedEpochs } from './train-config.js';
 import { setUpVideos, type VideoSetup } from './videos.js';
+import { nameVideos, relativeTo, type VideoNames } from './predictions.js';
 
 export interface JobOutput {
   /** Relative to the job's base (user folder, or staging folder), POSIX. */
@@ -227,6 +228,10 @@ export class JobRun {
           message: failure(job_id, 0, null, lastLines, 'JOB_OUTPUT_MISSING', `sleap-nn exited with code 0 but did not write '${lacking}'.`),
         };
       }
+      if (o.videoNames) {
+        const named = await this.#nameVideos(o.local, o.videoNames, o.relative_path, lastLines);
+        if (named) return named;
+      }
       if (o.dest === undefined) continue;
       try {
         await files.publish(o.local, o.dest, o.kind, o.relative_path);
@@ -239,6 +244,21 @@ export class JobRun {
       }
     }
     return ended ?? { status: 'completed', outputs: outputs.map(({ relative_path, local, kind }) => ({ relative_path, local, kind })), stoppedEarly: this.#relay?.stopRequested ?? false };
+  }
+
+  /** Gives a predictions file's videos the client's names; a file that is no labels file fails the job. */
+  async #nameVideos(file: string, names: VideoNames, relative: string, lastLines: readonly string[]): Promise<Extract<RunOutcome, { status: 'failed' }> | undefined> {
+    const job_id = this.#opts.request.job_id;
+    try {
+      const n = await nameVideos(file, names, (text) => this.#redact(text));
+      if (n > 0) this.#opts.logger?.info(`job ${job_id}: ${n} video name(s) in '${relative}' given the client's names`);
+      return undefined;
+    } catch (err) {
+      this.#opts.logger?.error({ err }, `job ${job_id}: the videos of the predictions file ${file} could not be renamed`);
+      const code = err instanceof SleapRtcError ? err.code : 'INTERNAL';
+      const why = `sleap-nn wrote '${relative}', but its videos could not be given your names (${code}); it was not delivered, so that it names no path of this worker.`;
+      return { status: 'failed', message: failure(job_id, 0, null, lastLines, 'PREDICTIONS_UNREADABLE', why) };
+    }
   }
 
   /** A path that failed confinement at use time, as JOB_FAILED naming only the client's path. */
@@ -402,7 +422,10 @@ export class JobRun {
     for (let i = 0; i < request.spec.models.length; i++) models.push(await input(`models.${i}`));
     const produced = shared ? path.join(await files.outputDir(), path.posix.basename(out.relative_path)) : out.local;
     const args = buildInferenceArgs({ command: this.#opts.inferenceCommand, data, models, output: produced });
-    return { args, outputs: [{ relative_path: out.relative_path, local: produced, kind: 'file', ...(shared ? { dest: below(out) } : {}) }] };
+    // The predictions name their videos as sleap-nn opened them here; they leave with the client's names.
+    const input_ = relativeTo(request.spec.output, request.spec.data);
+    const videoNames = new Map([...(videos.kind === 'track' ? videos.names : []), [given, input_], [data, input_]]);
+    return { args, outputs: [{ relative_path: out.relative_path, local: produced, kind: 'file', videoNames, ...(shared ? { dest: below(out) } : {}) }] };
   }
 }
 
@@ -420,6 +443,8 @@ function videoField(p: CheckedPath): boolean {
 /** An output as sleap-nn will write it (`local`), and where it goes below the base (`dest`, shared jobs). */
 interface PlannedOutput extends JobOutput {
   dest?: string;
+  /** A predictions file: its videos are renamed to the client's names before it leaves (predictions.ts). */
+  videoNames?: VideoNames;
 }
 
 async function firstMissing(o: JobOutput): Promise<string | undefined> {

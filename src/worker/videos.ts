@@ -29,7 +29,8 @@ export type VideoSetup =
   /** The request carries no videos list (an older client): nothing is checked or remapped. */
   | { kind: 'none' }
   | { kind: 'train'; videoPathMap?: PathMapping[] }
-  | { kind: 'track'; data: string };
+  /** `names`: each path sleap-nn may open a video by → the name the labels file stored for it (predictions.ts). */
+  | { kind: 'track'; data: string; names: Map<string, string> };
 
 interface VideoUse {
   video: number;
@@ -106,8 +107,9 @@ export async function setUpVideos(
   const uses = await matchVideos(request, paths, labels.read);
   if (uses === null) return { kind: 'none' };
   if (request.job_type === 'train') return { kind: 'train', ...trainMaps(uses) };
-  if (uses.length === 0) return { kind: 'track', data: labels.given };
-  return { kind: 'track', data: await rewrittenCopy(labels.read, path.basename(labels.given), uses, jobDir) };
+  const names = new Map(uses.map((u) => [u.local, u.stored]));
+  if (uses.length === 0) return { kind: 'track', data: labels.given, names };
+  return { kind: 'track', data: await rewrittenCopy(labels.read, path.basename(labels.given), uses, jobDir, names), names };
 }
 
 /** One `--video-path-map` per stored name, to the path given for it. */
@@ -123,7 +125,7 @@ function trainMaps(uses: readonly VideoUse[]): { videoPathMap?: PathMapping[] } 
  * when a path does not fit, the copy names short links next to it instead (SLEAP finds a video by
  * its base name next to the labels file), each link leading to the checked path.
  */
-async function rewrittenCopy(data: string, name: string, uses: readonly VideoUse[], jobDir: string): Promise<string> {
+async function rewrittenCopy(data: string, name: string, uses: readonly VideoUse[], jobDir: string, names: Map<string, string>): Promise<string> {
   const dir = await mkdtemp(path.join(jobDir, 'labels-'));
   const copy = path.join(dir, name);
   const renames = (nameOf: (u: VideoUse) => string): Map<number, string[]> => {
@@ -151,6 +153,7 @@ async function rewrittenCopy(data: string, name: string, uses: readonly VideoUse
     used.add(name);
     await symlink(u.local, path.join(dir, name));
     links.set(u.local, name);
+    names.set(path.join(dir, name), u.stored);
   }
   await writeRenamedCopy(data, copy, renames((u) => links.get(u.local) as string));
   return copy;

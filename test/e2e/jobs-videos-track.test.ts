@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readRecords } from '../fixtures/fake-sleap-nn.js';
+import { readPredictions, readRecords } from '../fixtures/fake-sleap-nn.js';
 import { copySleapFile } from '../helpers/sleap-data.js';
 import { labelsNaming } from '../helpers/slp-files.js';
 import { labShare, lastJson, runClient, startServer, startWorker } from './helpers/jobs-env.js';
@@ -49,4 +49,7 @@ test('inference on such a labels file: sleap-nn runs on a rewritten copy in the 
   const data = rec.argv[rec.argv.indexOf('--data_path') + 1] as string;
   assert.match(data, new RegExp(`^${path.join(lab.dir, 'work-gpu-i').replace(/[/.]/g, '\\$&')}/job-[^/]+/labels-[^/]+/cams\\.slp$`), data);
   assert.equal(await sha(lab.labels), before, "the user's labels file is not changed");
+  // sleap-nn saved the videos by the worker's paths; they come back by the names the user's labels file holds.
+  const predictions = await readPredictions(path.join(lab.share, 'alice/proj/cams.slp.predictions.slp'));
+  assert.deepEqual(predictions.videos, [[`${lab.mount}/alice/videos/cam0.mp4`], [`${lab.mount}/alice/videos/cam1.mp4`]]);
 });

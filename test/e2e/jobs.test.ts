@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FAKE_SLEAP_NN, readRecords } from '../fixtures/fake-sleap-nn.js';
+import { FAKE_SLEAP_NN, readPredictions, readRecords } from '../fixtures/fake-sleap-nn.js';
 import { labShare, lastJson, runClient, serverForFile, startWorker } from './helpers/jobs-env.js';
 import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 
@@ -70,9 +70,12 @@ test('shared storage track: default output beside the data; plain output is the 
   const r = await runClient(room, lab.dir, ['track', '--data', 'mnt-client/alice/proj/video.mp4', '--model', 'mnt-client/alice/models/m1'], { config: lab.clientToml });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `${path.join(lab.mount, 'alice/proj/video.mp4.predictions.slp')}\n`);
-  const predictions = JSON.parse(await readFile(path.join(lab.share, 'alice/proj/video.mp4.predictions.slp'), 'utf8')) as { data: string };
-  // A private name in the job folder that keeps the file's name (sleap-nn goes by the extension).
-  assert.match(predictions.data, /\/job-[^/]*\/inputs\/\d+\/video\.mp4$/);
+  const predictions = await readPredictions(path.join(lab.share, 'alice/proj/video.mp4.predictions.slp'));
+  // sleap-nn read a private name in the job folder; the predictions name the video as the client
+  // knows it (next to the predictions file), and its provenance names the client's path, not the worker's.
+  assert.deepEqual(predictions.videos, [['video.mp4']]);
+  assert.equal(predictions.provenance.source_file, 'proj/video.mp4');
+  assert.equal(predictions.frames, 40);
 });
 
 test('no worker has the backend: the files are sent instead and results land where the shared job would have written', async (t) => {
@@ -168,8 +171,9 @@ test('files outside every backend go by transfer; results land in the current fo
   assert.equal(result.fallback_reason, undefined);
   assert.match(r.stderr, /transfer: webrtc \(reason: data is not under any storage backend\)/);
   assert.deepEqual(result.outputs, [path.join(work, 'clip 1.mp4.predictions.slp')]);
-  const predictions = JSON.parse(await readFile(path.join(work, 'clip 1.mp4.predictions.slp'), 'utf8')) as { models: string[] };
-  assert.equal(predictions.models.length, 2);
+  const predictions = await readPredictions(path.join(work, 'clip 1.mp4.predictions.slp'));
+  assert.equal(predictions.provenance.model_paths?.length, 2);
+  assert.deepEqual(predictions.videos, [['clip 1.mp4']], 'the video by its name next to the predictions, no staging path');
 });
 
 test('a failing sleap-nn: exit 1, status failed with its code, and its last lines shown', async (t) => {

@@ -40,7 +40,7 @@ export function spawnCli(args: readonly string[], opts: SpawnOptions = {}): Chil
   });
 }
 
-/** Runs `sleap-rtc ...args` to completion (killed after timeoutMs) and collects its output. */
+/** Runs `sleap-rtc ...args` to completion (killed after timeoutMs, 3 min by default: a hang guard, a loaded 2-core machine takes tens of seconds to start a CLI) and collects its output. */
 export function runCli(
   args: readonly string[],
   opts: SpawnOptions & { timeoutMs?: number; input?: string } = {},
@@ -52,7 +52,7 @@ export function runCli(
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     if (opts.input !== undefined) child.stdin?.end(opts.input);
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);

@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
-import { readRecords } from '../fixtures/fake-sleap-nn.js';
+import { readPredictions, readRecords } from '../fixtures/fake-sleap-nn.js';
 import { cleanupStaleMachines, createNetwork, exited, jsonLines, machine, machinesSkipReason } from '../helpers/machines.js';
 import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 import { labelsNaming } from '../helpers/slp-files.js';
@@ -295,11 +295,16 @@ describe('the race: a client flips the job folders on the share while real jobs 
           // What the stand-in writes from the input it read: the labelled frames of the labels file
           // (the canary has twice as many), or its fixed count for a video. cams.slp is predicted
           // on the worker's copy of it (its videos renamed to the pinned ones) in the job folder.
-          const predictions = JSON.parse(readFileSync(path.join(alice, 'out', `${request.run}.slp`), 'utf8')) as { fake_predictions: boolean; data: string; models: string[]; frames: number };
+          const predictions = await readPredictions(path.join(alice, 'out', `${request.run}.slp`));
           const video = request.kind === 'track-video';
-          assert.deepEqual({ fake_predictions: predictions.fake_predictions, frames: predictions.frames }, { fake_predictions: true, frames: video ? 40 : real[labels].frames }, reply.job_id);
-          assert.ok(predictions.data.startsWith(jobsFolder) && predictions.data.endsWith(video ? '/video.mp4' : `/${labels}`), `${reply.job_id}: ${predictions.data}`);
-          assert.equal(predictions.models.length, 1);
+          assert.equal(predictions.frames, video ? 40 : real[labels].frames, reply.job_id);
+          // sleap-nn's provenance names the input by the request's own path, never the job folder.
+          assert.equal(predictions.provenance.source_file, video ? 'proj/video.mp4' : `proj/${labels}`, reply.job_id);
+          assert.equal(predictions.provenance.model_paths?.length, 1);
+          // The videos table: the laptop's names cams.slp holds, or the input as seen from out/;
+          // never the worker's job folder.
+          const expected = labels === 'cams.slp' ? CAM_NAMES.map((n) => [n]) : [[video ? '../proj/video.mp4' : `../proj/${labels}`]];
+          assert.deepEqual(predictions.videos, expected, reply.job_id);
         }
         continue;
       }

@@ -10,7 +10,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { readRecords, type FakeRecord } from '../fixtures/fake-sleap-nn.js';
+import { readPredictions, readRecords, type FakeRecord } from '../fixtures/fake-sleap-nn.js';
 import { cleanupStaleMachines, createNetwork, exited, jsonLines, machine, machinesSkipReason, type SimNetwork } from '../helpers/machines.js';
 import { runTool } from '../helpers/machines-exec.js';
 import { deleteNamespace } from '../helpers/machines-network.js';
@@ -164,8 +164,10 @@ describe('storage backends across simulated machines', () => {
       '--model_paths', '<job>/inputs/1/m2',
       '--output_path', '<job>/out/c1.mp4.predictions.slp',
     ]);
-    const predictions = JSON.parse(readFileSync(path.join(scratch, 'alice/clips/c1.mp4.predictions.slp'), 'utf8')) as { data: string };
-    assert.match(predictions.data, new RegExp(`^${job}/inputs/0/c1\\.mp4$`));
+    const predictions = await readPredictions(path.join(scratch, 'alice/clips/c1.mp4.predictions.slp'));
+    assert.equal(predictions.provenance.source_file, 'clips/c1.mp4', 'the provenance names no worker path');
+    // The video by its name next to the predictions: it opens on the laptop and on the worker alike.
+    assert.deepEqual(predictions.videos, [['c1.mp4']]);
   });
 
   simTest('a worker machine without the share gets the files over WebRTC across the veth; results land on the laptop\'s mount', async (t) => {
@@ -218,9 +220,10 @@ describe('storage backends across simulated machines', () => {
     assert.equal(track.code, 0, track.stderr);
     const tracked = lastJson(track);
     assert.deepEqual([tracked.transfer, tracked.outputs], ['webrtc', [`${LAPTOP_VAST}/alice/proj/video.mp4.predictions.slp`]]);
-    const predictions = JSON.parse(readFileSync(path.join(share, 'alice/proj/video.mp4.predictions.slp'), 'utf8')) as { data: string; models: string[] };
-    assert.ok(predictions.data.startsWith(`${workstation.home}/work/`), predictions.data);
-    assert.equal(predictions.models.length, 1);
+    const predictions = await readPredictions(path.join(share, 'alice/proj/video.mp4.predictions.slp'));
+    assert.ok(!JSON.stringify(predictions.provenance).includes(workstation.home), JSON.stringify(predictions.provenance));
+    assert.equal(predictions.provenance.model_paths?.length, 1);
+    assert.deepEqual(predictions.videos, [['video.mp4']], 'no staging path of the worker in the videos table');
   });
 
   simTest('traversal and symlink escapes from another machine are refused; nothing is written outside the base', async (t) => {

@@ -16,7 +16,7 @@ import { receiveTransfer } from '../../src/transport/file-receive.js';
 import { sendFile, sendPath } from '../../src/transport/file-send.js';
 import { transferIdFromLabel } from '../../src/protocol/transfer.js';
 import { WorkerSession, type SessionContext } from '../../src/worker/session.js';
-import { FAKE_SLEAP_NN, readRecords, tempDir } from '../fixtures/fake-sleap-nn.js';
+import { FAKE_SLEAP_NN, readPredictions, readRecords, tempDir } from '../fixtures/fake-sleap-nn.js';
 import { copySleapFile, copyTrainingConfig, writeLabelsNamingVideos } from '../helpers/sleap-data.js';
 import { connectedPair } from '../transport/helpers/peers.js';
 import { JobPeer } from './helpers/job-peer.js';
@@ -338,7 +338,8 @@ test('inference runs the command found at worker start: predict, or track on an 
     const [rec] = await readRecords(s.record);
     assert.equal(rec?.argv[0], command);
     assert.equal(rec?.argv.at(-2), '--output_path');
-    assert.match(await readFile(path.join(s.share, 'alice/proj/small_robot.predictions.slp'), 'utf8'), new RegExp(`"command":"${command}"`));
+    const predictions = await readPredictions(path.join(s.share, 'alice/proj/small_robot.predictions.slp'));
+    assert.deepEqual([predictions.videos, predictions.frames], [[['small_robot.mp4']], 40]);
     await slotsFree(s);
   }
 });

@@ -206,6 +206,12 @@ test('inference on a labels file: a rewritten copy in the job folder names this 
   const resolved = await Promise.all(names.map(async ([n]) => realpath(path.isAbsolute(n!) ? n! : path.join(path.dirname(copy), n!))));
   assert.deepEqual(resolved, [path.join(vast, 'alice/videos/cam0.mp4'), path.join(archive, 'shared/cam1.mp4')]);
   assert.equal(await sha(labels), before);
+  // What sleap-nn is given for each video, back to the name the user's labels file stored (predictions.ts).
+  const back = (setup as { names: Map<string, string> }).names;
+  assert.deepEqual(
+    names.map(([n]) => back.get(path.isAbsolute(n!) ? n! : path.join(path.dirname(copy), n!))),
+    [`${CLIENT_VAST}/alice/videos/cam0.mp4`, `${CLIENT_ARCHIVE}/shared/cam1.mp4`],
+  );
 });
 
 test('inference when the worker\'s paths do not fit the fixed-length table: links beside the copy, named by base name', async (t) => {
@@ -221,10 +227,11 @@ test('inference when the worker\'s paths do not fit the fixed-length table: link
   const request = track([cam0]);
   const out = await checkRequest(request, { storage: bigStorage, healthyBackends: new Set(['vast']), stagingDir: async () => dir });
   assert.ok(out.ok, JSON.stringify(out.messages));
-  const setup = (await setUp(request, out.paths, dir)) as { data: string };
+  const setup = (await setUp(request, out.paths, dir)) as { data: string; names: Map<string, string> };
   const [name] = (await listVideos(setup.data)).videos[0]!.names;
   assert.equal(name, 'cam0.mp4');
   assert.equal(await readlink(path.join(path.dirname(setup.data), 'cam0.mp4')), path.join(deep, 'alice/videos/cam0.mp4'));
+  assert.equal(setup.names.get(path.join(path.dirname(setup.data), 'cam0.mp4')), `${CLIENT_VAST}/alice/videos/cam0.mp4`);
 });
 
 test('inference on a package file: no copy, the file is used as it is', async (t) => {
@@ -232,6 +239,6 @@ test('inference on a package file: no copy, the file is used as it is', async (t
   await copySleapFile('pkg', path.join(vast, 'alice', 'proj', 'pkg.slp'));
   const request = { ...track([]), spec: { ...track([]).spec, data: 'proj/pkg.slp' } } as JobRequest;
   const c = await checked(request, dir);
-  assert.deepEqual(await setUp(request, c.paths, dir), { kind: 'track', data: path.join(vast, 'alice/proj/pkg.slp') });
+  assert.deepEqual(await setUp(request, c.paths, dir), { kind: 'track', data: path.join(vast, 'alice/proj/pkg.slp'), names: new Map() });
   assert.deepEqual(await readdir(dir), []);
 });

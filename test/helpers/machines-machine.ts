@@ -171,7 +171,8 @@ class Machine implements SimMachine {
       let stderr = '';
       child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+      // A hang guard: a loaded 2-core machine takes tens of seconds to start a CLI.
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
       child.on('error', (e) => {
         clearTimeout(timer);
         reject(e);

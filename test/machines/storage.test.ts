@@ -42,9 +42,10 @@ async function network(t: TestContext, hosts: string[]): Promise<SimNetwork> {
 async function labShare(t: TestContext): Promise<string> {
   const share = hostDir(t, 'vast');
   mkdirSync(path.join(share, 'alice', 'models', 'm1'), { recursive: true });
-  // Package files (frames embedded): sleap-nn gets the labels pinned in its job folder, where a
-  // video named relative to them would not be found (remapping external videos is issue 10's part 4).
-  await copySleapFile('pkg', path.join(share, 'alice', 'proj', 'labels.slp'));
+  // The real labels file names its video by a relative name ('tests/data/videos/small_robot.mp4'),
+  // which SLEAP finds by base name beside it; and a package file (frames embedded).
+  await copySleapFile('labels', path.join(share, 'alice', 'proj', 'labels.slp'));
+  await copySleapFile('video', path.join(share, 'alice', 'proj', 'small_robot.mp4'));
   await copySleapFile('pkg', path.join(share, 'alice', 'proj', 'labels.pkg.slp'));
   await copyTrainingConfig(path.join(share, 'alice', 'proj', 'config.yaml'));
   await copySleapFile('video', path.join(share, 'alice', 'proj', 'video.mp4'));

@@ -50,7 +50,8 @@ function runDemo(t: TestContext, opts: { env?: NodeJS.ProcessEnv; interruptWhen?
     }
   });
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 100_000);
+  // A hang guard: the demo starts a dozen CLI processes, each slow to start on a loaded machine.
+  const timer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 300_000);
   t.after(() => {
     clearTimeout(timer);
     if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid as number), 'SIGKILL');
@@ -94,7 +95,7 @@ function assertNothingLeft(run: DemoRun): void {
   assert.deepEqual(processesUsing(run.dir), [], 'processes of the demo are still running');
 }
 
-test('npm run demo: exit 0, a shared-storage job and a transfer job, the outputs named, nothing left behind', { timeout: 120_000 }, async (t) => {
+test('npm run demo: exit 0, a shared-storage job and a transfer job, the outputs named, nothing left behind', { timeout: 330_000 }, async (t) => {
   const run = await runDemo(t);
   assert.equal(run.code, 0, `demo failed:\n${run.stdout}\n${run.stderr}`);
   const out = run.stdout;
@@ -115,7 +116,7 @@ test('npm run demo: exit 0, a shared-storage job and a transfer job, the outputs
   assertNothingLeft(run);
 });
 
-test('a failing step: exit 1, the step named, and still nothing left behind', { timeout: 120_000 }, async (t) => {
+test('a failing step: exit 1, the step named, and still nothing left behind', { timeout: 330_000 }, async (t) => {
   // The sleap-nn stand-in fails like a real out-of-memory crash; the demo passes its knobs through.
   const run = await runDemo(t, { env: { FAKE_SLEAP_NN_FAIL: '1' } });
   assert.equal(run.code, 1, run.stdout);
@@ -125,7 +126,7 @@ test('a failing step: exit 1, the step named, and still nothing left behind', { 
   assertNothingLeft(run);
 });
 
-test('Ctrl-C during a job: the job is cancelled, every process stopped, the folder removed, exit 130', { timeout: 120_000 }, async (t) => {
+test('Ctrl-C during a job: the job is cancelled, every process stopped, the folder removed, exit 130', { timeout: 330_000 }, async (t) => {
   // Each epoch would take ten minutes, so the job is surely still running when Ctrl-C comes.
   const run = await runDemo(t, {
     env: { FAKE_SLEAP_NN_EPOCH_DELAY_MS: '600000' },

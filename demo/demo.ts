@@ -217,8 +217,8 @@ async function trainOnSharedStorage(lab: Lab, roomEnv: Record<string, string>, c
     'alice works in her project folder on the share and asks for a training run. The labels are on',
     'backend "vast", so only a reference goes to the worker: vast + alice + mouse-study/labels.slp.',
     'The server picks a free worker that has "vast": the cluster node. It resolves the reference under',
-    'its OWN mount, and tells sleap-nn how laptop paths (such as the video path inside the labels',
-    'file) map to its own (--prefix-map).',
+    'its OWN mount and hands sleap-nn the file it opened there. These labels embed their frames; a',
+    'labels file naming videos by laptop paths would get one --video-path-map per video.',
   );
   cluster.newStderrLines();
   const args = [
@@ -234,7 +234,7 @@ async function trainOnSharedStorage(lab: Lab, roomEnv: Record<string, string>, c
   expect(r, /transfer: shared storage \(backend vast, user alice\)/, 'the train job did not run on shared storage');
   // The worker shows sleap-nn's lines in the client's words: its own mount as "<backend vast>",
   // the labels as the client named them.
-  expect(r, new RegExp(`Prefix map: ${escape(lab.laptopMount)}/ -> <backend vast>`), 'sleap-nn did not get the laptop->cluster prefix map');
+  expect(r, /Video 0 of mouse-study\/labels\.slp: mouse-study\/labels\.slp/, 'sleap-nn did not find the frames embedded in the labels file');
   expect(r, /Loading labels from mouse-study\/labels\.slp/, 'sleap-nn did not read the labels the laptop named');
   if (r.stdout().trim() !== modelDir) throw new StepFailed(`train printed ${r.stdout().trim() || '(nothing)'} instead of ${modelDir}`);
   await showWorkerLog('cluster', cluster, /job \S+ completed/);
@@ -305,10 +305,6 @@ async function showWorkerLog(machineName: string, worker: CliProcess, last: RegE
 
 function expect(r: CliProcess, pattern: RegExp, failure: string): void {
   if (!pattern.test(r.stderr())) throw new StepFailed(`${failure} (expected ${say.short(String(pattern))} in its output)`);
-}
-
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** `ls -l`, in short: size and name (folders with a slash); fails the step if an expected name is missing. */

@@ -10,6 +10,7 @@ import { readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import type { JobRequest } from '../../src/protocol/job.js';
 import { CANARY, gatedSleapNn, sessionEnv, type SessionEnv } from './helpers/session-env.js';
+import { readPredictions, readRecords } from '../fixtures/fake-sleap-nn.js';
 
 const train = (jobId: string, output = 'out'): JobRequest =>
   ({
@@ -104,9 +105,15 @@ test('a track job reads its model folder and data through the worker, and its pr
   env.client.send(track('k2'));
   const done = await env.client.next('JOB_COMPLETE', () => true, 30_000);
   assert.deepEqual(done.transfer === 'shared' && done.outputs.map((o) => o.relative_path), ['out/predictions.slp']);
-  const predictions = JSON.parse(await readFile(path.join(env.share, 'alice/out/predictions.slp'), 'utf8')) as { data: string; models: string[] };
   // sleap-nn was given private names (kept extensions), never a name on the share.
-  assert.ok(path.basename(predictions.data) === 'labels.slp' && !predictions.data.startsWith(env.share), predictions.data);
-  assert.ok(predictions.models.every((m) => !m.startsWith(env.share)), predictions.models.join());
+  const [run] = await readRecords(env.record);
+  assert.ok(run, 'sleap-nn ran');
+  const data = run.argv[run.argv.indexOf('--data_path') + 1] ?? '';
+  const models = run.argv.flatMap((a, i) => (a === '--model_paths' ? [run.argv[i + 1] ?? ''] : []));
+  assert.ok(path.basename(data) === 'labels.slp' && !data.startsWith(env.share), data);
+  assert.ok(models.length > 0 && models.every((m) => !m.startsWith(env.share)), models.join());
+  // The predictions it wrote name no path of the worker: the input as seen from out/.
+  const predictions = await readPredictions(path.join(env.share, 'alice/out/predictions.slp'));
+  assert.ok(predictions.videos.flat().every((n) => !n.startsWith('/')), JSON.stringify(predictions.videos));
   await outsideUntouched(env);
 });

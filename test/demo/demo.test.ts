@@ -102,8 +102,10 @@ test('npm run demo: exit 0, a shared-storage job and a transfer job, the outputs
   // Both ways a job's files reach a worker, as the client reports them.
   assert.match(out, /transfer: shared storage \(backend vast, user alice\)/);
   assert.match(out, /transfer: webrtc \(reason: worker workstation lacks backend vast\)/);
-  // The worker resolved the reference under its own mount, not the laptop's.
-  assert.match(out, /Prefix map: \$DEMO\/laptop\/Volumes\/talmo\/ -> <backend vast>\n/);
+  // The worker resolved the reference under its own mount and gave sleap-nn the file it opened
+  // (its frames embedded: no video to map, and never the laptop's mount).
+  assert.match(out, /Video 0 of mouse-study\/labels\.slp: mouse-study\/labels\.slp\n/);
+  assert.doesNotMatch(out, /Prefix map:/);
   assert.match(out, /Loading labels from mouse-study\/labels\.slp/);
   // The results, named as paths on the laptop's mount, and listed.
   const lines = out.split('\n').map((l) => l.trim());

@@ -4,32 +4,15 @@
  * names is not there) and real SLEAP files: the real labels file naming its videos by the client's
  * own paths. The client's mount and the worker's base path differ (`mnt-client` -> `share`).
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readRecords } from '../fixtures/fake-sleap-nn.js';
 import { copySleapFile } from '../helpers/sleap-data.js';
-import { labelsNaming } from '../helpers/slp-files.js';
-import { labShare, lastJson, runClient, startServer, startWorker } from './helpers/jobs-env.js';
+import { labWithVideos, lastJson, runClient, serverForFile, startWorker } from './helpers/jobs-env.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
-
-/** The lab share plus alice/videos/{cam0,cam1}.mp4 and a labels file naming `names` (client paths). */
-async function labWithVideos(t: Parameters<typeof labShare>[0], names: (mount: string, dir: string) => string[]) {
-  const lab = await labShare(t);
-  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam0.mp4'));
-  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam1.mp4'));
-  const labels = await labelsNaming(path.join(lab.share, 'alice/proj/cams.slp'), names(lab.mount, lab.dir));
-  return { ...lab, labels, clientLabels: path.join(lab.mount, 'alice/proj/cams.slp') };
-}
+const server = serverForFile();
 
 test('fallback: the labels file and every video it names are sent, each file once; sleap-nn finds them in the staging folder', async (t) => {
   const lab = await labWithVideos(t, (m) => [`${m}/alice/videos/cam0.mp4`, `${m}/alice/videos/cam1.mp4`, `${m}/alice/videos/cam0.mp4`]);

@@ -4,35 +4,17 @@
  * names is not there) and real SLEAP files: the real labels file naming its videos by the client's
  * own paths. The client's mount and the worker's base path differ (`mnt-client` -> `share`).
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readPredictions, readRecords } from '../fixtures/fake-sleap-nn.js';
-import { copySleapFile } from '../helpers/sleap-data.js';
-import { labelsNaming } from '../helpers/slp-files.js';
-import { labShare, lastJson, runClient, startServer, startWorker } from './helpers/jobs-env.js';
+import { labWithVideos, lastJson, runClient, serverForFile, startWorker } from './helpers/jobs-env.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
+const server = serverForFile();
 
 const sha = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
-
-/** The lab share plus alice/videos/{cam0,cam1}.mp4 and a labels file naming `names` (client paths). */
-async function labWithVideos(t: Parameters<typeof labShare>[0], names: (mount: string, dir: string) => string[]) {
-  const lab = await labShare(t);
-  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam0.mp4'));
-  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam1.mp4'));
-  const labels = await labelsNaming(path.join(lab.share, 'alice/proj/cams.slp'), names(lab.mount, lab.dir));
-  return { ...lab, labels, clientLabels: path.join(lab.mount, 'alice/proj/cams.slp') };
-}
 
 test('inference on such a labels file: sleap-nn runs on a rewritten copy in the job folder; the user\'s file is unchanged', async (t) => {
   const lab = await labWithVideos(t, (m) => [`${m}/alice/videos/cam0.mp4`, `${m}/alice/videos/cam1.mp4`]);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { FAKE_SLEAP_NN } from '../../fixtures/fake-sleap-nn.js';
 import { runCli, spawnCli, type CliResult } from '../../helpers/cli.js';
 import { copySleapFile, copyTrainingConfig } from '../../helpers/sleap-data.js';
+import { labelsNaming } from '../../helpers/slp-files.js';
 
 type Hooks = { after: (fn: () => unknown) => void };
 
@@ -218,4 +219,13 @@ export interface TrainingJson {
   total_epochs: number;
   best: { epoch: number; val_loss: number } | null;
   loss_history: { epoch: number; train_loss: number | null; val_loss: number | null; lr: number | null }[];
+}
+
+/** The lab share plus alice/videos/{cam0,cam1}.mp4 and a labels file naming `names` (client paths). */
+export async function labWithVideos(t: Parameters<typeof labShare>[0], names: (mount: string, dir: string) => string[]) {
+  const lab = await labShare(t);
+  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam0.mp4'));
+  await copySleapFile('video', path.join(lab.share, 'alice/videos/cam1.mp4'));
+  const labels = await labelsNaming(path.join(lab.share, 'alice/proj/cams.slp'), names(lab.mount, lab.dir));
+  return { ...lab, labels, clientLabels: path.join(lab.mount, 'alice/proj/cams.slp') };
 }

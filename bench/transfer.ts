@@ -23,9 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { LIMITS } from '../src/limits.js';
 import { startSignalingServer } from '../src/signaling/server.js';
 import type { PeerArgs } from './transfer-peer.js';
+import { TS_LOADER } from '../test/helpers/cli.js';
 
 const MIB = 1024 * 1024;
-const TSX = import.meta.resolve('tsx');
 const PEER = fileURLToPath(new URL('./transfer-peer.ts', import.meta.url));
 /** A side that has not finished by then is killed and the run fails. */
 const CHILD_TIMEOUT_MS = 150_000;
@@ -57,7 +57,7 @@ interface Side {
 }
 
 function startSide(role: 'sender' | 'receiver', mode: 'raw' | 'file', args: PeerArgs): Side {
-  const child = spawn(process.execPath, ['--import', TSX, PEER, role, mode, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', TS_LOADER, PEER, role, mode, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   let err = '';

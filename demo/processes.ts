@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const CLI_ENTRY = fileURLToPath(new URL('../src/cli/entry.ts', import.meta.url));
 /** Absolute loader URL, so children may run in any working directory. */
-const TSX_LOADER = import.meta.resolve('tsx');
+const TS_LOADER = new URL('../scripts/ts-loader.mjs', import.meta.url).href;
 
 /** How long a child gets to stop after SIGINT before it and its group are killed. */
 const STOP_GRACE_MS = 8_000;
@@ -148,9 +148,9 @@ export class ProcessSet {
     this.#env = env;
   }
 
-  /** Starts `sleap-rtc ...args` (the CLI from source, through tsx) and tracks it. */
+  /** Starts `sleap-rtc ...args` (the CLI from source, through scripts/ts-loader.mjs) and tracks it. */
   start(label: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): CliProcess {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], {
+    const child = spawn(process.execPath, ['--import', TS_LOADER, CLI_ENTRY, ...args], {
       cwd: opts.cwd,
       env: { ...this.#env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],

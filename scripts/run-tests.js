@@ -1,4 +1,4 @@
-// Runs every test/**/*.test.ts through node's own test runner with tsx as the loader.
+// Runs every test/**/*.test.ts through node's own test runner, TypeScript loaded by scripts/ts-loader.mjs.
 // Node 20 does not expand globs for --test, so the file list is built here.
 // Usage: node scripts/run-tests.js [path-prefix ...]   (e.g. test/storage)
 import { readdirSync, statSync } from 'node:fs';
@@ -27,7 +27,7 @@ const r = spawnSync(
   process.execPath,
   [
     '--import',
-    'tsx',
+    './scripts/ts-loader.mjs',
     '--test',
     `--test-concurrency=${concurrency}`,
     // Releases node-datachannel after each file's last test so its process can exit.

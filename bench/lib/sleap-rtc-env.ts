@@ -10,9 +10,9 @@ import { mkdir, open, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { copySleapFile } from '../../test/helpers/sleap-data.js';
+import { TS_LOADER } from '../../test/helpers/cli.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 export const FAKE_SLEAP_NN = fileURLToPath(new URL('../../test/fixtures/sleap-nn', import.meta.url));
 
 export interface BenchRoom {
@@ -26,7 +26,7 @@ export class SleapRtcProcesses {
 
   /** Starts `sleap-rtc ...args` (no user config) and resolves with the first stderr match of `ready`. */
   start(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<RegExpMatchArray> {
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { env: { ...process.env, SLEAP_RTC_CONFIG: '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TS_LOADER, CLI, ...args], { env: { ...process.env, SLEAP_RTC_CONFIG: '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     this.#children.push(child);
     let err = '';
     return new Promise((resolve, reject) => {
@@ -48,7 +48,7 @@ export class SleapRtcProcesses {
   /** A new room on the server (`sleap-rtc room create --json`). */
   room(url: string): Promise<BenchRoom> {
     return new Promise((resolve, reject) => {
-      const c = spawn(process.execPath, ['--import', TSX, CLI, 'room', 'create', '--server', url, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const c = spawn(process.execPath, ['--import', TS_LOADER, CLI, 'room', 'create', '--server', url, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       c.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
       c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as BenchRoom) : reject(new Error(`room create failed (${code})`))));

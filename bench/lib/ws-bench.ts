@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { WebSocket } from 'ws';
+import { TS_LOADER } from '../../test/helpers/cli.js';
 
 export type Msg = { type: string; [k: string]: unknown };
 
@@ -73,7 +74,7 @@ export class BenchPeer {
 
 /** Runs `script --serve ...args` as a child; it must process.send({url, wsUrl}) once listening. */
 export async function forkServer(script: string, args: string[] = []): Promise<{ child: ChildProcess; url: string; wsUrl: string }> {
-  const child = fork(script, ['--serve', ...args], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, ['--serve', ...args], { execArgv: ['--import', TS_LOADER], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const info = await new Promise<{ url: string; wsUrl: string }>((resolve, reject) => {
     child.once('message', (m) => resolve(m as { url: string; wsUrl: string }));
     child.once('exit', (code) => reject(new Error(`server child (${args.join(' ') || script}) exited with ${code}`)));

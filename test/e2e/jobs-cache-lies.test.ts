@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { tempDir } from '../fixtures/fake-sleap-nn.js';
 import { lastJson, runClient, startServer, startWorker } from './helpers/jobs-env.js';
 import { sleapDataPath, uniqueLabelsBytes } from '../helpers/sleap-data.js';
+import { TS_LOADER } from '../helpers/cli.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
@@ -57,7 +58,7 @@ test('a lying client process: other bytes than offered, or a claimed hash withou
   assert.ok(before.includes(sha(theirs)));
 
   const lie = async (...args: string[]): Promise<{ terminal?: { type: string; code?: string }; sendError?: string; replies: { type: string; code?: string }[]; bytesBack: number }> => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', LIAR, room.serverUrl, room.roomId, room.token, 'honest-w', ...args], { timeout: 180_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', TS_LOADER, LIAR, room.serverUrl, room.roomId, room.token, 'honest-w', ...args], { timeout: 180_000 });
     return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
   };
 

@@ -1,4 +1,4 @@
-/** Runs the real CLI entry point (TypeScript source via tsx) as a child process. */
+/** Runs the real CLI entry point (TypeScript source through scripts/ts-loader.mjs) as a child process. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
 /** Absolute loader URL, so children may run with any working directory. */
-export const TSX_LOADER = import.meta.resolve('tsx');
+export const TS_LOADER = new URL('../../scripts/ts-loader.mjs', import.meta.url).href;
 
 export interface CliResult {
   code: number | null;
@@ -33,7 +33,7 @@ function testStateHome(): string {
 
 /** Spawns `sleap-rtc ...args` without waiting; the caller owns the process. */
 export function spawnCli(args: readonly string[], opts: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], {
+  return spawn(process.execPath, ['--import', TS_LOADER, CLI_ENTRY, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...opts,
     env: { ...process.env, SLEAP_RTC_CONFIG: '', XDG_STATE_HOME: testStateHome(), ...opts.env },

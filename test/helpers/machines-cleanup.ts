@@ -3,7 +3,7 @@
  * them, temp dirs). By default only those whose creating process is gone; --all also takes those of
  * live processes, so use it only when no tests are running.
  *
- *   node --import tsx test/helpers/machines-cleanup.ts [--all]
+ *   node --import ./scripts/ts-loader.mjs test/helpers/machines-cleanup.ts [--all]
  */
 import { cleanupStaleMachines } from './machines.js';
 

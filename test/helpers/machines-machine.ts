@@ -25,7 +25,7 @@ export interface MachineOptions {
 }
 
 export interface MachineSpawnOptions {
-  /** Working directory inside the machine (default: the repository root, where tsx resolves). */
+  /** Working directory inside the machine (default: the repository root). */
   cwd?: string;
   /**
    * Added to the machine's base environment: PATH (system dirs), HOME (a per-machine temp dir),
@@ -46,7 +46,7 @@ export interface SimMachine {
   /** Per-machine HOME directory (a host temp dir, visible inside at the same path). */
   readonly home: string;
   spawn(cmd: string, args: readonly string[], opts?: MachineSpawnOptions): ChildProcess;
-  /** Runs `node --import tsx script ...args` inside the machine. */
+  /** Runs `node --import ./scripts/ts-loader.mjs script ...args` inside the machine. */
   spawnNode(script: string, args?: readonly string[], opts?: MachineSpawnOptions): ChildProcess;
   /** Runs a command to completion (SIGKILL after timeoutMs, default 30 s) and collects its output. */
   run(cmd: string, args: readonly string[], opts?: MachineSpawnOptions & { timeoutMs?: number }): Promise<RunResult>;
@@ -54,8 +54,8 @@ export interface SimMachine {
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 const ENTER_SCRIPT = fileURLToPath(new URL('./machines-enter.sh', import.meta.url));
-/** Absolute loader URL, so children need not start in a directory where `tsx` resolves. */
-const TSX_LOADER = import.meta.resolve('tsx');
+/** Absolute loader URL (scripts/ts-loader.mjs), so children may start in any directory. */
+const TS_LOADER = new URL('../../scripts/ts-loader.mjs', import.meta.url).href;
 /** Safe characters for in-machine paths; the enter script splits paths on "/" and nothing else. */
 const MACHINE_PATH_CHARS = /^(\/[A-Za-z0-9._-]+)+$/;
 /** Trees whose shadowing would break the machine (kernel filesystems, the netns registry). */
@@ -161,7 +161,7 @@ class Machine implements SimMachine {
   }
 
   spawnNode(script: string, args: readonly string[] = [], opts: MachineSpawnOptions = {}): ChildProcess {
-    return this.spawn(process.execPath, ['--import', TSX_LOADER, script, ...args], opts);
+    return this.spawn(process.execPath, ['--import', TS_LOADER, script, ...args], opts);
   }
 
   run(cmd: string, args: readonly string[], opts: MachineSpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {

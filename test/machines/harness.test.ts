@@ -21,6 +21,7 @@ import {
 import { runTool } from '../helpers/machines-exec.js';
 import { exited, jsonLines } from '../helpers/machines-io.js';
 import { deleteNamespace, isRunning } from '../helpers/machines-network.js';
+import { TS_LOADER } from '../helpers/cli.js';
 
 const RTC_PEER = 'test/helpers/machines-rtc-peer.ts';
 const CLIENT_PATH = '/Volumes/talmo';
@@ -282,7 +283,7 @@ describe('simulated machines', () => {
 
     const bytes = 4 * 1024 * 1024;
     const r = await client.run(process.execPath, [
-      '--import', 'tsx', RTC_PEER, 'offer', net.addrOf('worker'), String(listening.port), String(bytes),
+      '--import', TS_LOADER, RTC_PEER, 'offer', net.addrOf('worker'), String(listening.port), String(bytes),
     ], { timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const result = JSON.parse(r.stdout) as {

@@ -5,7 +5,7 @@
  * `{ "job_id", "messages": [...] }` with everything the worker said about it, until the message
  * that ends the attempt. For each garbage frame: `{ "garbage", "reply" }`. Last: `{ "done": true }`.
  *
- *   node --import tsx test/machines/hostile-client.ts SERVER_URL ROOM TOKEN WORKER 'REQUESTS_JSON' ['GARBAGE_JSON']
+ *   node --import ./scripts/ts-loader.mjs test/machines/hostile-client.ts SERVER_URL ROOM TOKEN WORKER 'REQUESTS_JSON' ['GARBAGE_JSON']
  */
 import { TERMINAL_JOB_MESSAGE_TYPES } from '../../src/protocol/job.js';
 import { connectToPeer } from '../../src/transport/peer-connection.js';

@@ -13,7 +13,7 @@
  * the time (the racer keeps flipping the others), so that some jobs pass the worker's check and
  * the race moves to where it matters: between the check and the use.
  *
- *   node --import tsx test/machines/racer.ts ABSOLUTE_TARGET RELATIVE_UP FOLDER[:UP[:linger]]...
+ *   node --import ./scripts/ts-loader.mjs test/machines/racer.ts ABSOLUTE_TARGET RELATIVE_UP FOLDER[:UP[:linger]]...
  *
  * stdout: `{"flips": N}` every 1,000 flips and `{"flips": N, "done": true}` once stopped, after
  * every folder is back to the real one.

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FAKE_SLEAP_NN } from '../fixtures/fake-sleap-nn.js';
 import type { RunResult, SimMachine } from '../helpers/machines.js';
+import { TS_LOADER } from '../helpers/cli.js';
 
 type Hooks = { after: (fn: () => unknown) => void };
 
@@ -88,7 +89,7 @@ export async function startServer(t: Hooks, m: SimMachine): Promise<string> {
 
 /** `sleap-rtc room create --json`, run on `m`. */
 export async function createRoom(m: SimMachine, url: string): Promise<Room> {
-  const r = await m.run(process.execPath, ['--import', 'tsx', CLI, 'room', 'create', '--server', url, '--json']);
+  const r = await m.run(process.execPath, ['--import', TS_LOADER, CLI, 'room', 'create', '--server', url, '--json']);
   if (r.code !== 0) throw new Error(`room create on ${m.host} failed: ${r.stderr}`);
   const room = JSON.parse(r.stdout) as { room_id: string; token: string };
   return { url, roomId: room.room_id, token: room.token, flags: ['--server', url, '--room', room.room_id, '--token', room.token] };
@@ -126,7 +127,7 @@ export async function startWorker(
 
 /** A client command (`train ...` / `track ...`) run to completion on `m` in the room. */
 export function runClient(m: SimMachine, room: Room, config: string, args: readonly string[]): Promise<RunResult> {
-  return m.run(process.execPath, ['--import', 'tsx', CLI, ...args, ...room.flags, '--config', config], { timeoutMs: 180_000 });
+  return m.run(process.execPath, ['--import', TS_LOADER, CLI, ...args, ...room.flags, '--config', config], { timeoutMs: 180_000 });
 }
 
 /** The last stdout line as JSON (what `--json` promises). */

@@ -4,10 +4,10 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/config/errors.js';
 import { createStorageBackend } from '../../src/storage/backend.js';
 import { backendContract } from './backend-contract.js';
+import { TS_LOADER } from '../helpers/cli.js';
 
 backendContract('local filesystem', (opts) => createStorageBackend(opts));
 
@@ -45,8 +45,7 @@ test('health reports a read-only folder as not writable (checked as an unprivile
   const script = `const { createStorageBackend } = await import(${JSON.stringify(backendModule)});
     const h = await createStorageBackend({ name: 'ro', basePath: ${JSON.stringify(ro)} }).health();
     process.stdout.write(JSON.stringify(h));`;
-  const tsx = fileURLToPath(import.meta.resolve('tsx'));
-  const child = spawn(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], { ...asNobody, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', TS_LOADER, '--input-type=module', '-e', script], { ...asNobody, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -9,11 +9,11 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { JobRequest, WorkerToClient } from '../../src/protocol/job.js';
 import { StorageConfig } from '../../src/storage/index.js';
 import { checkRequest, type CheckContext, type CheckOutcome } from '../../src/worker/request-check.js';
 import { tree } from '../helpers/fs-tree.js';
+import { TS_LOADER } from '../helpers/cli.js';
 
 /*
  *   root/share/                       backend vast (the worker's base)
@@ -271,7 +271,7 @@ test('unreadable inputs and unwritable outputs are refused (checked as an unpriv
     }
     process.stdout.write(JSON.stringify(out));`;
   const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-  const child = spawn(process.execPath, ['--import', fileURLToPath(import.meta.resolve('tsx')), '--input-type=module', '-e', script], { ...asNobody, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', TS_LOADER, '--input-type=module', '-e', script], { ...asNobody, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,9 +9,8 @@ import { runCli, type CliResult } from '../../helpers/cli.js';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 /*
- * One sandbox for the file: a fake home, a working directory (with node_modules linked in, because
- * the CLI runs from source through `--import tsx`, which is resolved from the working directory),
- * and the storage folders the rewritten example points at.
+ * One sandbox for the file: a fake home, a working directory and the storage folders the rewritten
+ * example points at. The CLI's loader is an absolute path, so any working directory will do.
  */
 let root = '';
 let home = '';
@@ -26,7 +25,6 @@ before(async () => {
   await mkdir(home);
   await mkdir(cwd);
   await mkdir(vast, { recursive: true });
-  await symlink(path.join(REPO, 'node_modules'), path.join(cwd, 'node_modules'));
 });
 
 after(async () => {
@@ -162,7 +160,6 @@ test('a relative SHARED_STORAGE_ROOT is a configuration problem naming the varia
 test('search order: ./sleap-rtc.toml is found, SLEAP_RTC_CONFIG beats it, --config beats both', async () => {
   const dir = path.join(root, 'search');
   await mkdir(dir);
-  await symlink(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
   const none = await cli(['--json'], {}, dir);
   assert.equal((JSON.parse(none.stdout) as { config_file: unknown }).config_file, null);
   const plain = await cli([], {}, dir);

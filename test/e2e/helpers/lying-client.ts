@@ -8,7 +8,7 @@
  * its own send ended with, the worker's messages on the labels transfer, and the payload bytes
  * that came back on any channel.
  *
- *   node --import tsx test/e2e/helpers/lying-client.ts SERVER ROOM TOKEN WORKER MODE LABELS CONFIG [SHA256 SIZE]
+ *   node --import ./scripts/ts-loader.mjs test/e2e/helpers/lying-client.ts SERVER ROOM TOKEN WORKER MODE LABELS CONFIG [SHA256 SIZE]
  */
 import { createHash } from 'node:crypto';
 import { TERMINAL_JOB_MESSAGE_TYPES, type WorkerToClient } from '../../../src/protocol/job.js';

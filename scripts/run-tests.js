@@ -22,6 +22,14 @@ if (files.length === 0) {
   console.error(`no test files match ${prefixes.join(' ')}`);
   process.exit(2);
 }
+// Tests run the compiled CLI (dist/), as users do: bring it up to date with src/ first. The build
+// is incremental, so with nothing changed since `npm ci` built it this takes a few seconds.
+const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+if (build.status !== 0) {
+  console.error('the build failed (tsc -p tsconfig.build.json): the tests run the compiled CLI, so fix the errors above first');
+  process.exit(1);
+}
+
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const r = spawnSync(
   process.execPath,

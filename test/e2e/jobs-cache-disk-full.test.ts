@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FAKE_SLEAP_NN, tempDir } from '../fixtures/fake-sleap-nn.js';
-import { CLI_ENTRY, TS_LOADER } from '../helpers/cli.js';
+import { CLI_ENTRY } from '../helpers/cli.js';
 import { lastJson, runClient, startServer } from './helpers/jobs-env.js';
 import { sleapDataPath, uniqueLabelsBytes } from '../helpers/sleap-data.js';
 
@@ -46,7 +46,7 @@ test('disk full while receiving into the cache: TRANSFER_DISK_FULL naming the ca
   // The worker in its own mount namespace, its cache folder on an 8 MiB tmpfs only it sees.
   const child = spawn(
     'unshare',
-    ['-m', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs -o size=8m tmpfs "$0" && exec "$@"', small, process.execPath, '--import', TS_LOADER, CLI_ENTRY, 'worker', ...room.flags, '--name', 'tiny', '--config', toml],
+    ['-m', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs -o size=8m tmpfs "$0" && exec "$@"', small, process.execPath, CLI_ENTRY, 'worker', ...room.flags, '--name', 'tiny', '--config', toml],
     { env: { ...process.env, HOME: dir, SLEAP_RTC_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';

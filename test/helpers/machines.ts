@@ -7,7 +7,7 @@
  *   const net = await createNetwork(['server', 'client', 'worker']);
  *   t.after(() => net.destroy());
  *   const worker = machine(net, 'worker', [{ source: shared, target: '/home/jovyan/vast' }]);
- *   const child = worker.spawnNode('src/cli/entry.ts', ['worker', ...]);
+ *   const child = worker.spawnNode('test/machines/racer.ts', [...]);
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

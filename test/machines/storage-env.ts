@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FAKE_SLEAP_NN } from '../fixtures/fake-sleap-nn.js';
 import type { RunResult, SimMachine } from '../helpers/machines.js';
-import { TS_LOADER } from '../helpers/cli.js';
+import { CLI_ENTRY } from '../helpers/cli.js';
 
 type Hooks = { after: (fn: () => unknown) => void };
 
-const CLI = 'src/cli/entry.ts';
 /** The stand-in for sleap-nn starts with `#!/usr/bin/env node`: the machine's PATH must hold this node. */
 export const MACHINE_PATH_WITH_NODE = `${path.dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 
@@ -26,7 +25,7 @@ export interface MachineProcess {
 
 /** `sleap-rtc ...args` running on `m`; stopped (SIGINT, then SIGKILL) when the test ends. */
 export function spawnCli(t: Hooks, m: SimMachine, args: readonly string[], env: Record<string, string> = {}): MachineProcess {
-  const child = m.spawnNode(CLI, args, { env });
+  const child = m.spawn(process.execPath, [CLI_ENTRY, ...args], { env });
   let err = '';
   const watchers = new Set<() => void>();
   child.stdout?.resume();
@@ -89,7 +88,7 @@ export async function startServer(t: Hooks, m: SimMachine): Promise<string> {
 
 /** `sleap-rtc room create --json`, run on `m`. */
 export async function createRoom(m: SimMachine, url: string): Promise<Room> {
-  const r = await m.run(process.execPath, ['--import', TS_LOADER, CLI, 'room', 'create', '--server', url, '--json']);
+  const r = await m.run(process.execPath, [CLI_ENTRY, 'room', 'create', '--server', url, '--json']);
   if (r.code !== 0) throw new Error(`room create on ${m.host} failed: ${r.stderr}`);
   const room = JSON.parse(r.stdout) as { room_id: string; token: string };
   return { url, roomId: room.room_id, token: room.token, flags: ['--server', url, '--room', room.room_id, '--token', room.token] };
@@ -127,7 +126,7 @@ export async function startWorker(
 
 /** A client command (`train ...` / `track ...`) run to completion on `m` in the room. */
 export function runClient(m: SimMachine, room: Room, config: string, args: readonly string[]): Promise<RunResult> {
-  return m.run(process.execPath, ['--import', TS_LOADER, CLI, ...args, ...room.flags, '--config', config], { timeoutMs: 180_000 });
+  return m.run(process.execPath, [CLI_ENTRY, ...args, ...room.flags, '--config', config], { timeoutMs: 180_000 });
 }
 
 /** The last stdout line as JSON (what `--json` promises). */

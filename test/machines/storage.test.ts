@@ -16,7 +16,7 @@ import { runTool } from '../helpers/machines-exec.js';
 import { deleteNamespace } from '../helpers/machines-network.js';
 import { createRoom, hostDir, lastJson, runClient, startServer, startWorker, tree, writeConfig } from './storage-env.js';
 import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
-import { TS_LOADER } from '../helpers/cli.js';
+import { CLI_ENTRY } from '../helpers/cli.js';
 
 const LAPTOP_VAST = '/Volumes/talmo';
 const WORKER_VAST = '/home/jovyan/vast';
@@ -107,7 +107,7 @@ describe('storage backends across simulated machines', () => {
     const config = laptopConfig(laptop, `\n[storage.scratch]\nbase_path = "${LAPTOP_SCRATCH}"\n`);
 
     // The room knows the worker by its backends.
-    const listed = await laptop.run(process.execPath, ['--import', TS_LOADER, 'src/cli/entry.ts', 'workers', ...room.flags, '--json']);
+    const listed = await laptop.run(process.execPath, [CLI_ENTRY, 'workers', ...room.flags, '--json']);
     assert.equal(listed.code, 0, listed.stderr);
     const rows = JSON.parse(listed.stdout) as { name: string; storage_backends: string[] }[];
     assert.deepEqual(rows.map((r) => [r.name, [...r.storage_backends].sort()]), [['runai', ['scratch', 'vast']]]);

@@ -8,7 +8,6 @@
  * `{"command": "stop"}` into a stop request for the job.
  */
 import { Publisher, Subscriber } from 'zeromq';
-import { UsageError } from '../errors.js';
 import { decodeSleapNnCommand, encodeSleapNnEvent, type TrainEvent } from '../protocol/progress.js';
 import type { LiveJob } from './live-job.js';
 
@@ -20,15 +19,6 @@ export interface LossViewerOptions {
   live: LiveJob;
   /** A line for the user (a stop request arrived, an unknown command was ignored). */
   note(message: string): void;
-}
-
-const ZMQ_ADDRESS = /^tcp:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,4})$/;
-
-/** A ZMQ endpoint the flag may name: tcp://HOST:PORT. */
-export function checkZmqAddress(flag: string, value: string): string {
-  const m = ZMQ_ADDRESS.exec(value);
-  if (!m || Number(m[2]) > 65535) throw new UsageError(`${flag} must be a ZMQ address like tcp://127.0.0.1:9001, not "${value}".`);
-  return value;
 }
 
 export class LossViewerBridge {

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LiveJob } from '../../src/client/live-job.js';
-import { checkZmqAddress, LossViewerBridge } from '../../src/client/lossviewer.js';
+import { LossViewerBridge } from '../../src/client/lossviewer.js';
+import { checkZmqAddress } from '../../src/client/zmq-address.js';
 import { decodeSleapNnEvent, parsePythonJson, type TrainEvent } from '../../src/protocol/progress.js';
 import { lossViewerSide } from '../helpers/zmq-peers.js';
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigError, ConfigNotFoundError, configSearchOrder, findConfigFile, loadConfig, type ConfigProblem, type SleapRtcConfig } from '../../config/index.js';
 import { createLogger } from '../../log.js';
-import { StorageConfig, type BackendHealth } from '../../storage/index.js';
+import type { BackendHealth } from '../../storage/index.js';
 
 interface CheckOptions {
   config?: string;
@@ -53,6 +53,7 @@ async function check(opts: CheckOptions): Promise<void> {
     return;
   }
 
+  const { StorageConfig } = await import('../../storage/index.js');
   const storage = StorageConfig.fromConfig(config);
   const backends: BackendReport[] = await Promise.all(
     storage.backends().map(async (b) => ({

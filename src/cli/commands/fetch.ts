@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { loadConfig, resolveSignaling } from '../../config/index.js';
 import { UsageError } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { fetchResults } from '../../client/fetch.js';
 import { readPending } from '../../client/pending-results.js';
 import { createReporter } from '../../client/reporter.js';
 import { JobIdSchema } from '../../protocol/job.js';
@@ -39,6 +38,7 @@ export function register(program: Command): void {
       if (!signaling.room_id || !signaling.token) {
         throw new UsageError(`sleap-rtc fetch needs the room's ${!signaling.room_id ? '--room ID and ' : ''}--token TOKEN (or SLEAP_RTC_ROOM / SLEAP_RTC_TOKEN).`);
       }
+      const { fetchResults } = await import('../../client/fetch.js');
       const reporter = createReporter();
       const cancel = new AbortController();
       const onInterrupt = (): void => cancel.abort();

@@ -11,9 +11,9 @@ import { createLogger } from '../../log.js';
 import type { JobArgs } from '../../client/plan.js';
 import { createReporter } from '../../client/reporter.js';
 import type { LiveJob } from '../../client/live-job.js';
-import { checkZmqAddress } from '../../client/lossviewer.js';
-import { runJob, type JobResult } from '../../client/run-job.js';
-import { watchJob, type Watchers } from '../../client/watch.js';
+import type { JobResult } from '../../client/run-job.js';
+import type { Watchers } from '../../client/watch.js';
+import { checkZmqAddress } from '../../client/zmq-address.js';
 
 export interface CommonJobOptions {
   room?: string;
@@ -105,6 +105,8 @@ export async function runJobCommand(args: Omit<JobArgs, 'cwd' | 'storageBackend'
   }
   if (opts.uiHost !== undefined && !opts.ui) throw new UsageError('--ui-host only goes with --ui.');
   if (opts.uiPort !== undefined && !opts.ui) throw new UsageError('--ui-port only goes with --ui.');
+  // Loaded here, not at start, so other commands (and --help) do not load the client.
+  const [{ runJob }, { watchJob }] = await Promise.all([import('../../client/run-job.js'), import('../../client/watch.js')]);
   const reporter = createReporter();
   const cancel = new AbortController();
   let live: LiveJob | null = null;

@@ -6,8 +6,6 @@ import { loadConfig } from '../../config/index.js';
 import { UsageError } from '../../errors.js';
 import { LIMITS } from '../../limits.js';
 import { createLogger } from '../../log.js';
-import { startSignalingServer } from '../../signaling/server.js';
-import { parseStoreSetting } from '../../signaling/stores/open.js';
 
 interface ServerOptions {
   host?: string;
@@ -40,6 +38,8 @@ export function register(program: Command): void {
 async function runServer(opts: ServerOptions): Promise<void> {
   const config = await loadConfig(opts.config !== undefined ? { configPath: opts.config } : {});
   const logger = createLogger({ name: 'signaling' });
+  // Loaded here, not at start, so other commands (and --help) do not load the server.
+  const [{ startSignalingServer }, { parseStoreSetting }] = await Promise.all([import('../../signaling/server.js'), import('../../signaling/stores/open.js')]);
   const storeSetting = parseStoreSetting(opts.store ?? config.server.store);
   const roomsFile = opts.roomsFile ?? config.server.rooms_file ?? defaultRoomsFile();
   const server = await startSignalingServer({

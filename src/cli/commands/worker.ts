@@ -4,7 +4,6 @@ import { loadConfig, resolveSignaling } from '../../config/index.js';
 import { UsageError, type SleapRtcError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { IdSchema } from '../../protocol/common.js';
-import { startWorker } from '../../worker/worker.js';
 
 interface WorkerCliOptions {
   room?: string;
@@ -41,6 +40,8 @@ async function runWorker(opts: WorkerCliOptions): Promise<void> {
   if (opts.name !== undefined && !IdSchema.safeParse(opts.name).success) {
     throw new UsageError(`--name "${opts.name}" is not a usable name: use letters, digits, ".", "_" or "-" (at most 128, starting with a letter or digit), e.g. --name gpu-1.`);
   }
+  // Loaded here, not at start, so other commands (and --help) do not load the worker.
+  const { startWorker } = await import('../../worker/worker.js');
   const worker = await startWorker({
     config,
     serverUrl: signaling.server_url,

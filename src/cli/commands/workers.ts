@@ -6,8 +6,6 @@ import { createLogger } from '../../log.js';
 import { BackendNameSchema } from '../../protocol/common.js';
 import type { WorkerStatusEntry } from '../../protocol/routing.js';
 import type { GpuInfo } from '../../protocol/signaling.js';
-import { getRoomStatus } from '../../transport/routing-client.js';
-import { SignalingClient } from '../../transport/signaling-client.js';
 
 interface WorkersOptions {
   room?: string;
@@ -60,6 +58,7 @@ async function workers(opts: WorkersOptions): Promise<void> {
     const missing = [!signaling.room_id && '--room ID (or SLEAP_RTC_ROOM)', !signaling.token && '--token TOKEN (or SLEAP_RTC_TOKEN)'].filter(Boolean);
     throw new UsageError(`sleap-rtc workers needs ${missing.join(' and ')}: the room to look at, e.g. \`sleap-rtc workers --room ROOM --token TOKEN\`.`);
   }
+  const [{ SignalingClient }, { getRoomStatus }] = await Promise.all([import('../../transport/signaling-client.js'), import('../../transport/routing-client.js')]);
   const client = await SignalingClient.connect({
     serverUrl: signaling.server_url,
     roomId: signaling.room_id,

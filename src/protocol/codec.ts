@@ -88,7 +88,19 @@ export function decodeMessage<S extends z.ZodType>(
   return parsed.data;
 }
 
-/** The `type` literals of a discriminated union, for `decodeMessage`'s unknown-type check. */
-export function typesOf(schema: { options: readonly { shape: { type: { value: unknown } } }[] }): ReadonlySet<string> {
-  return new Set(schema.options.map((o) => String(o.shape.type.value)));
+/** A member of a union keyed on `type`: a message schema, or a union of them (e.g. keyed on `job_type`). */
+type TypedOption = { shape: { type: { value: unknown } } } | { options: readonly TypedOption[] };
+
+/**
+ * The `type` literals of a discriminated union, for `decodeMessage`'s unknown-type check. A member
+ * that is itself a union (JOB_REQUEST's train and track variants) gives the types of its members.
+ */
+export function typesOf(schema: { options: readonly TypedOption[] }): ReadonlySet<string> {
+  const types = new Set<string>();
+  const add = (o: TypedOption): void => {
+    if ('options' in o) for (const member of o.options) add(member);
+    else types.add(String(o.shape.type.value));
+  };
+  for (const o of schema.options) add(o);
+  return types;
 }

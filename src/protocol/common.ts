@@ -20,6 +20,9 @@ export const ErrorCodeSchema = z.custom<ErrorCode>(
   'unknown error code',
 );
 
+/** Optional on a request, chosen by the asker; its answer (or `error`) carries it back, so the two can be matched. */
+export const EchoedRequestIdSchema = z.string().max(128).optional();
+
 /** The `error` message, used on the signaling socket and on data channels alike. */
 export const ErrorMessageSchema = z.strictObject({
   type: z.literal('error'),
@@ -27,7 +30,7 @@ export const ErrorMessageSchema = z.strictObject({
   message: z.string(),
   details: z.record(z.string(), z.unknown()).optional(),
   /** Echoed from the request that failed, when it carried one. */
-  request_id: z.string().max(128).optional(),
+  request_id: EchoedRequestIdSchema,
 });
 export type ErrorMessage = z.infer<typeof ErrorMessageSchema>;
 

@@ -49,6 +49,11 @@ export const ClientBasePathSchema = z
   .refine((s) => !s.includes('->'), 'must not contain "->" (the prefix-map separator)');
 
 export const JobIdSchema = IdSchema;
+
+/** A control-channel message about one job: its `type`, the job (`job_id`), then its own fields. */
+function jobMessage<const T extends string, F extends z.core.$ZodLooseShape>(type: T, fields: F) {
+  return z.strictObject({ type: z.literal(type), job_id: JobIdSchema, ...fields });
+}
 /** sleap-nn's run name becomes a folder name under the output directory. */
 export const RunNameSchema = IdSchema;
 
@@ -155,8 +160,6 @@ export type TrackSpec = z.infer<typeof TrackSpecSchema>;
  * `storage` only goes with a shared-storage job.
  */
 const jobRequestFields = {
-  type: z.literal('JOB_REQUEST'),
-  job_id: JobIdSchema,
   transfer: TransferModeSchema.optional(),
   storage: JobStorageSchema.optional(),
   /** From `worker_assigned` when the server routed the job here; the worker claims it before running. */
@@ -170,12 +173,10 @@ const videosSentWhenTransfer = (m: { transfer?: TransferMode | undefined; spec: 
   m.transfer !== 'webrtc' || (m.spec.videos ?? []).every((v) => v.storage_backend === undefined);
 const videosSentWhenTransferIssue = { message: 'With transfer "webrtc" every video is sent (no storage_backend)', path: ['spec', 'videos'] };
 
-export const TrainJobRequestSchema = z
-  .strictObject({ ...jobRequestFields, job_type: z.literal('train'), spec: TrainSpecSchema })
+export const TrainJobRequestSchema = jobMessage('JOB_REQUEST', { ...jobRequestFields, job_type: z.literal('train'), spec: TrainSpecSchema })
   .refine(storageOnlyWhenShared, storageOnlyWhenSharedIssue)
   .refine(videosSentWhenTransfer, videosSentWhenTransferIssue);
-export const TrackJobRequestSchema = z
-  .strictObject({ ...jobRequestFields, job_type: z.literal('track'), spec: TrackSpecSchema })
+export const TrackJobRequestSchema = jobMessage('JOB_REQUEST', { ...jobRequestFields, job_type: z.literal('track'), spec: TrackSpecSchema })
   .refine(storageOnlyWhenShared, storageOnlyWhenSharedIssue)
   .refine(videosSentWhenTransfer, videosSentWhenTransferIssue);
 export const JobRequestSchema = z.discriminatedUnion('job_type', [TrainJobRequestSchema, TrackJobRequestSchema]);
@@ -183,14 +184,14 @@ export type TrainJobRequest = z.infer<typeof TrainJobRequestSchema>;
 export type TrackJobRequest = z.infer<typeof TrackJobRequestSchema>;
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 
-export const JobCancelSchema = z.strictObject({ type: z.literal('JOB_CANCEL'), job_id: JobIdSchema });
+export const JobCancelSchema = jobMessage('JOB_CANCEL', {});
 
 /**
  * `sleap-rtc fetch`: send the kept outputs of a finished transfer job again (its download was cut).
  * The worker answers a transfer JOB_COMPLETE with new transfer ids and sends them, or JOB_REJECTED
  * with RESULTS_NOT_FOUND.
  */
-export const FetchRequestSchema = z.strictObject({ type: z.literal('FETCH_REQUEST'), job_id: JobIdSchema });
+export const FetchRequestSchema = jobMessage('FETCH_REQUEST', {});
 
 /**
  * "Are you still there?", either way on the control channel. Sent when the signaling server says
@@ -202,100 +203,82 @@ export const PingSchema = z.strictObject({ type: z.literal('PING'), nonce: z.str
 /** The answer to PING, echoing its nonce. */
 export const PongSchema = z.strictObject({ type: z.literal('PONG'), nonce: z.string().min(1).max(64) });
 
-const clientToWorkerOptions = [TrainJobRequestSchema, TrackJobRequestSchema, JobCancelSchema, JobStopSchema, FetchRequestSchema, PingSchema, PongSchema, ErrorMessageSchema] as const;
 export const ClientToWorkerSchema = z.discriminatedUnion('type', [JobRequestSchema, JobCancelSchema, JobStopSchema, FetchRequestSchema, PingSchema, PongSchema, ErrorMessageSchema]);
 export type ClientToWorker = z.infer<typeof ClientToWorkerSchema>;
-export const CLIENT_TO_WORKER_TYPES = typesOf({ options: clientToWorkerOptions });
+export const CLIENT_TO_WORKER_TYPES = typesOf(ClientToWorkerSchema);
 
 // ---- worker -> client -----------------------------------------------------------------------
 
 /** One path of a shared-storage request resolved and passed its check. */
-export const PathValidatedSchema = z.strictObject({
-  type: z.literal('PATH_VALIDATED'),
-  job_id: JobIdSchema,
+export const PathValidatedSchema = jobMessage('PATH_VALIDATED', {
   field: PathFieldSchema,
   path: SharedPathSchema,
 });
 
 /** One path failed its check; a JOB_REJECTED follows once all paths are checked. */
-export const PathErrorSchema = z.strictObject({
-  type: z.literal('PATH_ERROR'),
-  job_id: JobIdSchema,
+export const PathErrorSchema = jobMessage('PATH_ERROR', {
   field: PathFieldSchema,
   rule: PathErrorRuleSchema,
   message: Sentence,
 });
 
 /** The worker has no (healthy) backend of that name; a JOB_REJECTED follows. */
-export const BackendNotAvailableSchema = z.strictObject({
-  type: z.literal('BACKEND_NOT_AVAILABLE'),
-  job_id: JobIdSchema,
+export const BackendNotAvailableSchema = jobMessage('BACKEND_NOT_AVAILABLE', {
   backend: BackendNameSchema,
   available_backends: z.array(BackendNameSchema).max(256),
 });
 
 /** The request will not run (busy, bad paths, missing backend, ...). Ends the attempt. */
-export const JobRejectedSchema = z.strictObject({
-  type: z.literal('JOB_REJECTED'),
-  job_id: JobIdSchema,
+export const JobRejectedSchema = jobMessage('JOB_REJECTED', {
   code: ErrorCodeSchema,
   message: Sentence,
 });
 
 /** The worker takes the job, and says how the files will get there (a legacy request learns it here). */
-export const JobAcceptedSchema = z.strictObject({
-  type: z.literal('JOB_ACCEPTED'),
-  job_id: JobIdSchema,
+export const JobAcceptedSchema = jobMessage('JOB_ACCEPTED', {
   transfer: TransferModeSchema,
   storage_backend: BackendNameSchema.optional(),
   user_subdir: UserSubdirSchema.optional(),
 });
 
 /** Transfer jobs: send these inputs, each as the file transfer with that id. */
-export const UploadRequestSchema = z.strictObject({
-  type: z.literal('UPLOAD_REQUEST'),
-  job_id: JobIdSchema,
+export const UploadRequestSchema = jobMessage('UPLOAD_REQUEST', {
   files: z
     .array(z.strictObject({ field: PathFieldSchema, transfer_id: IdSchema }))
     .min(1)
     .max(32 + LIMITS.jobMaxVideoFiles),
 });
 
-export const JobStartedSchema = z.strictObject({
-  type: z.literal('JOB_STARTED'),
-  job_id: JobIdSchema,
+export const JobStartedSchema = jobMessage('JOB_STARTED', {
   /** The worker's name in the room. */
   worker: z.string().min(1).max(128),
 });
 
-export const JobLogSchema = z.strictObject({
-  type: z.literal('JOB_LOG'),
-  job_id: JobIdSchema,
+export const JobLogSchema = jobMessage('JOB_LOG', {
   stream: z.enum(['stdout', 'stderr']),
   line: Line,
 });
 
-export const JobProgressSchema = z.strictObject({
-  type: z.literal('JOB_PROGRESS'),
-  job_id: JobIdSchema,
+export const JobProgressSchema = jobMessage('JOB_PROGRESS', {
   epoch: z.number().int().nonnegative(),
   total_epochs: z.number().int().positive(),
 });
 
-/** Shared storage: outputs stay where they were written. */
-export const SharedJobCompleteSchema = z.strictObject({
-  type: z.literal('JOB_COMPLETE'),
-  job_id: JobIdSchema,
-  transfer: z.literal('shared'),
-  outputs: z.array(SharedOutputPathSchema).max(1024),
+/** Ends both kinds of JOB_COMPLETE. */
+const stoppedEarlyField = {
   /** True when training ended on a stop request (JOB_STOP) rather than by running all its epochs. */
   stopped_early: z.boolean().optional(),
+};
+
+/** Shared storage: outputs stay where they were written. */
+export const SharedJobCompleteSchema = jobMessage('JOB_COMPLETE', {
+  transfer: z.literal('shared'),
+  outputs: z.array(SharedOutputPathSchema).max(1024),
+  ...stoppedEarlyField,
 });
 
 /** Transfer: each output comes back as the file transfer with that id, after this message. */
-export const TransferJobCompleteSchema = z.strictObject({
-  type: z.literal('JOB_COMPLETE'),
-  job_id: JobIdSchema,
+export const TransferJobCompleteSchema = jobMessage('JOB_COMPLETE', {
   transfer: z.literal('webrtc'),
   outputs: z
     .array(
@@ -306,14 +289,11 @@ export const TransferJobCompleteSchema = z.strictObject({
       }),
     )
     .max(1024),
-  /** True when training ended on a stop request (JOB_STOP) rather than by running all its epochs. */
-  stopped_early: z.boolean().optional(),
+  ...stoppedEarlyField,
 });
 export const JobCompleteSchema = z.discriminatedUnion('transfer', [SharedJobCompleteSchema, TransferJobCompleteSchema]);
 
-export const JobFailedSchema = z.strictObject({
-  type: z.literal('JOB_FAILED'),
-  job_id: JobIdSchema,
+export const JobFailedSchema = jobMessage('JOB_FAILED', {
   /** sleap-nn's exit status; null when it never ran or died of a signal. */
   exit_code: z.number().int().nullable(),
   signal: z.string().max(16).optional(),
@@ -322,33 +302,11 @@ export const JobFailedSchema = z.strictObject({
   message: Sentence,
 });
 
-export const JobCancelledSchema = z.strictObject({
-  type: z.literal('JOB_CANCELLED'),
-  job_id: JobIdSchema,
+export const JobCancelledSchema = jobMessage('JOB_CANCELLED', {
   /** Why: the client asked, the client went away, or the worker is shutting down. */
   reason: z.enum(['client_request', 'client_disconnected', 'worker_shutdown']),
 });
 
-const workerToClientOptions = [
-  PathValidatedSchema,
-  PathErrorSchema,
-  BackendNotAvailableSchema,
-  JobRejectedSchema,
-  JobAcceptedSchema,
-  UploadRequestSchema,
-  JobStartedSchema,
-  JobLogSchema,
-  JobProgressSchema,
-  TrainEventSchema,
-  JobStopReplySchema,
-  SharedJobCompleteSchema,
-  TransferJobCompleteSchema,
-  JobFailedSchema,
-  JobCancelledSchema,
-  PingSchema,
-  PongSchema,
-  ErrorMessageSchema,
-] as const;
 export const WorkerToClientSchema = z.discriminatedUnion('type', [
   PathValidatedSchema,
   PathErrorSchema,
@@ -369,7 +327,7 @@ export const WorkerToClientSchema = z.discriminatedUnion('type', [
   ErrorMessageSchema,
 ]);
 export type WorkerToClient = z.infer<typeof WorkerToClientSchema>;
-export const WORKER_TO_CLIENT_TYPES = typesOf({ options: workerToClientOptions });
+export const WORKER_TO_CLIENT_TYPES = typesOf(WorkerToClientSchema);
 
 /** Messages after which the worker sends nothing more about the job attempt. */
 export const TERMINAL_JOB_MESSAGE_TYPES: ReadonlySet<WorkerToClient['type']> = new Set([

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { LIMITS } from '../limits.js';
-import { BackendNameSchema, IdSchema, JobTypeSchema, MetadataSchema, PeerInfoSchema } from './common.js';
+import { BackendNameSchema, EchoedRequestIdSchema, IdSchema, JobTypeSchema, MetadataSchema, PeerInfoSchema } from './common.js';
 
 /** Chosen by the client; unique among its live requests (queued or holding a reservation). */
 export const RouteRequestIdSchema = IdSchema;
@@ -67,7 +67,7 @@ export const ReleaseReservationSchema = z.strictObject({
 /** The room's workers with their slots and queue facts (`sleap-rtc workers`). */
 export const GetRoomStatusSchema = z.strictObject({
   type: z.literal('get_room_status'),
-  request_id: z.string().max(128).optional(),
+  request_id: EchoedRequestIdSchema,
 });
 
 // ---- server -> peer -------------------------------------------------------------------------
@@ -169,7 +169,7 @@ export type WorkerStatusEntry = z.infer<typeof WorkerStatusEntrySchema>;
 
 export const RoomStatusSchema = z.strictObject({
   type: z.literal('room_status'),
-  request_id: z.string().max(128).optional(),
+  request_id: EchoedRequestIdSchema,
   /** In join order. */
   workers: z.array(WorkerStatusEntrySchema),
   queue_length: z.number().int().nonnegative(),

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import {
   CapabilitiesSchema,
+  EchoedRequestIdSchema,
   ErrorMessageSchema,
   GpuInfoSchema,
   IdSchema,
@@ -53,8 +54,6 @@ export const DiscoverFiltersSchema = z.strictObject({
 });
 export type DiscoverFilters = z.infer<typeof DiscoverFiltersSchema>;
 
-const RequestId = z.string().max(128).optional();
-
 // ---- peer -> server -------------------------------------------------------------------------
 
 export const RegisterSchema = z.strictObject({
@@ -74,7 +73,7 @@ export const UpdateMetadataSchema = z.strictObject({
 export const DiscoverPeersSchema = z.strictObject({
   type: z.literal('discover_peers'),
   filters: DiscoverFiltersSchema.default({}),
-  request_id: RequestId,
+  request_id: EchoedRequestIdSchema,
 });
 
 export const PeerMessageOutSchema = z.strictObject({
@@ -123,7 +122,7 @@ export const PeerUpdatedSchema = z.strictObject({ type: z.literal('peer_updated'
 export const PeerListSchema = z.strictObject({
   type: z.literal('peer_list'),
   peers: z.array(PeerInfoSchema),
-  request_id: RequestId,
+  request_id: EchoedRequestIdSchema,
 });
 export const PeerMessageInSchema = z.strictObject({
   type: z.literal('peer_message'),

@@ -20,6 +20,11 @@ import { typesOf } from './codec.js';
 export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (SHA-256)');
 const ByteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
+/** A transfer-channel message: its `type`, the transfer it belongs to (`transfer_id`), then its own fields. */
+function transferMessage<const T extends string, F extends z.core.$ZodLooseShape>(type: T, fields: F) {
+  return z.strictObject({ type: z.literal(type), transfer_id: IdSchema, ...fields });
+}
+
 export const TransferKindSchema = z.enum(['file', 'tar', 'folder']);
 export type TransferKind = z.infer<typeof TransferKindSchema>;
 
@@ -40,38 +45,34 @@ export type FolderFile = z.infer<typeof FolderFileSchema>;
  * so both are null here and FILE_COMPLETE carries them; `approx_size` (sum of file sizes) and
  * `entries` let the receiver refuse early and draw a progress bar.
  */
-export const FileMetaSchema = z
-  .strictObject({
-    type: z.literal('FILE_META'),
-    transfer_id: IdSchema,
-    /** Relative POSIX path the receiver places under its destination directory (confined there). */
-    name: z.string().min(1).max(4096),
-    kind: TransferKindSchema,
-    size: ByteCount.nullable(),
-    sha256: Sha256HexSchema.nullable(),
-    approx_size: ByteCount.optional(),
-    entries: z.number().int().nonnegative().optional(),
-    /**
-     * `folder` only: every file of the folder, each then sent as its own file transfer on channel
-     * `transfer:<transfer_id>.f<index>` (offered, cached and resumed like any file). `size` is their
-     * total and `sha256` the SHA-256 of the list (src/content/folder-manifest.ts).
-     */
-    files: z.array(FolderFileSchema).max(100_000).optional(),
-  })
-  .superRefine((m, ctx) => {
-    if (m.kind === 'folder' && (m.size === null || m.sha256 === null || m.files === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['files'], message: 'a folder transfer must announce size, sha256 and files' });
-    }
-    if (m.kind !== 'folder' && m.files !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['files'], message: 'only a folder transfer lists files' });
-    }
-    if (m.kind === 'file' && (m.size === null || m.sha256 === null)) {
-      ctx.addIssue({ code: 'custom', path: ['size'], message: 'a file transfer must announce size and sha256' });
-    }
-    if (m.kind === 'tar' && (m.size !== null || m.sha256 !== null)) {
-      ctx.addIssue({ code: 'custom', path: ['size'], message: 'a tar transfer announces size and sha256 in FILE_COMPLETE' });
-    }
-  });
+export const FileMetaSchema = transferMessage('FILE_META', {
+  /** Relative POSIX path the receiver places under its destination directory (confined there). */
+  name: z.string().min(1).max(4096),
+  kind: TransferKindSchema,
+  size: ByteCount.nullable(),
+  sha256: Sha256HexSchema.nullable(),
+  approx_size: ByteCount.optional(),
+  entries: z.number().int().nonnegative().optional(),
+  /**
+   * `folder` only: every file of the folder, each then sent as its own file transfer on channel
+   * `transfer:<transfer_id>.f<index>` (offered, cached and resumed like any file). `size` is their
+   * total and `sha256` the SHA-256 of the list (src/content/folder-manifest.ts).
+   */
+  files: z.array(FolderFileSchema).max(100_000).optional(),
+}).superRefine((m, ctx) => {
+  if (m.kind === 'folder' && (m.size === null || m.sha256 === null || m.files === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['files'], message: 'a folder transfer must announce size, sha256 and files' });
+  }
+  if (m.kind !== 'folder' && m.files !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['files'], message: 'only a folder transfer lists files' });
+  }
+  if (m.kind === 'file' && (m.size === null || m.sha256 === null)) {
+    ctx.addIssue({ code: 'custom', path: ['size'], message: 'a file transfer must announce size and sha256' });
+  }
+  if (m.kind === 'tar' && (m.size !== null || m.sha256 !== null)) {
+    ctx.addIssue({ code: 'custom', path: ['size'], message: 'a tar transfer announces size and sha256 in FILE_COMPLETE' });
+  }
+});
 export type FileMeta = z.infer<typeof FileMetaSchema>;
 
 /**
@@ -79,17 +80,13 @@ export type FileMeta = z.infer<typeof FileMetaSchema>;
  * may be sent before TRANSFER_READY arrives); any other offset must be the one TRANSFER_READY
  * offered, and the sender only takes it after checking `held_sha256` against its own bytes.
  */
-export const FileStartSchema = z.strictObject({
-  type: z.literal('FILE_START'),
-  transfer_id: IdSchema,
+export const FileStartSchema = transferMessage('FILE_START', {
   offset: ByteCount,
 });
 export type FileStart = z.infer<typeof FileStartSchema>;
 
 /** The stream ended: total bytes sent and the SHA-256 of exactly those bytes. */
-export const FileCompleteSchema = z.strictObject({
-  type: z.literal('FILE_COMPLETE'),
-  transfer_id: IdSchema,
+export const FileCompleteSchema = transferMessage('FILE_COMPLETE', {
   size: ByteCount,
   sha256: Sha256HexSchema,
 });
@@ -101,20 +98,14 @@ export type FileComplete = z.infer<typeof FileCompleteSchema>;
  * SHA-256, `held_sha256`, which the sender compares with its own), from an earlier interrupted
  * transfer. `offset` is 0 when it holds nothing (always, for a folder).
  */
-export const TransferReadySchema = z
-  .strictObject({
-    type: z.literal('TRANSFER_READY'),
-    transfer_id: IdSchema,
-    offset: ByteCount,
-    held_sha256: Sha256HexSchema.nullable(),
-  })
-  .refine((m) => (m.offset === 0) === (m.held_sha256 === null), { message: 'held_sha256 is given exactly when offset > 0', path: ['held_sha256'] });
+export const TransferReadySchema = transferMessage('TRANSFER_READY', {
+  offset: ByteCount,
+  held_sha256: Sha256HexSchema.nullable(),
+}).refine((m) => (m.offset === 0) === (m.held_sha256 === null), { message: 'held_sha256 is given exactly when offset > 0', path: ['held_sha256'] });
 export type TransferReady = z.infer<typeof TransferReadySchema>;
 
 /** Receiver -> sender: bytes of the file received, hashed and handed to the disk so far (counting a resumed prefix). */
-export const TransferProgressSchema = z.strictObject({
-  type: z.literal('TRANSFER_PROGRESS'),
-  transfer_id: IdSchema,
+export const TransferProgressSchema = transferMessage('TRANSFER_PROGRESS', {
   bytes: ByteCount,
 });
 export type TransferProgress = z.infer<typeof TransferProgressSchema>;
@@ -123,9 +114,7 @@ export type TransferProgress = z.infer<typeof TransferProgressSchema>;
  * Receiver -> sender: size and hash matched and the result is in place under its final name.
  * Sent in answer to FILE_META (instead of TRANSFER_READY) when the receiver already had the file.
  */
-export const TransferAckSchema = z.strictObject({
-  type: z.literal('TRANSFER_ACK'),
-  transfer_id: IdSchema,
+export const TransferAckSchema = transferMessage('TRANSFER_ACK', {
   size: ByteCount,
   sha256: Sha256HexSchema,
 });
@@ -137,9 +126,7 @@ export type TransferAck = z.infer<typeof TransferAckSchema>;
  * 16 nonce bytes followed by each range's bytes in order (`file` is the index in a folder's list,
  * absent for a file). Passed, the receiver answers TRANSFER_ACK; failed, TRANSFER_ERROR.
  */
-export const TransferChallengeSchema = z.strictObject({
-  type: z.literal('TRANSFER_CHALLENGE'),
-  transfer_id: IdSchema,
+export const TransferChallengeSchema = transferMessage('TRANSFER_CHALLENGE', {
   nonce: z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lowercase hex digits'),
   ranges: z
     .array(z.strictObject({ file: z.number().int().nonnegative().optional(), offset: ByteCount, length: z.number().int().positive().max(1024 * 1024) }))
@@ -149,25 +136,19 @@ export const TransferChallengeSchema = z.strictObject({
 export type TransferChallenge = z.infer<typeof TransferChallengeSchema>;
 
 /** Sender -> receiver: the answer to TRANSFER_CHALLENGE. */
-export const TransferProofSchema = z.strictObject({
-  type: z.literal('TRANSFER_PROOF'),
-  transfer_id: IdSchema,
+export const TransferProofSchema = transferMessage('TRANSFER_PROOF', {
   proof: Sha256HexSchema,
 });
 export type TransferProof = z.infer<typeof TransferProofSchema>;
 
 /** Either side: stop now; the receiver deletes what it wrote. */
-export const TransferCancelSchema = z.strictObject({
-  type: z.literal('TRANSFER_CANCEL'),
-  transfer_id: IdSchema,
+export const TransferCancelSchema = transferMessage('TRANSFER_CANCEL', {
   reason: z.string().max(1024).optional(),
 });
 export type TransferCancel = z.infer<typeof TransferCancelSchema>;
 
 /** Receiver -> sender: the transfer failed on this side (which check, in `code`). */
-export const TransferErrorSchema = z.strictObject({
-  type: z.literal('TRANSFER_ERROR'),
-  transfer_id: IdSchema,
+export const TransferErrorSchema = transferMessage('TRANSFER_ERROR', {
   code: ErrorCodeSchema,
   message: z.string().max(4096),
 });

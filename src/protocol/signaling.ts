@@ -166,7 +166,12 @@ export type ServerToPeer = z.infer<typeof ServerToPeerSchema>;
 export const RoomCreatedSchema = z.strictObject({
   room_id: IdSchema,
   token: z.string(),
-  /** Seconds a room may sit with no peer before it is removed. */
-  idle_ttl_s: z.number().int().positive(),
+  /**
+   * Seconds a room may sit with no peer before it is removed; null when the server keeps rooms until
+   * they are deleted (DELETE /rooms/<id>), as the Redis store does. A client built before null
+   * was allowed here refuses the whole answer (it reports the server as unreachable) and must be
+   * upgraded; joining rooms is not affected.
+   */
+  idle_ttl_s: z.number().int().positive().nullable(),
 });
 export type RoomCreated = z.infer<typeof RoomCreatedSchema>;

@@ -1,6 +1,6 @@
 /**
  * The signaling server's HTTP routes (node:http, no framework):
- *   POST /rooms   -> 201 { room_id, token, idle_ttl_s }
+ *   POST /rooms   -> 201 { room_id, token, idle_ttl_s } (idle_ttl_s null: kept until deleted)
  *   DELETE /rooms/<id> with `Authorization: Bearer <token>` -> 200 { room_id, deleted: true }
  *   GET  /health  -> 200 { status: "ok", uptime_s, store } (503 status "store_unavailable" when the store does not answer)
  *   GET  /metrics -> 200 ServerMetrics

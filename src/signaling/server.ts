@@ -157,7 +157,9 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
         counters.roomsCreated += 1;
         await refreshStats();
         logger.info({ room_id }, `room ${room_id} created`);
-        return { room_id, token, idle_ttl_s: Math.max(1, Math.ceil(roomIdleTtlMs / 1000)) };
+        // The truth for this store: a store that keeps rooms until deleted ignores the idle TTL.
+        const idle_ttl_s = store.keepsRoomsUntilDeleted ? null : Math.max(1, Math.ceil(roomIdleTtlMs / 1000));
+        return { room_id, token, idle_ttl_s };
       }
     }
     throw new SleapRtcError('INTERNAL', `Could not draw an unused room id in ${ROOM_ID_TRIES} tries.`);

@@ -15,7 +15,7 @@ export interface RoomRecord {
   /** SHA-256 of the room token, hex. The token itself is never stored. */
   readonly token_sha256: string;
   readonly created_at_ms: number;
-  /** The room is removed once it has had no peer for this long. */
+  /** The room is removed once it has had no peer for this long (a store that keeps rooms until deleted ignores it). */
   readonly idle_ttl_ms: number;
 }
 
@@ -77,6 +77,11 @@ export interface StoreStats {
 
 export interface SignalingStore {
   describe(): StoreHealth;
+  /**
+   * True when the store keeps every room until DELETE /rooms/<id> (no idle expiry: `idle_ttl_ms`
+   * is ignored and `sweepIdleRooms` removes nothing). POST /rooms tells the room's creator which.
+   */
+  readonly keepsRoomsUntilDeleted: boolean;
   /** Adds a room; false when the id is already taken (the caller draws another). */
   createRoom(room: RoomRecord): Promise<boolean>;
   /** The room, or undefined when it does not exist or has sat idle past its TTL. */

@@ -37,7 +37,12 @@ export async function requestRoom(serverUrl: string, opts: RequestRoomOptions = 
     throw unreachable(base, `it answered HTTP ${res.status}, which is not how a sleap-rtc signaling server answers`);
   }
   const room = RoomCreatedSchema.safeParse(body);
-  if (!room.success) throw unreachable(base, 'its answer is not a room; is it a sleap-rtc signaling server?');
+  if (!room.success) {
+    const b = body as { room_id?: unknown; token?: unknown } | undefined;
+    const looksLikeRoom = typeof b === 'object' && b !== null && typeof b.room_id === 'string' && typeof b.token === 'string';
+    // A room in a shape this version does not know: most likely a newer server, not a foreign one.
+    throw unreachable(base, looksLikeRoom ? 'it answered with a room in a form this sleap-rtc does not understand; is the server newer? Upgrade sleap-rtc' : 'its answer is not a room; is it a sleap-rtc signaling server?');
+  }
   return room.data;
 }
 

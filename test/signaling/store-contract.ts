@@ -117,6 +117,11 @@ export function runStoreContract(name: string, factory: StoreFactory, idleRooms:
     assert.equal(await store.setMetadata('ghost', {}), undefined);
   });
 
+  test(`${name}: says whether it keeps rooms until deleted (what POST /rooms tells the room's creator)`, async (t) => {
+    const store = await fresh(t);
+    assert.equal(store.keepsRoomsUntilDeleted, idleRooms === 'kept-until-deleted');
+  });
+
   if (idleRooms === 'expire-idle') {
     test(`${name}: a room with no peer expires after its TTL; one with peers does not`, async (t) => {
       const store = await fresh(t);

@@ -36,7 +36,7 @@ async function create(opts: CreateOptions): Promise<void> {
       `Room created on ${serverUrl}`,
       `  room id: ${room.room_id}`,
       `  token:   ${room.token}`,
-      `  removed after ${describeSeconds(room.idle_ttl_s)} with no peer connected`,
+      room.idle_ttl_s === null ? '  kept until it is deleted, also while no peer is connected' : `  removed after ${describeSeconds(room.idle_ttl_s)} with no peer connected`,
       'Start a worker in this room with:',
       `  sleap-rtc worker --server ${serverUrl} --room ${room.room_id} --token ${room.token}`,
       '',

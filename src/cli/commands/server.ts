@@ -28,7 +28,7 @@ export function register(program: Command): void {
     .option('--host <host>', 'interface to listen on (default: [server] host in the config, else 127.0.0.1; 0.0.0.0 for all)')
     .option('--port <port>', 'port to listen on (default: [server] port in the config, else 8080; 0 picks a free port)')
     .option('--config <file>', 'config file whose [server] section to use')
-    .option('--store <store>', 'where rooms, peers and the queue live: "memory" (default) or redis://HOST:PORT/DB, shared by every server process on it ([server] store)')
+    .option('--store <store>', 'where rooms, peers and the queue live: "memory" (default) or redis://HOST:PORT/DB, shared by every server process on it (default: [signaling] store in the config)')
     .option('--rooms-file <path>', 'memory store: keep rooms and tokens in this file across restarts ("" for none; default $XDG_STATE_HOME/sleap-rtc/rooms.json, [server] rooms_file)')
     .action(async (opts: ServerOptions) => {
       await runServer(opts);

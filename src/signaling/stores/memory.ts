@@ -131,6 +131,8 @@ function buildMemoryStore(opts: MemoryStoreOptions, saved: SavedState, writer: R
   }
 
   const store: SignalingStore = {
+    keepsRoomsUntilDeleted: false,
+
     describe() {
       return { kind: 'memory', connected: true, ...(writer !== undefined ? { location: writer.file } : {}) };
     },

@@ -227,6 +227,7 @@ function createRedisStore(connection: RedisConnection, now: () => number): Signa
 
   return {
     connection,
+    keepsRoomsUntilDeleted: true,
 
     describe() {
       return { kind: 'redis', connected: redis.status === 'ready', location: safeUrl };

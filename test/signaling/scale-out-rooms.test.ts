@@ -44,16 +44,16 @@ test('rooms on Redis outlive their idle TTL and every server process; only DELET
 
   const wrong = await openPeer(c.wsUrl);
   wrong.send({ type: 'register', room_id: room.room_id, token: `${room.token}x`, role: 'client', metadata: {} });
-  assert.equal((await wrong.next('error')).code, 'INVALID_TOKEN', 'the token is still checked');
+  assert.equal((await wrong.next('error', undefined, 60_000)).code, 'INVALID_TOKEN', 'the token is still checked');
   await wrong.close();
 
   const del = await fetch(`${c.url}/rooms/${room.room_id}`, { method: 'DELETE', headers: { authorization: `Bearer ${room.token}` } });
   assert.equal(del.status, 200);
   // A member on another process hears it through Redis; its process closes it once its record is gone.
-  assert.equal((await back.next('error')).code, 'ROOM_DELETED');
+  assert.equal((await back.next('error', undefined, 60_000)).code, 'ROOM_DELETED');
   await back.closed;
   const late = await openPeer(d.wsUrl);
   late.send({ type: 'register', room_id: room.room_id, token: room.token, role: 'client', metadata: {} });
-  assert.equal((await late.next('error')).code, 'ROOM_DELETED');
+  assert.equal((await late.next('error', undefined, 60_000)).code, 'ROOM_DELETED');
   await late.close();
 });

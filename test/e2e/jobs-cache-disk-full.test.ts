@@ -5,36 +5,23 @@
  * cache's disk, no part file or entry is left (seen through /proc/<pid>/root, the worker's view),
  * and the worker stays up and runs the next job, which fits.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FAKE_SLEAP_NN, tempDir } from '../fixtures/fake-sleap-nn.js';
+import { FAKE_SLEAP_NN } from '../fixtures/fake-sleap-nn.js';
 import { CLI_ENTRY } from '../helpers/cli.js';
-import { lastJson, runClient, startServer } from './helpers/jobs-env.js';
-import { sleapDataPath, uniqueLabelsBytes } from '../helpers/sleap-data.js';
+import { cacheLab, lastJson, serverForFile, sha256Hex, trainFromLaptop } from './helpers/jobs-env.js';
+import { uniqueLabelsBytes } from '../helpers/sleap-data.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const server = serverForFile();
 
 test('disk full while receiving into the cache: TRANSFER_DISK_FULL naming the cache, nothing left, the worker stays up', { skip: process.getuid?.() !== 0 ? 'needs root for unshare -m and mount' : false }, async (t) => {
-  const dir = await tempDir(t);
-  const small = path.join(dir, 'small');
+  const l = await cacheLab(t, 'small/cache');
+  const { dir, cache, laptop } = l;
+  const small = path.dirname(cache);
   await mkdir(small);
-  const cache = path.join(small, 'cache');
-  const laptop = path.join(dir, 'laptop');
-  await mkdir(laptop);
-  await writeFile(path.join(laptop, 'config.yaml'), await readFile(sleapDataPath('centroidConfig')));
   const big = await uniqueLabelsBytes(16 * 1024 * 1024);
   await writeFile(path.join(laptop, 'big.slp'), big);
   const fits = await uniqueLabelsBytes(1024 * 1024);
@@ -64,8 +51,7 @@ test('disk full while receiving into the cache: TRANSFER_DISK_FULL naming the ca
   const seen = (p: string): string => path.join(`/proc/${child.pid}/root`, p);
   assert.match(log, /cache: .*of at most/);
 
-  const train = (labels: string, run: string): ReturnType<typeof runClient> =>
-    runClient(room, dir, ['train', '--labels', labels, '--config-file', 'config.yaml', '--run-name', run, '--max-epochs', '1', '--json'], { cwd: laptop });
+  const train = (labels: string, run: string): ReturnType<typeof trainFromLaptop> => trainFromLaptop(room, l, labels, run);
   const full = await train('big.slp', 'r1');
   assert.equal(full.code, 1, full.stderr);
   const j = lastJson(full) as { status: string; error: { code: string; message: string } };
@@ -74,12 +60,12 @@ test('disk full while receiving into the cache: TRANSFER_DISK_FULL naming the ca
   assert.match(j.error.message, /cache folder \(\[worker\] cache_dir\) is full/);
   assert.ok(!j.error.message.includes(cache), 'the worker\'s path is not told to the client');
   assert.deepEqual(await readdir(seen(path.join(cache, 'partial'))), [], 'no part file left in the cache');
-  assert.ok(!(await readdir(seen(path.join(cache, 'entries')), { recursive: true })).some((n) => String(n).endsWith(sha(big))), 'no entry');
+  assert.ok(!(await readdir(seen(path.join(cache, 'entries')), { recursive: true })).some((n) => String(n).endsWith(sha256Hex(big))), 'no entry');
   assert.deepEqual((await readdir(path.join(dir, 'work'))).filter((n) => n.startsWith('job-')), [], 'no job folder left');
   assert.match(log, /cache folder \(\[worker\] cache_dir\) is full/);
 
   assert.equal(child.exitCode, null, 'the worker is still up');
   const ok = await train('fits.slp', 'r2');
   assert.equal(ok.code, 0, ok.stderr);
-  assert.ok((await readdir(seen(path.join(cache, 'entries')), { recursive: true })).some((n) => String(n).endsWith(sha(fits))));
+  assert.ok((await readdir(seen(path.join(cache, 'entries')), { recursive: true })).some((n) => String(n).endsWith(sha256Hex(fits))));
 });

@@ -4,44 +4,21 @@
  * for inference file by file, each file enters the cache, the second inference job sends nothing,
  * and a model folder cut mid-upload resumes.
  */
-import { test, before, after, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { tempDir } from '../fixtures/fake-sleap-nn.js';
-import { lastJson, runClient, spawnTracked, startServer, startWorker, type Room, type Worker } from './helpers/jobs-env.js';
-import { copySleapFile, copyTrainingConfig, sleapDataPath, uniqueLabelsBytes } from '../helpers/sleap-data.js';
+import { type CacheLab, cacheEntries, cacheLab, cachedWorker, lastJson, runClient, serverForFile, sha256Hex, spawnTracked, trainFromLaptop } from './helpers/jobs-env.js';
+import { copySleapFile, copyTrainingConfig, uniqueLabelsBytes } from '../helpers/sleap-data.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
+const server = serverForFile();
 
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-async function lab(t: TestContext): Promise<{ dir: string; cache: string; laptop: string }> {
-  const dir = await tempDir(t);
-  const laptop = path.join(dir, 'laptop');
-  await mkdir(laptop);
-  await writeFile(path.join(laptop, 'config.yaml'), await readFile(sleapDataPath('centroidConfig')));
-  await copySleapFile('video', path.join(laptop, 'small_robot.mp4'));
-  return { dir, cache: path.join(dir, 'cache'), laptop };
-}
-
-function cachedWorker(t: TestContext, room: Room, l: { dir: string; cache: string }, name: string): Promise<Worker> {
-  return startWorker(t, room, l.dir, { name, workerToml: `cache_dir = ${JSON.stringify(l.cache)}\n` });
-}
-
-async function entries(cache: string): Promise<string[]> {
-  const root = path.join(cache, 'entries');
-  const out: string[] = [];
-  for (const shard of await readdir(root).catch(() => [])) out.push(...(await readdir(path.join(root, shard))));
-  return out.sort();
+/** The cache lab with a real video, `small_robot.mp4`, in the laptop folder to run inference on. */
+async function lab(t: TestContext): Promise<CacheLab> {
+  const l = await cacheLab(t);
+  await copySleapFile('video', path.join(l.laptop, 'small_robot.mp4'));
+  return l;
 }
 
 /** Every file under `dir` (relative path -> bytes). */
@@ -60,14 +37,14 @@ test('the run folder of a training job, sent for inference twice: each of its fi
   const room = await server.newRoom();
   await writeFile(path.join(l.laptop, 'labels.slp'), await uniqueLabelsBytes(1024 * 1024));
   await cachedWorker(t, room, l, 'fold');
-  const trained = await runClient(room, l.dir, ['train', '--labels', 'labels.slp', '--config-file', 'config.yaml', '--run-name', 'r1', '--max-epochs', '1', '--json'], { cwd: l.laptop });
+  const trained = await trainFromLaptop(room, l, 'labels.slp', 'r1');
   assert.equal(trained.code, 0, trained.stderr);
   const model = await filesOf(path.join(l.laptop, 'r1'));
   assert.ok(model.has('best.ckpt') && model.has('training_config.yaml'), [...model.keys()].join(', '));
   const video = await readFile(path.join(l.laptop, 'small_robot.mp4'));
-  const before = new Set(await entries(l.cache));
+  const before = new Set(await cacheEntries(l.cache));
   // What the first inference job must send: the video and each file of the folder the cache lacks.
-  const fresh = new Map([...model.values(), video].map((b) => [sha(b), b.length]));
+  const fresh = new Map([...model.values(), video].map((b) => [sha256Hex(b), b.length]));
   let expected = 0;
   for (const [h, n] of fresh) if (!before.has(h)) expected += n;
 
@@ -76,8 +53,8 @@ test('the run folder of a training job, sent for inference twice: each of its fi
   const first = await track('p1.slp');
   assert.equal(first.code, 0, first.stderr);
   assert.equal(lastJson(first).bytes_sent, expected);
-  const cached = new Set(await entries(l.cache));
-  for (const [rel, data] of model) assert.ok(cached.has(sha(data)), `${rel} is an entry of the cache`);
+  const cached = new Set(await cacheEntries(l.cache));
+  for (const [rel, data] of model) assert.ok(cached.has(sha256Hex(data)), `${rel} is an entry of the cache`);
 
   const second = await track('p2.slp');
   assert.equal(second.code, 0, second.stderr);
@@ -100,7 +77,7 @@ test('a model folder cut mid-upload (client killed) resumes in the next job from
   await cachedWorker(t, room, l, 'cut');
   const args = ['track', '--data', 'small_robot.mp4', '--model', 'models/centroid', '--output', 'p.slp', '--json', ...room.flags];
   const client = spawnTracked(t, args, { env: { HOME: l.dir }, cwd: l.laptop });
-  const sidecar = path.join(l.cache, 'partial', `${sha(ckpt)}.part.json`);
+  const sidecar = path.join(l.cache, 'partial', `${sha256Hex(ckpt)}.part.json`);
   let held = 0;
   for (let i = 0; i < 6000 && held < 32 * 1024 * 1024; i++) {
     held = Number((JSON.parse(await readFile(sidecar, 'utf8').catch(() => '{}')) as { durable?: number }).durable ?? 0);
@@ -109,13 +86,13 @@ test('a model folder cut mid-upload (client killed) resumes in the next job from
   assert.ok(held >= 32 * 1024 * 1024, `the checkpoint's upload started (${held} bytes held)`);
   client.child.kill('SIGKILL');
   await client.exit;
-  assert.ok(!(await entries(l.cache)).includes(sha(ckpt)), 'the half-sent checkpoint is not an entry');
+  assert.ok(!(await cacheEntries(l.cache)).includes(sha256Hex(ckpt)), 'the half-sent checkpoint is not an entry');
 
   const r = await runClient(room, l.dir, args.slice(0, -room.flags.length), { cwd: l.laptop });
   assert.equal(r.code, 0, r.stderr);
   const j = lastJson(r);
   assert.ok(Number(j.bytes_skipped) >= held, `skipped ${j.bytes_skipped}, held ${held}`);
   assert.match(r.stderr, /upload centroid: 1 of 2 file\(s\) cached on worker|upload centroid: 0 of 2 file\(s\) cached on worker/);
-  assert.ok((await entries(l.cache)).includes(sha(ckpt)));
+  assert.ok((await cacheEntries(l.cache)).includes(sha256Hex(ckpt)));
   assert.deepEqual(await readdir(path.join(l.cache, 'partial')), [], 'no partial file left');
 });

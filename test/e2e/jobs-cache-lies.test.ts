@@ -4,58 +4,36 @@
  * another user's cached file without having it. Each is refused with a stable code, nothing is
  * cached or left half-made, no byte of the cached file goes back, and the worker stays up.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { tempDir } from '../fixtures/fake-sleap-nn.js';
-import { lastJson, runClient, startServer, startWorker } from './helpers/jobs-env.js';
-import { sleapDataPath, uniqueLabelsBytes } from '../helpers/sleap-data.js';
+import { cacheEntries, cacheLab, cachedWorker, lastJson, serverForFile, sha256Hex, trainFromLaptop } from './helpers/jobs-env.js';
+import { uniqueLabelsBytes } from '../helpers/sleap-data.js';
 import { TS_LOADER } from '../helpers/cli.js';
 
-let server: Awaited<ReturnType<typeof startServer>>;
-const suite: { fns: (() => unknown)[]; after: (fn: () => unknown) => void } = { fns: [], after: (fn) => suite.fns.push(fn) };
-before(async () => {
-  server = await startServer(suite);
-});
-after(async () => {
-  for (const fn of suite.fns.reverse()) await fn();
-});
+const server = serverForFile();
 
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const LIAR = fileURLToPath(new URL('./helpers/lying-client.ts', import.meta.url));
 
-async function entries(cache: string): Promise<string[]> {
-  const root = path.join(cache, 'entries');
-  const out: string[] = [];
-  for (const shard of await readdir(root).catch(() => [])) out.push(...(await readdir(path.join(root, shard))));
-  return out.sort();
-}
-
 test('a lying client process: other bytes than offered, or a claimed hash without the bytes; refused, nothing kept, nothing sent back', async (t) => {
-  const dir = await tempDir(t);
-  const cache = path.join(dir, 'cache');
-  const laptop = path.join(dir, 'laptop');
-  await mkdir(laptop);
-  const config = await readFile(sleapDataPath('centroidConfig'));
-  await writeFile(path.join(laptop, 'config.yaml'), config);
+  const l = await cacheLab(t);
+  const { dir, cache, laptop } = l;
   const theirs = await uniqueLabelsBytes(2 * 1024 * 1024);
   await writeFile(path.join(laptop, 'labels.slp'), theirs);
   const mine = await uniqueLabelsBytes(2 * 1024 * 1024);
   await writeFile(path.join(dir, 'mine.slp'), mine);
   const room = await server.newRoom();
-  const w = await startWorker(t, room, dir, { name: 'honest-w', workerToml: `cache_dir = ${JSON.stringify(cache)}` });
-  const train = (run: string): ReturnType<typeof runClient> =>
-    runClient(room, dir, ['train', '--labels', 'labels.slp', '--config-file', 'config.yaml', '--run-name', run, '--max-epochs', '1', '--json'], { cwd: laptop });
+  const w = await cachedWorker(t, room, l, 'honest-w');
+  const train = (run: string): ReturnType<typeof trainFromLaptop> => trainFromLaptop(room, l, 'labels.slp', run);
   // Another user's labels enter the cache.
   const first = await train('r1');
   assert.equal(first.code, 0, first.stderr);
-  const before = await entries(cache);
-  assert.ok(before.includes(sha(theirs)));
+  const before = await cacheEntries(cache);
+  assert.ok(before.includes(sha256Hex(theirs)));
 
   const lie = async (...args: string[]): Promise<{ terminal?: { type: string; code?: string }; sendError?: string; replies: { type: string; code?: string }[]; bytesBack: number }> => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', TS_LOADER, LIAR, room.serverUrl, room.roomId, room.token, 'honest-w', ...args], { timeout: 180_000 });
@@ -66,10 +44,10 @@ test('a lying client process: other bytes than offered, or a claimed hash withou
   assert.equal(corrupt.sendError, 'TRANSFER_HASH_MISMATCH');
   assert.equal(corrupt.terminal?.type, 'JOB_FAILED');
   assert.equal(corrupt.terminal?.code, 'TRANSFER_HASH_MISMATCH');
-  assert.ok(!(await entries(cache)).includes(sha(mine)), 'nothing of the lie is cached');
+  assert.ok(!(await cacheEntries(cache)).includes(sha256Hex(mine)), 'nothing of the lie is cached');
   assert.deepEqual(await readdir(path.join(cache, 'partial')), [], 'no part file left');
 
-  const claim = await lie('claim', path.join(dir, 'mine.slp'), path.join(laptop, 'config.yaml'), sha(theirs), String(theirs.length));
+  const claim = await lie('claim', path.join(dir, 'mine.slp'), path.join(laptop, 'config.yaml'), sha256Hex(theirs), String(theirs.length));
   assert.deepEqual(claim.replies.map((m) => m.type), ['TRANSFER_CHALLENGE', 'TRANSFER_ERROR']);
   assert.equal(claim.replies[1]?.code, 'TRANSFER_PROOF_FAILED');
   assert.equal(claim.terminal?.type, 'JOB_FAILED');
@@ -80,7 +58,7 @@ test('a lying client process: other bytes than offered, or a claimed hash withou
   const work = (await readdir(path.join(dir, 'work-honest-w'))).filter((n) => n.startsWith('job-'));
   assert.deepEqual(work, []);
   assert.equal(w.child.exitCode, null, 'the worker runs on');
-  assert.deepEqual(await entries(cache), before);
+  assert.deepEqual(await cacheEntries(cache), before);
   const again = await train('r2');
   assert.equal(again.code, 0, again.stderr);
   assert.equal(lastJson(again).bytes_sent, 0, 'the honest user still gets its cached files');

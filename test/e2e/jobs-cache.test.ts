@@ -3,52 +3,25 @@
  * `sleap-rtc worker` (killed and restarted for real) and `sleap-rtc train`. Each case asserts the
  * bytes the client's --json reports and what is on disk in the worker's cache afterwards.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { tempDir } from '../fixtures/fake-sleap-nn.js';
-import { lastJson, type Room, runClient, serverForFile, spawnTracked, startWorker, type Worker } from './helpers/jobs-env.js';
-import { sleapDataPath, uniqueLabelsBytes } from '../helpers/sleap-data.js';
+import {
+  type CacheLab,
+  cacheEntries,
+  cacheLab,
+  cachedWorker,
+  lastJson,
+  serverForFile,
+  sha256Hex,
+  spawnTracked,
+  trainFromLaptop,
+  type Worker,
+} from './helpers/jobs-env.js';
+import { uniqueLabelsBytes } from '../helpers/sleap-data.js';
 
 const server = serverForFile();
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-interface Lab {
-  dir: string;
-  cache: string;
-  laptop: string;
-  config: Buffer;
-}
-
-/** A laptop folder outside every backend (so jobs go by transfer) and a worker cache folder. */
-async function lab(t: TestContext): Promise<Lab> {
-  const dir = await tempDir(t);
-  const laptop = path.join(dir, 'laptop');
-  await mkdir(laptop);
-  // Real files: sleap-nn's sample config, and labels files that are the real package file grown
-  // with random bytes (valid HDF5, each with content of its own).
-  const config = await readFile(sleapDataPath('centroidConfig'));
-  await writeFile(path.join(laptop, 'config.yaml'), config);
-  return { dir, cache: path.join(dir, 'cache'), laptop, config };
-}
-
-function cachedWorker(t: TestContext, room: Room, l: Lab, name: string, extra = ''): Promise<Worker> {
-  return startWorker(t, room, l.dir, { name, workerToml: `cache_dir = ${JSON.stringify(l.cache)}\n${extra}` });
-}
-
-function train(room: Room, l: Lab, labels: string, run: string): ReturnType<typeof runClient> {
-  return runClient(room, l.dir, ['train', '--labels', labels, '--config-file', 'config.yaml', '--run-name', run, '--max-epochs', '1', '--json'], { cwd: l.laptop });
-}
-
-async function entries(l: Lab): Promise<string[]> {
-  const root = path.join(l.cache, 'entries');
-  const out: string[] = [];
-  for (const shard of await readdir(root).catch(() => [])) out.push(...(await readdir(path.join(root, shard))));
-  return out.sort();
-}
 
 async function stopWorker(w: Worker, signal: NodeJS.Signals): Promise<void> {
   w.child.kill(signal);
@@ -56,23 +29,23 @@ async function stopWorker(w: Worker, signal: NodeJS.Signals): Promise<void> {
 }
 
 test('a file sent once is not sent again, also after the worker restarts; the worker logs its cache at start', async (t) => {
-  const l = await lab(t);
+  const l = await cacheLab(t);
   const room = await server.newRoom();
   const labels = await uniqueLabelsBytes(2 * 1024 * 1024);
   await writeFile(path.join(l.laptop, 'labels.slp'), labels);
   const w1 = await cachedWorker(t, room, l, 'c1');
   assert.match(w1.stderr(), new RegExp(`cache: ${l.cache.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, 0 file\\(s\\)`));
-  const first = await train(room, l, 'labels.slp', 'r1');
+  const first = await trainFromLaptop(room, l, 'labels.slp', 'r1');
   assert.equal(first.code, 0, first.stderr);
   const j1 = lastJson(first);
   assert.equal(j1.bytes_sent, labels.length + l.config.length);
   assert.equal(j1.bytes_skipped, 0);
-  assert.deepEqual(await entries(l), [sha(labels), sha(l.config)].sort());
+  assert.deepEqual(await cacheEntries(l.cache), [sha256Hex(labels), sha256Hex(l.config)].sort());
   await stopWorker(w1, 'SIGTERM');
 
   const w2 = await cachedWorker(t, room, l, 'c2');
   assert.match(w2.stderr(), /cache: .*, 2 file\(s\)/);
-  const second = await train(room, l, 'labels.slp', 'r2');
+  const second = await trainFromLaptop(room, l, 'labels.slp', 'r2');
   assert.equal(second.code, 0, second.stderr);
   const j2 = lastJson(second);
   assert.equal(j2.bytes_sent, 0, 'nothing sent the second time');
@@ -82,18 +55,18 @@ test('a file sent once is not sent again, also after the worker restarts; the wo
 });
 
 test('a corrupted cache entry is detected when used, evicted, and the file is sent instead', async (t) => {
-  const l = await lab(t);
+  const l = await cacheLab(t);
   const room = await server.newRoom();
   const labels = await uniqueLabelsBytes(1024 * 1024);
   await writeFile(path.join(l.laptop, 'labels.slp'), labels);
   const w = await cachedWorker(t, room, l, 'corrupt');
-  assert.equal((await train(room, l, 'labels.slp', 'a')).code, 0);
-  const entry = path.join(l.cache, 'entries', sha(labels).slice(0, 2), sha(labels));
+  assert.equal((await trainFromLaptop(room, l, 'labels.slp', 'a')).code, 0);
+  const entry = path.join(l.cache, 'entries', sha256Hex(labels).slice(0, 2), sha256Hex(labels));
   await chmod(entry, 0o644);
   const bad = Buffer.from(labels);
   bad[4242] = bad[4242]! ^ 0x55;
   await writeFile(entry, bad);
-  const r = await train(room, l, 'labels.slp', 'b');
+  const r = await trainFromLaptop(room, l, 'labels.slp', 'b');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(lastJson(r).bytes_sent, labels.length, 'the labels were sent again, the config was not');
   assert.deepEqual(await readFile(entry), labels, 'the entry holds the right bytes again');
@@ -101,23 +74,23 @@ test('a corrupted cache entry is detected when used, evicted, and the file is se
 });
 
 test('eviction keeps the cache under cache_max_bytes, least recently used first', async (t) => {
-  const l = await lab(t);
+  const l = await cacheLab(t);
   const room = await server.newRoom();
   const files = [await uniqueLabelsBytes(1024 * 1024), await uniqueLabelsBytes(1024 * 1024), await uniqueLabelsBytes(1024 * 1024)];
   for (const [i, f] of files.entries()) await writeFile(path.join(l.laptop, `l${i}.slp`), f);
   await cachedWorker(t, room, l, 'small', `cache_max_bytes = ${Math.floor(2.5 * 1024 * 1024)}`);
-  for (const i of [0, 1]) assert.equal((await train(room, l, `l${i}.slp`, `r${i}`)).code, 0);
+  for (const i of [0, 1]) assert.equal((await trainFromLaptop(room, l, `l${i}.slp`, `r${i}`)).code, 0);
   // Use l0 again: l1 is now the least recently used.
-  assert.equal(lastJson(await train(room, l, 'l0.slp', 'again')).bytes_sent, 0);
-  assert.equal((await train(room, l, 'l2.slp', 'r2')).code, 0);
-  assert.deepEqual(await entries(l), [sha(files[0]!), sha(files[2]!), sha(l.config)].sort());
+  assert.equal(lastJson(await trainFromLaptop(room, l, 'l0.slp', 'again')).bytes_sent, 0);
+  assert.equal((await trainFromLaptop(room, l, 'l2.slp', 'r2')).code, 0);
+  assert.deepEqual(await cacheEntries(l.cache), [sha256Hex(files[0]!), sha256Hex(files[2]!), sha256Hex(l.config)].sort());
   let total = 0;
-  for (const e of await entries(l)) total += (await stat(path.join(l.cache, 'entries', e.slice(0, 2), e))).size;
+  for (const e of await cacheEntries(l.cache)) total += (await stat(path.join(l.cache, 'entries', e.slice(0, 2), e))).size;
   assert.ok(total <= 2.5 * 1024 * 1024, `${total} bytes in the cache`);
 });
 
 /** Wait until the worker's partial file of `hash` records at least `bytes` as durable. */
-async function durable(l: Lab, hash: string, bytes: number, timeoutMs = 120_000): Promise<number> {
+async function durable(l: CacheLab, hash: string, bytes: number, timeoutMs = 120_000): Promise<number> {
   const sidecar = path.join(l.cache, 'partial', `${hash}.part.json`);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -131,33 +104,33 @@ async function durable(l: Lab, hash: string, bytes: number, timeoutMs = 120_000)
 const BIG = 96 * 1024 * 1024;
 
 test('worker killed (SIGKILL) mid-upload: the next job resumes from what the restarted worker held', async (t) => {
-  const l = await lab(t);
+  const l = await cacheLab(t);
   const room = await server.newRoom();
   const labels = await uniqueLabelsBytes(BIG);
   await writeFile(path.join(l.laptop, 'big.slp'), labels);
   const w1 = await cachedWorker(t, room, l, 'k1');
   const client = spawnTracked(t, ['train', '--labels', 'big.slp', '--config-file', 'config.yaml', '--run-name', 'k', '--max-epochs', '1', '--json', ...room.flags], { env: { HOME: l.dir }, cwd: l.laptop });
-  const held = await durable(l, sha(labels), 32 * 1024 * 1024);
+  const held = await durable(l, sha256Hex(labels), 32 * 1024 * 1024);
   await stopWorker(w1, 'SIGKILL');
   const ended = await client.exit;
   assert.equal(ended.code, 1, client.stderr());
   // Inputs go one after the other, the labels first: nothing is in the cache yet.
-  assert.deepEqual(await entries(l), [], 'the half-sent file is not an entry');
+  assert.deepEqual(await cacheEntries(l.cache), [], 'the half-sent file is not an entry');
 
   await cachedWorker(t, room, l, 'k2');
-  const r = await train(room, l, 'big.slp', 'k');
+  const r = await trainFromLaptop(room, l, 'big.slp', 'k');
   assert.equal(r.code, 0, r.stderr);
   const j = lastJson(r);
   assert.ok(Number(j.bytes_skipped) >= held, `skipped ${j.bytes_skipped}, held ${held}`);
   assert.equal(Number(j.bytes_sent) + Number(j.bytes_skipped), BIG + l.config.length);
   assert.match(r.stderr, /upload big\.slp: resumed at/);
-  assert.deepEqual(await entries(l), [sha(labels), sha(l.config)].sort());
+  assert.deepEqual(await cacheEntries(l.cache), [sha256Hex(labels), sha256Hex(l.config)].sort());
   assert.deepEqual(await readdir(path.join(l.cache, 'partial')), [], 'no partial file left');
-  assert.equal(sha(await readFile(path.join(l.cache, 'entries', sha(labels).slice(0, 2), sha(labels)))), sha(labels));
+  assert.equal(sha256Hex(await readFile(path.join(l.cache, 'entries', sha256Hex(labels).slice(0, 2), sha256Hex(labels)))), sha256Hex(labels));
 });
 
 test('connection cut (client killed) mid-upload: the next job resumes; Ctrl-C keeps the part too', async (t) => {
-  const l = await lab(t);
+  const l = await cacheLab(t);
   const room = await server.newRoom();
   const labels = await uniqueLabelsBytes(BIG);
   await writeFile(path.join(l.laptop, 'big.slp'), labels);
@@ -165,30 +138,30 @@ test('connection cut (client killed) mid-upload: the next job resumes; Ctrl-C ke
   let mark = 16 * 1024 * 1024;
   for (const signal of ['SIGKILL', 'SIGINT'] as const) {
     const client = spawnTracked(t, ['train', '--labels', 'big.slp', '--config-file', 'config.yaml', '--run-name', 'c', '--max-epochs', '1', '--json', ...room.flags], { env: { HOME: l.dir }, cwd: l.laptop });
-    await durable(l, sha(labels), mark);
+    await durable(l, sha256Hex(labels), mark);
     client.child.kill(signal);
     await client.exit;
     mark += 16 * 1024 * 1024;
   }
-  const r = await train(room, l, 'big.slp', 'c');
+  const r = await trainFromLaptop(room, l, 'big.slp', 'c');
   assert.equal(r.code, 0, r.stderr);
   const j = lastJson(r);
   assert.ok(Number(j.bytes_skipped) >= 32 * 1024 * 1024, `skipped ${j.bytes_skipped}`);
   assert.equal(Number(j.bytes_sent) + Number(j.bytes_skipped), BIG + l.config.length);
-  assert.deepEqual(await entries(l), [sha(labels), sha(l.config)].sort());
+  assert.deepEqual(await cacheEntries(l.cache), [sha256Hex(labels), sha256Hex(l.config)].sort());
   assert.deepEqual(await readdir(path.join(l.cache, 'partial')), []);
 });
 
 test('two jobs with the same file at once: its bytes cross once, one copy in the cache', async (t) => {
-  const l = await lab(t);
+  const l = await cacheLab(t);
   const room = await server.newRoom();
   const labels = await uniqueLabelsBytes(16 * 1024 * 1024);
   await writeFile(path.join(l.laptop, 'same.slp'), labels);
   await cachedWorker(t, room, l, 'pair', 'max_concurrent_jobs = 2');
-  const [a, b] = await Promise.all([train(room, l, 'same.slp', 'a'), train(room, l, 'same.slp', 'b')]);
+  const [a, b] = await Promise.all([trainFromLaptop(room, l, 'same.slp', 'a'), trainFromLaptop(room, l, 'same.slp', 'b')]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
   const sent = Number(lastJson(a).bytes_sent) + Number(lastJson(b).bytes_sent);
   assert.equal(sent, labels.length + l.config.length, 'each file crossed once');
-  assert.deepEqual(await entries(l), [sha(labels), sha(l.config)].sort());
+  assert.deepEqual(await cacheEntries(l.cache), [sha256Hex(labels), sha256Hex(l.config)].sort());
 });

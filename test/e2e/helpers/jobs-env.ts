@@ -4,13 +4,14 @@
  * clients run with `runCli`. Everything started here is stopped by the test's after hooks.
  */
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { after, before } from 'node:test';
-import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FAKE_SLEAP_NN } from '../../fixtures/fake-sleap-nn.js';
+import { FAKE_SLEAP_NN, tempDir } from '../../fixtures/fake-sleap-nn.js';
 import { runCli, spawnCli, type CliResult } from '../../helpers/cli.js';
-import { copySleapFile, copyTrainingConfig } from '../../helpers/sleap-data.js';
+import { copySleapFile, copyTrainingConfig, sleapDataPath } from '../../helpers/sleap-data.js';
 import { labelsNaming } from '../../helpers/slp-files.js';
 
 type Hooks = { after: (fn: () => unknown) => void };
@@ -228,4 +229,50 @@ export async function labWithVideos(t: Parameters<typeof labShare>[0], names: (m
   await copySleapFile('video', path.join(lab.share, 'alice/videos/cam1.mp4'));
   const labels = await labelsNaming(path.join(lab.share, 'alice/proj/cams.slp'), names(lab.mount, lab.dir));
   return { ...lab, labels, clientLabels: path.join(lab.mount, 'alice/proj/cams.slp') };
+}
+
+// ---- transfer jobs through a worker's cache -----------------------------------------------------
+
+/** The SHA-256 of `bytes` in hex: the name of their entry in a worker's cache. */
+export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+export interface CacheLab {
+  dir: string;
+  /** The worker's cache folder (not made: the worker makes it). */
+  cache: string;
+  /** The client's folder, outside every backend, holding `config.yaml`. */
+  laptop: string;
+  /** The bytes of `laptop/config.yaml`. */
+  config: Buffer;
+}
+
+/**
+ * A laptop folder outside every backend (so jobs go by transfer) with sleap-nn's sample config as
+ * `config.yaml`, and a worker cache folder at `cacheIn` under the test's temp folder.
+ */
+export async function cacheLab(t: Hooks, cacheIn = 'cache'): Promise<CacheLab> {
+  const dir = await tempDir(t);
+  const laptop = path.join(dir, 'laptop');
+  await mkdir(laptop);
+  const config = await readFile(sleapDataPath('centroidConfig'));
+  await writeFile(path.join(laptop, 'config.yaml'), config);
+  return { dir, cache: path.join(dir, cacheIn), laptop, config };
+}
+
+/** A worker whose cache is the lab's; `extra`: more `[worker]` TOML lines. */
+export function cachedWorker(t: Hooks, room: Room, l: CacheLab, name: string, extra = ''): Promise<Worker> {
+  return startWorker(t, room, l.dir, { name, workerToml: `cache_dir = ${JSON.stringify(l.cache)}\n${extra}` });
+}
+
+/** `sleap-rtc train --json` of `labels` with the sample config, one epoch, run in the laptop folder. */
+export function trainFromLaptop(room: Room, l: CacheLab, labels: string, run: string): Promise<CliResult> {
+  return runClient(room, l.dir, ['train', '--labels', labels, '--config-file', 'config.yaml', '--run-name', run, '--max-epochs', '1', '--json'], { cwd: l.laptop });
+}
+
+/** The entries of a worker's cache folder (each named by its content's SHA-256), sorted. */
+export async function cacheEntries(cache: string): Promise<string[]> {
+  const root = path.join(cache, 'entries');
+  const out: string[] = [];
+  for (const shard of await readdir(root).catch(() => [])) out.push(...(await readdir(path.join(root, shard))));
+  return out.sort();
 }

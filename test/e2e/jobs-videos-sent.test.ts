@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readRecords } from '../fixtures/fake-sleap-nn.js';
 import { copySleapFile } from '../helpers/sleap-data.js';
-import { labWithVideos, lastJson, runClient, serverForFile, startWorker } from './helpers/jobs-env.js';
+import { labWithVideos, lastJson, runClient, serverForFile, startWorker, trainArgs, videoPathMaps } from './helpers/jobs-env.js';
 
 const server = serverForFile();
 
@@ -20,7 +20,7 @@ test('fallback: the labels file and every video it names are sent, each file onc
   const record = path.join(lab.dir, 'record.jsonl');
   await mkdir(path.join(lab.dir, 'scratch'));
   await startWorker(t, room, lab.dir, { name: 'no-share', toml: `[storage.scratch]\nbase_path = ${JSON.stringify(path.join(lab.dir, 'scratch'))}\n`, env: { FAKE_SLEAP_NN_RECORD: record } });
-  const r = await runClient(room, lab.dir, ['train', '--labels', lab.clientLabels, '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'v4', '--max-epochs', '1', '--json'], { config: lab.clientToml });
+  const r = await runClient(room, lab.dir, trainArgs(lab, 'v4', 1, lab.clientLabels));
   assert.equal(r.code, 0, r.stderr);
   const result = lastJson(r);
   assert.equal(result.status, 'completed');
@@ -33,7 +33,7 @@ test('fallback: the labels file and every video it names are sent, each file onc
   ]);
   const [rec] = await readRecords(record);
   assert.ok(rec);
-  const maps = rec.argv.flatMap((a, i) => (a === '--video-path-map' ? [[rec.argv[i + 1], path.basename(rec.argv[i + 2] as string)]] : []));
+  const maps = videoPathMaps(rec.argv).map(([from, to]) => [from, path.basename(to)]);
   assert.deepEqual(maps, [[`${lab.mount}/alice/videos/cam0.mp4`, 'cam0.mp4'], [`${lab.mount}/alice/videos/cam1.mp4`, 'cam1.mp4']]);
   assert.match(r.stderr, /upload 1\/4 /, 'progress counts all the files');
 });
@@ -44,7 +44,7 @@ test('a video under no backend goes over the data channel while the rest is read
   const room = await server.newRoom();
   const record = path.join(lab.dir, 'record.jsonl');
   await startWorker(t, room, lab.dir, { name: 'gpu-m', toml: lab.workerToml, env: { FAKE_SLEAP_NN_RECORD: record } });
-  const r = await runClient(room, lab.dir, ['train', '--labels', lab.clientLabels, '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'v5', '--max-epochs', '1', '--json'], { config: lab.clientToml });
+  const r = await runClient(room, lab.dir, trainArgs(lab, 'v5', 1, lab.clientLabels));
   assert.equal(r.code, 0, r.stderr);
   const result = lastJson(r);
   assert.equal(result.status, 'completed');
@@ -52,7 +52,7 @@ test('a video under no backend goes over the data channel while the rest is read
   assert.deepEqual(result.files_sent, [path.join(lab.dir, 'laptop', 'cam9.mp4')]);
   const [rec] = await readRecords(record);
   assert.ok(rec);
-  const maps = rec.argv.flatMap((a, i) => (a === '--video-path-map' ? [[rec.argv[i + 1], rec.argv[i + 2]]] : []));
+  const maps = videoPathMaps(rec.argv);
   assert.equal(maps.length, 2);
   // The video on the share: pinned by the worker below its backend (job-files.ts), never the share's name.
   assert.equal(maps[0]?.[0], `${lab.mount}/alice/videos/cam0.mp4`);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { readRecords } from '../fixtures/fake-sleap-nn.js';
-import { labWithVideos, lastJson, runClient, serverForFile, startWorker } from './helpers/jobs-env.js';
+import { labWithVideos, lastJson, runClient, serverForFile, startWorker, trainArgs, videoPathMaps } from './helpers/jobs-env.js';
 
 const server = serverForFile();
 
@@ -18,7 +18,7 @@ test('shared training: a labels file naming its videos by client paths trains on
   const room = await server.newRoom();
   const record = path.join(lab.dir, 'record.jsonl');
   await startWorker(t, room, lab.dir, { name: 'gpu-v', toml: lab.workerToml, env: { FAKE_SLEAP_NN_RECORD: record } });
-  const r = await runClient(room, lab.dir, ['train', '--labels', lab.clientLabels, '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'v1', '--max-epochs', '1', '--json'], { config: lab.clientToml });
+  const r = await runClient(room, lab.dir, trainArgs(lab, 'v1', 1, lab.clientLabels));
   assert.equal(r.code, 0, r.stderr);
   const result = lastJson(r);
   assert.equal(result.status, 'completed');
@@ -28,7 +28,7 @@ test('shared training: a labels file naming its videos by client paths trains on
   assert.ok(rec);
   // Never a --prefix-map: sleap-nn gets the paths the worker pinned in its job folder, never a name on the share.
   assert.ok(!rec.argv.includes('--prefix-map'), rec.argv.join(' '));
-  const maps = rec.argv.flatMap((a, i) => (a === '--video-path-map' ? [[rec.argv[i + 1], rec.argv[i + 2]]] : []));
+  const maps = videoPathMaps(rec.argv);
   assert.deepEqual(maps.map(([from]) => from), [`${lab.mount}/alice/videos/cam0.mp4`, `${lab.mount}/alice/videos/cam1.mp4`], rec.argv.join(' '));
   for (const [from, to] of maps) assert.match(String(to), new RegExp(`/job-[^/]+/inputs/\\d+/${path.basename(String(from)).replace('.', '\\.')}$`));
   assert.ok(!rec.argv.some((a) => a.includes(`${lab.share}/`)), 'no name on the share reaches sleap-nn');
@@ -44,7 +44,7 @@ test('a video missing on the worker\'s mount: refused before sleap-nn starts, na
   await cp(path.join(lab.share, 'alice'), path.join(stale, 'alice'), { recursive: true, dereference: false });
   await rm(path.join(stale, 'alice/videos/cam1.mp4'));
   await startWorker(t, room, lab.dir, { name: 'gpu-stale', toml: `[storage.vast]\nbase_path = ${JSON.stringify(stale)}\n`, env: { FAKE_SLEAP_NN_RECORD: record } });
-  const r = await runClient(room, lab.dir, ['train', '--labels', lab.clientLabels, '--config-file', path.join(lab.mount, 'alice/proj/config.yaml'), '--run-name', 'v2', '--max-epochs', '1', '--no-fallback', '--json'], { config: lab.clientToml });
+  const r = await runClient(room, lab.dir, [...trainArgs(lab, 'v2', 1, lab.clientLabels), '--no-fallback']);
   assert.equal(r.code, 1, r.stderr);
   const error = lastJson(r).error as { code: string; message: string };
   assert.equal(error.code, 'PATH_VALIDATION');

@@ -200,11 +200,14 @@ export async function labShare(t: Hooks): Promise<{ dir: string; share: string; 
 
 export type Lab = Awaited<ReturnType<typeof labShare>>;
 
-/** `sleap-rtc train` of the lab share's labels and config, seen from the client's mount, with `--json` (add `room.flags`). */
-export function trainArgs(lab: Lab, run: string, epochs: number): string[] {
+/**
+ * `sleap-rtc train` of the lab share's config and labels (`labels`, a client path: by default the
+ * share's labels.slp), seen from the client's mount, with `--json` (add `room.flags`).
+ */
+export function trainArgs(lab: Lab, run: string, epochs: number, labels = path.join(lab.mount, 'alice/proj/labels.slp')): string[] {
   return [
     'train',
-    ...['--labels', path.join(lab.mount, 'alice/proj/labels.slp')],
+    ...['--labels', labels],
     ...['--config-file', path.join(lab.mount, 'alice/proj/config.yaml')],
     ...['--run-name', run],
     ...['--max-epochs', String(epochs)],
@@ -220,6 +223,11 @@ export interface TrainingJson {
   total_epochs: number;
   best: { epoch: number; val_loss: number } | null;
   loss_history: { epoch: number; train_loss: number | null; val_loss: number | null; lr: number | null }[];
+}
+
+/** The `[old, new]` pairs of the `--video-path-map` options in a sleap-nn command line, in order. */
+export function videoPathMaps(argv: readonly string[]): [string, string][] {
+  return argv.flatMap((a, i): [string, string][] => (a === '--video-path-map' ? [[String(argv[i + 1]), String(argv[i + 2])]] : []));
 }
 
 /** The lab share plus alice/videos/{cam0,cam1}.mp4 and a labels file naming `names` (client paths). */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmod, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SleapRtcError } from '../../src/errors.js';
-import { startJobProcess, SleapNnNotFoundError, type JobProcess, type JobProcessOptions } from '../../src/worker/job-process.js';
+import { startJobProcess, SleapNnNotFoundError, type JobProcess, type JobProcessOptions, type JobProcessResult } from '../../src/worker/job-process.js';
 import type { EpochProgress } from '../../src/worker/log-lines.js';
 import { buildTrainArgs } from '../../src/worker/sleap-nn-args.js';
 import { copyLabelsWithVideo, copyTrainingConfig } from '../helpers/sleap-data.js';
@@ -41,17 +41,27 @@ async function trainArgs(t: T, maxEpochs: number): Promise<{ root: string; args:
   return { root, args };
 }
 
-/** Resolves when `pred` has been true for some line; the fake then has its signal handlers set. */
-function waitForLine(lines: string[], pred: (l: string) => boolean): { push: (l: string) => void; seen: Promise<void> } {
-  let resolve!: () => void;
-  const seen = new Promise<void>((r) => (resolve = r));
-  return {
-    push: (l) => {
-      lines.push(l);
-      if (pred(l)) resolve();
+/**
+ * Starts the process and cancels it once it printed a line that passes `ready` (the process then
+ * has its signal handlers set); the result is the first cancel's.
+ */
+async function cancelOnceReady(t: T, opts: JobProcessOptions, ready: (line: string) => boolean): Promise<{ job: JobProcess; r: JobProcessResult }> {
+  let seen!: () => void;
+  const isReady = new Promise<void>((resolve) => (seen = resolve));
+  const job = await start(t, {
+    ...opts,
+    onLine: (_s, l) => {
+      if (ready(l)) seen();
     },
-    seen,
-  };
+  });
+  await isReady;
+  return { job, r: await job.cancel() };
+}
+
+/** The stand-in training for 1000 epochs, 50 ms each; `env`: more of its switches. */
+async function longTraining(t: T, env: NodeJS.ProcessEnv = {}): Promise<JobProcessOptions> {
+  const { args } = await trainArgs(t, 1000);
+  return { executable: FAKE_SLEAP_NN, args, env: { ...process.env, FAKE_SLEAP_NN_EPOCH_DELAY_MS: '50', ...env } };
 }
 
 const node = (script: string): Pick<JobProcessOptions, 'executable' | 'args'> => ({
@@ -101,17 +111,7 @@ test('a failing sleap-nn: exit code and the last lines of output', async (t) => 
 });
 
 test('cancel sends SIGINT: sleap-nn prints KeyboardInterrupt and exits 130', async (t) => {
-  const { args } = await trainArgs(t, 1000);
-  const lines: string[] = [];
-  const w = waitForLine(lines, (l) => l.startsWith('Epoch 1/'));
-  const job = await start(t, {
-    executable: FAKE_SLEAP_NN,
-    args,
-    env: { ...process.env, FAKE_SLEAP_NN_EPOCH_DELAY_MS: '50' },
-    onLine: (_s, l) => w.push(l),
-  });
-  await w.seen;
-  const r = await job.cancel();
+  const { job, r } = await cancelOnceReady(t, await longTraining(t), (l) => l.startsWith('Epoch 1/'));
   assert.equal(r.cancelled, true);
   assert.equal(r.exitCode, 130);
   assert.ok(r.lastLines.includes('KeyboardInterrupt'));
@@ -120,37 +120,15 @@ test('cancel sends SIGINT: sleap-nn prints KeyboardInterrupt and exits 130', asy
 });
 
 test('a process that ignores SIGINT gets SIGTERM after the grace period', async (t) => {
-  const { args } = await trainArgs(t, 1000);
-  const lines: string[] = [];
-  const w = waitForLine(lines, (l) => l.includes('Started training'));
-  const job = await start(t, {
-    executable: FAKE_SLEAP_NN,
-    args,
-    env: { ...process.env, FAKE_SLEAP_NN_EPOCH_DELAY_MS: '50', FAKE_SLEAP_NN_IGNORE_SIGINT: '1' },
-    onLine: (_s, l) => w.push(l),
-    cancelGraceMs: 200,
-    killGraceMs: 60_000,
-  });
-  await w.seen;
-  const r = await job.cancel();
+  const opts = await longTraining(t, { FAKE_SLEAP_NN_IGNORE_SIGINT: '1' });
+  const { r } = await cancelOnceReady(t, { ...opts, cancelGraceMs: 200, killGraceMs: 60_000 }, (l) => l.includes('Started training'));
   assert.deepEqual({ exitCode: r.exitCode, signal: r.signal, cancelled: r.cancelled }, { exitCode: null, signal: 'SIGTERM', cancelled: true });
   assert.ok(r.lastLines.some((l) => l.includes('ignoring SIGINT')));
 });
 
 test('a process that ignores SIGINT and SIGTERM is killed', async (t) => {
-  const { args } = await trainArgs(t, 1000);
-  const lines: string[] = [];
-  const w = waitForLine(lines, (l) => l.includes('Started training'));
-  const job = await start(t, {
-    executable: FAKE_SLEAP_NN,
-    args,
-    env: { ...process.env, FAKE_SLEAP_NN_EPOCH_DELAY_MS: '50', FAKE_SLEAP_NN_IGNORE_SIGINT: '1', FAKE_SLEAP_NN_IGNORE_SIGTERM: '1' },
-    onLine: (_s, l) => w.push(l),
-    cancelGraceMs: 100,
-    killGraceMs: 100,
-  });
-  await w.seen;
-  const r = await job.cancel();
+  const opts = await longTraining(t, { FAKE_SLEAP_NN_IGNORE_SIGINT: '1', FAKE_SLEAP_NN_IGNORE_SIGTERM: '1' });
+  const { r } = await cancelOnceReady(t, { ...opts, cancelGraceMs: 100, killGraceMs: 100 }, (l) => l.includes('Started training'));
   assert.equal(r.signal, 'SIGKILL');
   assert.ok(r.lastLines.some((l) => l.includes('ignoring SIGTERM')));
 });
@@ -161,11 +139,7 @@ test('cancel reaches the whole process group (sleap-nn data-loader workers too)'
     const kid = spawn(process.execPath, ['-e', "process.on('SIGINT', () => { console.log('grandchild got SIGINT'); process.exit(130); }); console.log('grandchild ready'); setInterval(() => {}, 1000);"], { stdio: 'inherit' });
     process.on('SIGINT', () => kid.on('exit', () => process.exit(130)));
     setInterval(() => {}, 1000);`;
-  const lines: string[] = [];
-  const w = waitForLine(lines, (l) => l === 'grandchild ready');
-  const job = await start(t, { ...node(script), onLine: (_s, l) => w.push(l) });
-  await w.seen;
-  const r = await job.cancel();
+  const { r } = await cancelOnceReady(t, node(script), (l) => l === 'grandchild ready');
   assert.equal(r.exitCode, 130);
   assert.ok(r.lastLines.includes('grandchild got SIGINT'));
 });

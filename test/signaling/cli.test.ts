@@ -1,54 +1,11 @@
 /** `sleap-rtc server` and `sleap-rtc room create` as real child processes on loopback. */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { RoomCreatedSchema } from '../../src/protocol/signaling.js';
 import { startSignalingServer } from '../../src/signaling/server.js';
-import { runCli, spawnCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 import { registerPeer } from '../helpers/ws-peer.js';
-
-const LISTENING = /listening on (http:\/\/\S+) \(WebSocket (ws:\/\/\S+)\)/;
-
-interface RunningServer {
-  child: ChildProcess;
-  url: string;
-  wsUrl: string;
-  stderr: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `sleap-rtc server ...args` and resolves once it prints its listening line. */
-async function startCliServer(t: TestContext, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
-  const child = spawnCli(['server', ...args], { env });
-  let stderr = '';
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exit;
-    }
-  });
-  child.stdout?.resume();
-  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    // A hang guard, not a timing: tsx compiles on start, and a loaded machine took over 30 s.
-    const timer = setTimeout(() => reject(new Error(`no listening line within 120 s; stderr: ${stderr}`)), 120_000);
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      const m = LISTENING.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-    void exit.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code}) before listening; stderr: ${stderr}`));
-    });
-  });
-  return { child, url: match[1] as string, wsUrl: match[2] as string, stderr: () => stderr, exit };
-}
+import { startCliServer } from './cli-server.js';
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   test(`server --port 0 serves rooms and shuts down cleanly on ${signal} (exit 0)`, async (t) => {

@@ -8,17 +8,13 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { outputUntilClose, type ChildResult } from './child-output.js';
 
 export const CLI_ENTRY = fileURLToPath(new URL('../../dist/cli/entry.js', import.meta.url));
 /** How TypeScript run from source is loaded (absolute, so children may run in any working directory). */
 export const TS_LOADER = new URL('../../scripts/ts-loader.mjs', import.meta.url).href;
 
-export interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = ChildResult;
 
 let stateHome: string | undefined;
 
@@ -46,25 +42,12 @@ export function spawnCli(args: readonly string[], opts: SpawnOptions = {}): Chil
 }
 
 /** Runs `sleap-rtc ...args` to completion (killed after timeoutMs, 3 min by default: a hang guard, a loaded 2-core machine takes tens of seconds to start a CLI) and collects its output. */
-export function runCli(
+export async function runCli(
   args: readonly string[],
   opts: SpawnOptions & { timeoutMs?: number; input?: string } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawnCli(args, { ...opts, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  const child = spawnCli(args, { ...opts, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  const result = outputUntilClose(child, opts.timeoutMs ?? 180_000);
+  if (opts.input !== undefined) child.stdin?.end(opts.input);
+  return result;
 }

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
+import { outputUntilClose, type ChildResult } from './child-output.js';
 
 /** Where the harness looks for tools, after the caller's own PATH. */
 const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -28,36 +29,16 @@ export function findTool(name: string): string | undefined {
   return undefined;
 }
 
-export interface ToolResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+export type ToolResult = ChildResult;
 
 /** Runs a command to completion, collecting its output. Rejects only if it cannot be started. */
-export function runTool(
+export async function runTool(
   cmd: string,
   args: readonly string[],
   opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    // A hung tool must not hang a test run; being killed shows up as signal SIGKILL.
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  // A hung tool must not hang a test run; being killed shows up as signal SIGKILL.
+  return outputUntilClose(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env }), opts.timeoutMs ?? 30_000);
 }
 
 /** Runs a command and throws an error quoting it and its stderr unless it exits 0. */

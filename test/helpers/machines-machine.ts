@@ -8,6 +8,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { lstatSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, posix } from 'node:path';
+import { outputUntilClose } from './child-output.js';
 import { findTool, MACHINE_PATH, type ToolResult } from './machines-exec.js';
 import { ipTool, SimNetworkImpl, type SimNetwork } from './machines-network.js';
 
@@ -164,24 +165,9 @@ class Machine implements SimMachine {
     return this.spawn(process.execPath, ['--import', TS_LOADER, script, ...args], opts);
   }
 
-  run(cmd: string, args: readonly string[], opts: MachineSpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-      const child = this.spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      // A hang guard: a loaded 2-core machine takes tens of seconds to start a CLI.
-      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stdout, stderr });
-      });
-    });
+  async run(cmd: string, args: readonly string[], opts: MachineSpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+    // A hang guard: a loaded 2-core machine takes tens of seconds to start a CLI.
+    return outputUntilClose(this.spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] }), opts.timeoutMs ?? 180_000);
   }
 }
 

@@ -39,7 +39,7 @@ export function addCommonJobOptions(cmd: Command): Command {
   return cmd
     .option('--room <id>', 'room to use (default: $SLEAP_RTC_ROOM, else [signaling] room_id in the config)')
     .option('--token <token>', 'the room\'s token (default: $SLEAP_RTC_TOKEN, else [signaling] token)')
-    .option('--server <url>', 'signaling server (default: $SLEAP_RTC_SERVER, else [signaling] server_url, else http://127.0.0.1:8080)')
+    .option('--server <url>', 'signaling server, or several comma-separated (processes on one Redis store), tried in turn (default: $SLEAP_RTC_SERVER, else [signaling] server_url, else http://127.0.0.1:8080)')
     .option('--worker <name>', 'run on this worker (its name or peer id); default: the server picks a free worker that can serve the job')
     .option('--queue-timeout <seconds>', 'give up when no suitable worker is free within this long (default: wait; 0: only if one is free now)', nonNegativeNumber('--queue-timeout', '600'))
     .option('--storage-backend <name>', 'read the inputs in place on this configured backend (default: the backend whose base path holds them)')

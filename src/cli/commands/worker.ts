@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .description('Join a room as a worker: advertise this machine\'s storage backends and GPU, and run the jobs clients send.')
     .option('--room <id>', 'room to join (default: $SLEAP_RTC_ROOM, else [signaling] room_id in the config)')
     .option('--token <token>', 'the room\'s token (default: $SLEAP_RTC_TOKEN, else [signaling] token)')
-    .option('--server <url>', 'signaling server (default: $SLEAP_RTC_SERVER, else [signaling] server_url, else http://127.0.0.1:8080)')
+    .option('--server <url>', 'signaling server, or several comma-separated (processes on one Redis store), tried in turn (default: $SLEAP_RTC_SERVER, else [signaling] server_url, else http://127.0.0.1:8080)')
     .option('--config <file>', 'config file with [storage.*] backends and the [worker] section')
     .option('--name <name>', 'this worker\'s name in the room (default: [worker] name, else the host name)')
     .action(async (opts: WorkerCliOptions) => {

@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .description('List the workers in a room: their storage backends, job types, GPU, free slots and the queue they could serve.')
     .option('--room <id>', 'room to look at (default: $SLEAP_RTC_ROOM, else [signaling] room_id in the config)')
     .option('--token <token>', "the room's token (default: $SLEAP_RTC_TOKEN, else [signaling] token)")
-    .option('--server <url>', 'signaling server (default: $SLEAP_RTC_SERVER, else [signaling] server_url, else http://127.0.0.1:8080)')
+    .option('--server <url>', 'signaling server, or several comma-separated (processes on one Redis store), tried in turn (default: $SLEAP_RTC_SERVER, else [signaling] server_url, else http://127.0.0.1:8080)')
     .option('--config <file>', 'config file whose [signaling] section to use')
     .option('--storage-backend <name>', 'only the workers that have this storage backend, and how many of them are free now')
     .option('--json', 'print a JSON array of workers instead of a table')

@@ -184,19 +184,11 @@ test('a peer whose remote side closes settles closed on both ends', async (t) =>
 test('the offerer sends no ICE candidate before the answer has come back (DTLS fingerprint race)', async (t) => {
   // Sent early, offerer candidates let the answerer start DTLS before the offerer can verify it.
   const order: string[] = [];
-  const { a, b } = createSignalerPair('peer-a', 'peer-b', {
+  await connectedPair(t, {
     tamper: (from, signal) => {
       order.push(`${from}:${signal.type}`);
       return signal;
     },
-  });
-  const [offerer, answerer] = await Promise.all([
-    connectToPeer({ signaler: a, remotePeerId: 'peer-b' }),
-    acceptPeer({ signaler: b, remotePeerId: 'peer-a' }),
-  ]);
-  t.after(() => {
-    offerer.close();
-    answerer.close();
   });
   const answerAt = order.indexOf('peer-b:answer');
   const firstOffererCandidate = order.indexOf('peer-a:candidate');

@@ -2,10 +2,13 @@
 import { after, type TestContext } from 'node:test';
 import { releaseRtc } from '../../../src/transport/rtc.js';
 import { acceptPeer, connectToPeer, type PeerConnection } from '../../../src/transport/peer-connection.js';
-import { createSignalerPair } from './memory-signaler.js';
+import { createSignalerPair, type MemorySignalerOptions } from './memory-signaler.js';
 
-export async function connectedPair(t: TestContext | { after: (fn: () => void) => void }): Promise<{ offerer: PeerConnection; answerer: PeerConnection }> {
-  const { a, b } = createSignalerPair('peer-a', 'peer-b');
+export async function connectedPair(
+  t: TestContext | { after: (fn: () => void) => void },
+  signaling: MemorySignalerOptions = {},
+): Promise<{ offerer: PeerConnection; answerer: PeerConnection }> {
+  const { a, b } = createSignalerPair('peer-a', 'peer-b', signaling);
   const [offerer, answerer] = await Promise.all([
     connectToPeer({ signaler: a, remotePeerId: 'peer-b' }),
     acceptPeer({ signaler: b, remotePeerId: 'peer-a' }),

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { labShare, lastJson, runClient, serverForFile, spawnTracked, startWorker, trainArgs } from './helpers/jobs-env.js';
+import { assertJobCancelled, labShare, lastJson, runClient, serverForFile, spawnTracked, startWorker, trainArgs } from './helpers/jobs-env.js';
 
 const server = serverForFile();
 
@@ -20,11 +20,7 @@ test('Ctrl-C on the client cancels the job on the worker (SIGINT to sleap-nn); t
   const client = spawnTracked(t, [...trainArgs(lab, 'long', 10_000), ...room.flags], { env: { HOME: lab.dir } });
   await client.waitFor(/Epoch 1\/10000/);
   client.child.kill('SIGINT');
-  const { code } = await client.exit;
-  assert.equal(code, 1, client.stderr());
-  const result = lastJson<{ status: string; error: { code: string } }>(client);
-  assert.equal(result.status, 'cancelled');
-  assert.equal(result.error.code, 'JOB_CANCELLED');
+  await assertJobCancelled(client);
   assert.match(client.stderr(), /KeyboardInterrupt/, 'sleap-nn was interrupted, as Ctrl-C would');
   await worker.waitFor(/cancelling job job-\S+ \(client request\)/);
   await worker.waitFor(/status: available/);

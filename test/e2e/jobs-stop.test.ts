@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { labShare, lastJson, serverForFile, spawnTracked, startWorker, trainArgs, type TrainingJson } from './helpers/jobs-env.js';
+import { assertJobCancelled, labShare, lastJson, serverForFile, spawnTracked, startWorker, trainArgs, type TrainingJson } from './helpers/jobs-env.js';
 
 const server = serverForFile();
 
@@ -42,11 +42,7 @@ test('a second Ctrl-C cancels: the stopping run is interrupted and the job is ca
   client.child.kill('SIGINT');
   await client.waitFor(/Finished training loop/, 120_000);
   client.child.kill('SIGINT');
-  const { code } = await client.exit;
-  assert.equal(code, 1, client.stderr());
-  const result = lastJson<{ status: string; error: { code: string } }>(client);
-  assert.equal(result.status, 'cancelled');
-  assert.equal(result.error.code, 'JOB_CANCELLED');
+  await assertJobCancelled(client);
   assert.match(client.stderr(), /Ctrl-C: cancelling the job on the worker/);
   assert.match(client.stderr(), /KeyboardInterrupt/);
 });

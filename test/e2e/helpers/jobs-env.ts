@@ -3,6 +3,7 @@
  * `sleap-rtc room create --json`, `sleap-rtc worker` children with their own config files, and
  * clients run with `runCli`. Everything started here is stopped by the test's after hooks.
  */
+import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { after, before } from 'node:test';
@@ -168,6 +169,15 @@ export function runClient(room: Room, dir: string, args: string[], opts: { env?:
 export function lastJson<T = Record<string, unknown>>(r: CliResult | CliChild): T {
   const stdout = typeof r.stdout === 'function' ? r.stdout() : r.stdout;
   return JSON.parse(stdout.trimEnd().split('\n').at(-1) ?? '') as T;
+}
+
+/** Waits for a client child to end and asserts it ended as a cancelled job: exit 1, `--json` status `cancelled`, JOB_CANCELLED. */
+export async function assertJobCancelled(client: CliChild): Promise<void> {
+  const { code } = await client.exit;
+  assert.equal(code, 1, client.stderr());
+  const result = lastJson<{ status: string; error: { code: string } }>(client);
+  assert.equal(result.status, 'cancelled');
+  assert.equal(result.error.code, 'JOB_CANCELLED');
 }
 
 /**

@@ -10,20 +10,16 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readRecords } from '../fixtures/fake-sleap-nn.js';
 import { copySleapFile } from '../helpers/sleap-data.js';
-import { labWithVideos, lastJson, runClient, serverForFile, startWorker, trainArgs, videoPathMaps } from './helpers/jobs-env.js';
+import { labWithVideos, recordingWorker, runCompleted, serverForFile, trainArgs, videoPathMaps } from './helpers/jobs-env.js';
 
 const server = serverForFile();
 
 test('fallback: the labels file and every video it names are sent, each file once; sleap-nn finds them in the staging folder', async (t) => {
   const lab = await labWithVideos(t, (m) => [`${m}/alice/videos/cam0.mp4`, `${m}/alice/videos/cam1.mp4`, `${m}/alice/videos/cam0.mp4`]);
   const room = await server.newRoom();
-  const record = path.join(lab.dir, 'record.jsonl');
   await mkdir(path.join(lab.dir, 'scratch'));
-  await startWorker(t, room, lab.dir, { name: 'no-share', toml: `[storage.scratch]\nbase_path = ${JSON.stringify(path.join(lab.dir, 'scratch'))}\n`, env: { FAKE_SLEAP_NN_RECORD: record } });
-  const r = await runClient(room, lab.dir, trainArgs(lab, 'v4', 1, lab.clientLabels));
-  assert.equal(r.code, 0, r.stderr);
-  const result = lastJson(r);
-  assert.equal(result.status, 'completed');
+  const { record } = await recordingWorker(t, room, lab.dir, { name: 'no-share', toml: `[storage.scratch]\nbase_path = ${JSON.stringify(path.join(lab.dir, 'scratch'))}\n` });
+  const { r, result } = await runCompleted(room, lab.dir, trainArgs(lab, 'v4', 1, lab.clientLabels));
   assert.equal(result.transfer, 'webrtc');
   assert.deepEqual([...(result.files_sent as string[])].sort(), [
     path.join(lab.mount, 'alice/proj/cams.slp'),
@@ -42,12 +38,8 @@ test('a video under no backend goes over the data channel while the rest is read
   const lab = await labWithVideos(t, (m, dir) => [`${m}/alice/videos/cam0.mp4`, path.join(dir, 'laptop', 'cam9.mp4')]);
   await copySleapFile('video', path.join(lab.dir, 'laptop', 'cam9.mp4'));
   const room = await server.newRoom();
-  const record = path.join(lab.dir, 'record.jsonl');
-  await startWorker(t, room, lab.dir, { name: 'gpu-m', toml: lab.workerToml, env: { FAKE_SLEAP_NN_RECORD: record } });
-  const r = await runClient(room, lab.dir, trainArgs(lab, 'v5', 1, lab.clientLabels));
-  assert.equal(r.code, 0, r.stderr);
-  const result = lastJson(r);
-  assert.equal(result.status, 'completed');
+  const { record } = await recordingWorker(t, room, lab.dir, { name: 'gpu-m', toml: lab.workerToml });
+  const { result } = await runCompleted(room, lab.dir, trainArgs(lab, 'v5', 1, lab.clientLabels));
   assert.equal(result.transfer, 'mixed');
   assert.deepEqual(result.files_sent, [path.join(lab.dir, 'laptop', 'cam9.mp4')]);
   const [rec] = await readRecords(record);

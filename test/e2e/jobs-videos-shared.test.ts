@@ -9,19 +9,15 @@ import assert from 'node:assert/strict';
 import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { readRecords } from '../fixtures/fake-sleap-nn.js';
-import { labWithVideos, lastJson, runClient, serverForFile, startWorker, trainArgs, videoPathMaps } from './helpers/jobs-env.js';
+import { labWithVideos, lastJson, recordingWorker, runClient, runCompleted, serverForFile, trainArgs, videoPathMaps } from './helpers/jobs-env.js';
 
 const server = serverForFile();
 
 test('shared training: a labels file naming its videos by client paths trains on the worker with one --video-path-map per name, to the videos it pinned', async (t) => {
   const lab = await labWithVideos(t, (m) => [`${m}/alice/videos/cam0.mp4`, `${m}/alice/videos/cam1.mp4`, `${m}/alice/videos/cam0.mp4`]);
   const room = await server.newRoom();
-  const record = path.join(lab.dir, 'record.jsonl');
-  await startWorker(t, room, lab.dir, { name: 'gpu-v', toml: lab.workerToml, env: { FAKE_SLEAP_NN_RECORD: record } });
-  const r = await runClient(room, lab.dir, trainArgs(lab, 'v1', 1, lab.clientLabels));
-  assert.equal(r.code, 0, r.stderr);
-  const result = lastJson(r);
-  assert.equal(result.status, 'completed');
+  const { record } = await recordingWorker(t, room, lab.dir, { name: 'gpu-v', toml: lab.workerToml });
+  const { result } = await runCompleted(room, lab.dir, trainArgs(lab, 'v1', 1, lab.clientLabels));
   assert.equal(result.transfer, 'shared');
   assert.equal('files_sent' in result, false, 'nothing was sent');
   const [rec] = await readRecords(record);
@@ -37,13 +33,12 @@ test('shared training: a labels file naming its videos by client paths trains on
 test('a video missing on the worker\'s mount: refused before sleap-nn starts, named by the client\'s own path', async (t) => {
   const lab = await labWithVideos(t, (m) => [`${m}/alice/videos/cam0.mp4`, `${m}/alice/videos/cam1.mp4`]);
   const room = await server.newRoom();
-  const record = path.join(lab.dir, 'record.jsonl');
   // The worker's copy of the share lacks cam1 (not synced yet): its base is another folder.
   const stale = path.join(lab.dir, 'stale');
   await mkdir(path.join(stale, 'alice'), { recursive: true });
   await cp(path.join(lab.share, 'alice'), path.join(stale, 'alice'), { recursive: true, dereference: false });
   await rm(path.join(stale, 'alice/videos/cam1.mp4'));
-  await startWorker(t, room, lab.dir, { name: 'gpu-stale', toml: `[storage.vast]\nbase_path = ${JSON.stringify(stale)}\n`, env: { FAKE_SLEAP_NN_RECORD: record } });
+  const { record } = await recordingWorker(t, room, lab.dir, { name: 'gpu-stale', toml: `[storage.vast]\nbase_path = ${JSON.stringify(stale)}\n` });
   const r = await runClient(room, lab.dir, [...trainArgs(lab, 'v2', 1, lab.clientLabels), '--no-fallback']);
   assert.equal(r.code, 1, r.stderr);
   const error = lastJson(r).error as { code: string; message: string };

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readPredictions, readRecords } from '../fixtures/fake-sleap-nn.js';
-import { labWithVideos, lastJson, runClient, serverForFile, startWorker } from './helpers/jobs-env.js';
+import { labWithVideos, recordingWorker, runCompleted, serverForFile } from './helpers/jobs-env.js';
 
 const server = serverForFile();
 
@@ -20,12 +20,9 @@ test('inference on such a labels file: sleap-nn runs on a rewritten copy in the 
   const lab = await labWithVideos(t, (m) => [`${m}/alice/videos/cam0.mp4`, `${m}/alice/videos/cam1.mp4`]);
   const before = await sha(lab.labels);
   const room = await server.newRoom();
-  const record = path.join(lab.dir, 'record.jsonl');
-  await startWorker(t, room, lab.dir, { name: 'gpu-i', toml: lab.workerToml, env: { FAKE_SLEAP_NN_RECORD: record } });
-  const r = await runClient(room, lab.dir, ['track', '--data', lab.clientLabels, '--model', path.join(lab.mount, 'alice/models/m1'), '--json'], { config: lab.clientToml });
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal(lastJson(r).status, 'completed');
-  assert.deepEqual(lastJson(r).outputs, [`${lab.clientLabels}.predictions.slp`]);
+  const { record } = await recordingWorker(t, room, lab.dir, { name: 'gpu-i', toml: lab.workerToml });
+  const { result } = await runCompleted(room, lab.dir, ['track', '--data', lab.clientLabels, '--model', path.join(lab.mount, 'alice/models/m1'), '--json'], { config: lab.clientToml });
+  assert.deepEqual(result.outputs, [`${lab.clientLabels}.predictions.slp`]);
   const [rec] = await readRecords(record);
   assert.ok(rec);
   const data = rec.argv[rec.argv.indexOf('--data_path') + 1] as string;

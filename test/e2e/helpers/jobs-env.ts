@@ -159,10 +159,26 @@ export async function startWorker(
   return { ...child, name: opts.name };
 }
 
+/** `startWorker` whose sleap-nn stand-in records every run it is given in `<dir>/record.jsonl` (read it with readRecords). */
+export async function recordingWorker(t: Hooks, room: Room, dir: string, opts: Parameters<typeof startWorker>[3]): Promise<{ worker: Worker; record: string }> {
+  const record = path.join(dir, 'record.jsonl');
+  const worker = await startWorker(t, room, dir, { ...opts, env: { FAKE_SLEAP_NN_RECORD: record, ...opts.env } });
+  return { worker, record };
+}
+
 /** Runs a client command in the room (`train`/`track` args), with HOME isolated. */
 export function runClient(room: Room, dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; config?: string } = {}): Promise<CliResult> {
   const config = opts.config ? ['--config', opts.config] : [];
   return runCli([...args, ...room.flags, ...config], { env: { HOME: dir, ...opts.env }, cwd: opts.cwd ?? dir, timeoutMs: 240_000 });
+}
+
+/** `runClient`, asserting the job completed (exit 0, `--json` status `completed`); with that `--json` result. */
+export async function runCompleted(room: Room, dir: string, args: string[], opts: Parameters<typeof runClient>[3] = {}): Promise<{ r: CliResult; result: Record<string, unknown> }> {
+  const r = await runClient(room, dir, args, opts);
+  assert.equal(r.code, 0, r.stderr);
+  const result = lastJson(r);
+  assert.equal(result.status, 'completed');
+  return { r, result };
 }
 
 /** The last stdout line of a finished command or a tracked child as JSON (what --json promises). */

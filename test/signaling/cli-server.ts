@@ -13,7 +13,7 @@ export interface RunningServer {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `sleap-rtc server ...args` and resolves once it prints its listening line (generous timeout: tsx compiles on start). */
+/** Starts `sleap-rtc server ...args` and resolves once it prints its listening line (the timeout is a hang guard: a loaded 2-core machine takes seconds to start a CLI). */
 export async function startCliServer(t: TestContext, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
   const child = spawnCli(['server', ...args], { env });
   let stderr = '';

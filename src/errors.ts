@@ -89,6 +89,7 @@ export const ERROR_CODES = {
   SLP_VIDEO_NOT_FOUND: { exit: 2, summary: 'A video the labels file names is not where SLEAP would look for it on this machine.' },
   SLP_VIDEOS_MISMATCH: { exit: 1, summary: 'The videos a job request lists do not match the videos its labels file names.' },
   PREDICTIONS_UNREADABLE: { exit: 1, summary: 'sleap-nn wrote a predictions file whose videos could not be given the client\'s names; it was not delivered.' },
+  RUN_FOLDER_LABELS_UNREADABLE: { exit: 1, summary: 'sleap-nn wrote a .slp file into the training run folder whose videos could not be given the client\'s names; the run folder was not delivered.' },
 } as const satisfies Record<string, { exit: 1 | 2; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

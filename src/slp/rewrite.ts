@@ -14,8 +14,8 @@ import { constants } from 'node:fs';
 import { chmod, copyFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { SleapRtcError } from '../errors.js';
-import { SlpError } from './errors.js';
-import { closeH5, quietly, writeStrings } from './h5.js';
+import { notHdf5, SlpError } from './errors.js';
+import { closeH5, diagnosticReason, quietly, writeStrings } from './h5.js';
 import h5wasm, { type File as H5File } from 'h5wasm/node';
 import { stringifyPythonJson } from './json.js';
 import { openLabels, readVideosTable } from './videos.js';
@@ -27,14 +27,36 @@ export type VideoRenames = ReadonlyMap<number, readonly string[]>;
 /** A change to the JSON text SLEAP keeps in `metadata`'s `json` attribute (skeletons, provenance). */
 export type MetadataEdit = (json: string) => string;
 
+/** The text of `metadata`'s `json` attribute (as `editMetadata` sees it), or undefined when the file has none. */
+function metadataText(file: H5File): string | undefined {
+  const group = file.get('metadata');
+  if (!(group instanceof h5wasm.Group)) return undefined;
+  const value = group.attrs.json?.value;
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? value : Buffer.from(value as Uint8Array).toString('utf8');
+}
+
+/**
+ * Reads the JSON text SLEAP keeps in `metadata`'s `json` attribute of the labels file `src`
+ * (skeletons, provenance); undefined when it has none.
+ */
+export async function readMetadataJson(src: string): Promise<string | undefined> {
+  const { file } = await openLabels(src, 'r');
+  try {
+    const r = quietly(() => metadataText(file));
+    if (r.error) throw notHdf5(src, `its metadata could not be read${r.diagnostics ? `: ${diagnosticReason(r.diagnostics) ?? ''}` : ''}`);
+    return r.value;
+  } finally {
+    closeH5(file);
+  }
+}
+
 /** Applies `edit` to `metadata`'s `json` attribute, when the file has one (written back as a string). */
 function editMetadata(file: H5File, src: string, edit: MetadataEdit): void {
   const r = quietly(() => {
-    const group = file.get('metadata');
-    if (!(group instanceof h5wasm.Group)) return;
-    const value = group.attrs.json?.value;
-    if (value === undefined) return;
-    const text = typeof value === 'string' ? value : Buffer.from(value as Uint8Array).toString('utf8');
+    const text = metadataText(file);
+    if (text === undefined) return;
+    const group = file.get('metadata') as InstanceType<typeof h5wasm.Group>;
     const next = edit(text);
     if (next === text) return;
     group.delete_attribute('json');

@@ -18,7 +18,7 @@ import { releaseRunFolder, type RunFolderRef } from './run-folder.js';
 import { buildInferenceArgs, buildTrainArgs, type InferenceCommand, type PathMapping, type TrainArgsInput } from './sleap-nn-args.js';
 import { expectedEpochs } from './train-config.js';
 import { setUpVideos, type VideoSetup } from './videos.js';
-import { nameVideos, relativeTo, type VideoNames } from './predictions.js';
+import { nameRunFolderVideos, nameVideos, relativeTo, RunFolderLabelsError, type VideoNames } from './predictions.js';
 
 export interface JobOutput {
   /** Relative to the job's base (user folder, or staging folder), POSIX. */
@@ -229,8 +229,13 @@ export class JobRun {
         };
       }
       if (o.videoNames) {
-        const named = await this.#nameVideos(o.local, o.videoNames, o.relative_path, lastLines);
-        if (named) return named;
+        const named = await this.#nameVideos(o, o.videoNames, lastLines);
+        if (named && !ended) return named;
+        if (named) {
+          // A failed or cancelled run: its partial output stays here rather than leave with worker paths.
+          this.#opts.logger?.warn(`job ${job_id}: the partial output '${o.relative_path}' was not put in place: ${named.message.message}`);
+          continue;
+        }
       }
       if (o.dest === undefined) continue;
       try {
@@ -246,18 +251,36 @@ export class JobRun {
     return ended ?? { status: 'completed', outputs: outputs.map(({ relative_path, local, kind }) => ({ relative_path, local, kind })), stoppedEarly: this.#relay?.stopRequested ?? false };
   }
 
-  /** Gives a predictions file's videos the client's names; a file that is no labels file fails the job. */
-  async #nameVideos(file: string, names: VideoNames, relative: string, lastLines: readonly string[]): Promise<Extract<RunOutcome, { status: 'failed' }> | undefined> {
+  /**
+   * Gives the videos of a predictions file, or of every labels file in a run folder, the client's
+   * names (predictions.ts). A file that is no labels file fails the job: it is not delivered.
+   */
+  async #nameVideos(o: PlannedOutput, names: VideoNames, lastLines: readonly string[]): Promise<Extract<RunOutcome, { status: 'failed' }> | undefined> {
     const job_id = this.#opts.request.job_id;
+    const redact = (text: string): string => this.#redact(text);
+    if (o.kind === 'file') {
+      try {
+        const n = await nameVideos(o.local, names, redact);
+        if (n > 0) this.#opts.logger?.info(`job ${job_id}: ${n} video name(s) in '${o.relative_path}' given the client's names`);
+        return undefined;
+      } catch (err) {
+        this.#opts.logger?.error({ err }, `job ${job_id}: the videos of the predictions file ${o.local} could not be renamed`);
+        const code = err instanceof SleapRtcError ? err.code : 'INTERNAL';
+        const why = `sleap-nn wrote '${o.relative_path}', but its videos could not be given your names (${code}); it was not delivered, so that it names no path of this worker.`;
+        return { status: 'failed', message: failure(job_id, 0, null, lastLines, 'PREDICTIONS_UNREADABLE', why) };
+      }
+    }
     try {
-      const n = await nameVideos(file, names, (text) => this.#redact(text));
-      if (n > 0) this.#opts.logger?.info(`job ${job_id}: ${n} video name(s) in '${relative}' given the client's names`);
+      const renamed = await nameRunFolderVideos(o.local, names, redact);
+      for (const [file, n] of renamed) if (n > 0) this.#opts.logger?.info(`job ${job_id}: ${n} video name(s) in '${o.relative_path}/${file}' given the client's names`);
       return undefined;
     } catch (err) {
-      this.#opts.logger?.error({ err }, `job ${job_id}: the videos of the predictions file ${file} could not be renamed`);
-      const code = err instanceof SleapRtcError ? err.code : 'INTERNAL';
-      const why = `sleap-nn wrote '${relative}', but its videos could not be given your names (${code}); it was not delivered, so that it names no path of this worker.`;
-      return { status: 'failed', message: failure(job_id, 0, null, lastLines, 'PREDICTIONS_UNREADABLE', why) };
+      this.#opts.logger?.error({ err }, `job ${job_id}: the videos of a labels file in the run folder ${o.local} could not be renamed`);
+      const file = err instanceof RunFolderLabelsError ? `${o.relative_path}/${err.file}` : o.relative_path;
+      const cause = err instanceof RunFolderLabelsError ? err.cause : err;
+      const code = cause instanceof SleapRtcError ? cause.code : 'INTERNAL';
+      const why = `sleap-nn wrote '${file}' into the run folder, but its videos could not be given your names (${code}); the run folder was not delivered, so that it names no path of this worker.`;
+      return { status: 'failed', message: failure(job_id, 0, null, lastLines, 'RUN_FOLDER_LABELS_UNREADABLE', why) };
     }
   }
 
@@ -406,11 +429,18 @@ export class JobRun {
       const args = buildTrainArgs(train);
       const relative = spec.output === '' ? spec.run_name : `${spec.output}/${spec.run_name}`;
       const dest = shared ? [below(out), spec.run_name].filter((s) => s !== '').join('/') : undefined;
+      // sleap-nn saves the labels it trained on (labels_gt.*.slp) and its predictions on them
+      // (labels_pr.*.slp) in the run folder, naming the videos as remapped here and a .pkg.slp's
+      // embedded frames by the labels path it was given; they leave with the client's names.
+      const videoNames: VideoNames = new Map([
+        ...(videoPathMap ?? []).map((m): [string, string] => [m.to, m.from]),
+        [labels, relativeTo(`${relative}/labels_gt.train.0.slp`, spec.labels)],
+      ]);
       // sleap-nn writes a fresh folder (private for a shared job, so never <run_name>-1), which
       // must hold a model; it is then put into the run folder the session claimed on the share.
       return {
         args,
-        outputs: [{ relative_path: relative, local: path.join(ckptDir, spec.run_name), kind: 'directory', mustHold: [...RUN_FOLDER_MODEL_FILES], ...(dest !== undefined ? { dest } : {}) }],
+        outputs: [{ relative_path: relative, local: path.join(ckptDir, spec.run_name), kind: 'directory', mustHold: [...RUN_FOLDER_MODEL_FILES], videoNames, ...(dest !== undefined ? { dest } : {}) }],
         ...(this.#opts.zmqProgress !== false ? { configFile, train } : {}),
       };
     }
@@ -443,7 +473,7 @@ function videoField(p: CheckedPath): boolean {
 /** An output as sleap-nn will write it (`local`), and where it goes below the base (`dest`, shared jobs). */
 interface PlannedOutput extends JobOutput {
   dest?: string;
-  /** A predictions file: its videos are renamed to the client's names before it leaves (predictions.ts). */
+  /** A predictions file or a run folder: its labels files' videos get the client's names before it leaves (predictions.ts). */
   videoNames?: VideoNames;
 }
 

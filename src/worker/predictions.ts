@@ -1,5 +1,6 @@
 /**
- * The names a predictions file gives its videos. sleap-nn (through sleap-io) saves each video under
+ * The names the labels files sleap-nn writes give their videos: the predictions file of an
+ * inference job, and every `.slp` in a training run folder (`labels_gt.*.slp`, `labels_pr.*.slp`). sleap-nn (through sleap-io) saves each video under
  * the name inference opened it by, and on this worker those are paths in the job's own folder: the
  * pinned links of job-files.ts, the rewritten labels copy, the staged files. Such a file would tell
  * the client this worker's paths, and would not open on the client's machine. Before the file
@@ -16,13 +17,16 @@
  * written instead (SLEAP also looks for a video by base name next to the labels file).
  *
  * sleap-nn's provenance in `metadata` (model paths, source file, command line) names this
- * worker's paths too: every string in that JSON goes through `redact`, the job's own redaction
- * of its paths into the client's words (the same as for sleap-nn's log lines).
+ * worker's paths too (sleap-io also records the path it loaded the labels from, `filename`): every
+ * string in that JSON goes through `redact`, the job's own redaction of its paths into the
+ * client's words (the same as for sleap-nn's log lines).
+ *
+ * A file whose names and metadata need no change is left as it is (not rewritten).
  */
-import { rename, unlink } from 'node:fs/promises';
+import { readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { SleapRtcError } from '../errors.js';
-import { listVideos, writeRenamedCopy, type SlpVideo } from '../slp/index.js';
+import { listVideos, readMetadataJson, writeRenamedCopy, type SlpVideo } from '../slp/index.js';
 import { parsePythonJson, stringifyPythonJson } from '../slp/json.js';
 
 /** What sleap-nn was given (an absolute path on this worker) → the name the client knows it by. */
@@ -44,16 +48,21 @@ function renamesFor(videos: readonly SlpVideo[], names: VideoNames, shorten: boo
 }
 
 /**
- * Renames the videos of the predictions file `file` (in this worker's job folder) in place, as a
+ * Renames the videos of the labels file `file` (in this worker's job folder) in place, as a
  * whole: a renamed copy is written, checked and renamed over it. Returns how many were renamed.
+ * When no name and nothing in the metadata changes, the file is not touched.
  */
 export async function nameVideos(file: string, names: VideoNames, redact: (text: string) => string): Promise<number> {
   const { videos } = await listVideos(file);
+  const edit = redactJson(redact);
+  const metadata = await readMetadataJson(file);
+  const metadataChanges = metadata !== undefined && edit(metadata) !== metadata;
   const tmp = path.join(path.dirname(file), `.named-${path.basename(file)}`);
   for (const shorten of [false, true]) {
     const renames = renamesFor(videos, names, shorten);
+    if (renames.size === 0 && !metadataChanges) return 0;
     try {
-      await writeRenamedCopy(file, tmp, renames, redactJson(redact));
+      await writeRenamedCopy(file, tmp, renames, edit);
       await rename(tmp, file);
       return renames.size;
     } catch (err) {
@@ -62,6 +71,46 @@ export async function nameVideos(file: string, names: VideoNames, redact: (text:
     }
   }
   return 0;
+}
+
+/** A labels file of a run folder that could not be named (`file` relative to the run folder, POSIX). */
+export class RunFolderLabelsError extends Error {
+  constructor(
+    readonly file: string,
+    cause: unknown,
+  ) {
+    super(`${file}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'RunFolderLabelsError';
+  }
+}
+
+/** Every regular `.slp` file below `dir`, relative to it (POSIX), in a stable order. */
+async function labelsFilesBelow(dir: string, below = ''): Promise<string[]> {
+  const found: string[] = [];
+  const entries = (await readdir(path.join(dir, below), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const e of entries) {
+    const rel = below === '' ? e.name : `${below}/${e.name}`;
+    if (e.isDirectory()) found.push(...(await labelsFilesBelow(dir, rel)));
+    else if (e.isFile() && e.name.toLowerCase().endsWith('.slp')) found.push(rel);
+  }
+  return found;
+}
+
+/**
+ * `nameVideos` for every `.slp` file in the training run folder `dir` (sleap-nn's
+ * `labels_gt.*.slp` and `labels_pr.*.slp`). Returns each file's count of renamed videos; the
+ * first file that is no labels file throws a RunFolderLabelsError naming it.
+ */
+export async function nameRunFolderVideos(dir: string, names: VideoNames, redact: (text: string) => string): Promise<Map<string, number>> {
+  const renamed = new Map<string, number>();
+  for (const rel of await labelsFilesBelow(dir)) {
+    try {
+      renamed.set(rel, await nameVideos(path.join(dir, rel), names, redact));
+    } catch (err) {
+      throw new RunFolderLabelsError(rel, err);
+    }
+  }
+  return renamed;
 }
 
 /** The metadata JSON with `redact` applied to every string in it (keys included). */

@@ -8,6 +8,8 @@ import { mkdir, open, readFile, readdir, realpath, rename, rm, symlink, writeFil
 import path from 'node:path';
 import { readRecords, runFake, tempDir } from '../fixtures/fake-sleap-nn.js';
 import { copyLabelsWithVideo, copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
+import { labelsContent, labelsOnly } from '../helpers/slp-content.js';
+import { writeLabelsNamingVideos } from '../helpers/sleap-data.js';
 
 interface Setup {
   root: string;
@@ -177,6 +179,35 @@ test('the run folder holds what sleap-nn writes; save_ckpt=false writes no model
   assert.deepEqual((await readdir(path.join(root, 'out', 'n'))).sort(), RUN_FILES_NO_CKPT);
 });
 
+test('labels_gt and labels_pr name the videos as sleap-nn holds them after the path map (not a copy of the input)', async (t) => {
+  const { root, base, overrides } = await setup(t);
+  // Videos named as on the labelling machine, mapped to where they are here (as the worker does).
+  const labels = await writeLabelsNamingVideos(path.join(root, 'lab.slp'), ['/Volumes/talmo/alice/a.mp4', '/Volumes/talmo/alice/b.mp4']);
+  await copySleapFile('video', path.join(root, 'v', 'a.mp4'));
+  await copySleapFile('video', path.join(root, 'v', 'b.mp4'));
+  const r = await runFake([...base.slice(0, 5), `++data_config.train_labels_path=['${labels}']`, ...overrides.slice(1),
+    '--video-path-map', '/Volumes/talmo/alice/a.mp4', `${root}/v/a.mp4`, '--video-path-map', '/Volumes/talmo/alice/b.mp4', `${root}/v//b.mp4`]);
+  assert.equal(r.code, 0, r.stderr);
+  const run = path.join(root, 'out', 'r');
+  for (const split of ['train', 'val']) {
+    const gt = labelsContent(path.join(run, `labels_gt.${split}.0.slp`));
+    assert.deepEqual(gt.videos, [[`${root}/v/a.mp4`], [`${root}/v/b.mp4`]], `labels_gt.${split}: the mapped names (Path(NEW).as_posix())`);
+    assert.deepEqual(gt.provenance, { filename: labels }, 'sleap-io records where it loaded the labels from');
+    assert.deepEqual(labelsOnly(path.join(run, `labels_gt.${split}.0.slp`)), labelsOnly(labels), 'the same frames, instances and points');
+    const pr = labelsContent(path.join(run, `labels_pr.${split}.0.slp`));
+    assert.deepEqual(pr.videos, gt.videos, `labels_pr.${split}: predicted on labels_gt, its videos named as there`);
+    assert.equal(pr.provenance.source_file, path.join(run, `labels_gt.${split}.0.slp`));
+  }
+  // A package: its frames stay in it; the ground truth names the package file it was loaded from.
+  const pkg = await copySleapFile('pkg', path.join(root, 'p.pkg.slp'));
+  const r2 = await runFake([...base.slice(0, 5), `++data_config.train_labels_path=['${pkg}']`, overrides[1]!, "++trainer_config.run_name='p'", ...overrides.slice(3)]);
+  assert.equal(r2.code, 0, r2.stderr);
+  const gt = labelsContent(path.join(root, 'out', 'p', 'labels_gt.train.0.slp'));
+  assert.deepEqual(gt.videos, [[pkg]]);
+  assert.deepEqual(labelsOnly(path.join(root, 'out', 'p', 'labels_gt.train.0.slp')), labelsOnly(pkg));
+  assert.deepEqual(labelsContent(path.join(root, 'out', 'p', 'labels_pr.val.0.slp')).videos, [[pkg]]);
+});
+
 test('an existing run folder with best.ckpt makes sleap-nn train into <run_name>-1, -2; one without is reused', async (t) => {
   const { root, base } = await setup(t);
   for (let i = 0; i < 3; i++) assert.equal((await runFake(base)).code, 0);
@@ -229,16 +260,22 @@ test('RECORD lists the real path of every input opened, read back from the descr
     { cwd: root, env: { FAKE_SLEAP_NN_RECORD: record } },
   );
   assert.equal(r.code, 0, r.stderr);
+  // The ground-truth copy names the video as --video-path-map made it; once that file is gone, predicting on it fails.
+  await rename(path.join(root, 'small_robot.mp4'), path.join(root, 'away.mp4'));
   const p = await runFake(['predict', '-i', `${root}/out/r/labels_gt.train.0.slp`, '-m', model, '-o', `${root}/p.slp`, '--video_index', '0'], {
     cwd: root,
     env: { FAKE_SLEAP_NN_RECORD: record },
   });
-  assert.equal(p.code, 1, 'the copy names its video relative to the labels, which is not beside it');
+  assert.equal(p.code, 1, 'the copy names the remapped video, which is gone');
+  assert.match(p.stderr, new RegExp(`video not found: ${root}/small_robot\\.mp4`));
+  await rename(path.join(root, 'away.mp4'), path.join(root, 'small_robot.mp4'));
   const q = await runFake(['predict', '-i', `${real}/small_robot.mp4`, '-m', `${model}/best.ckpt`, '-o', `${root}/p.slp`], { cwd: root, env: { FAKE_SLEAP_NN_RECORD: record } });
   assert.equal(q.code, 0, q.stderr);
   const [trainRun, failedRun, predictRun] = await readRecords(record);
-  // Config, labels (read, then copied as the train and val ground truth), the video the labels name.
-  assert.deepEqual(trainRun?.opened, [`${real}/c.yaml`, `${real}/moved.slp`, `${real}/small_robot.mp4`, `${real}/moved.slp`, `${real}/moved.slp`]);
+  // Config, labels (read, then read again to save the train and val ground truth), the video the
+  // labels name; then each ground-truth copy and its video again, predicted on after training.
+  const gt = (split: string): string[] => [`${real}/out/r/labels_gt.${split}.0.slp`, `${real}/small_robot.mp4`];
+  assert.deepEqual(trainRun?.opened, [`${real}/c.yaml`, `${real}/moved.slp`, `${real}/small_robot.mp4`, `${real}/moved.slp`, `${real}/moved.slp`, ...gt('train'), ...gt('val')]);
   // A run that stops on a missing video still lists what it had opened (the model files, the labels).
   assert.deepEqual(failedRun?.opened, [`${real}/model/training_config.yaml`, `${real}/model/best.ckpt`, `${real}/out/r/labels_gt.train.0.slp`]);
   assert.deepEqual(predictRun?.opened, [`${real}/model/training_config.yaml`, `${real}/model/best.ckpt`, `${real}/small_robot.mp4`]);

@@ -10,6 +10,7 @@ import { readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import type { JobRequest } from '../../src/protocol/job.js';
 import { CANARY, gatedSleapNn, sessionEnv, type SessionEnv } from './helpers/session-env.js';
+import { labelsContent, labelsOnly } from '../helpers/slp-content.js';
 import { readPredictions, readRecords } from '../fixtures/fake-sleap-nn.js';
 
 const train = (jobId: string, output = 'out'): JobRequest =>
@@ -61,9 +62,17 @@ test('inputs swapped for links out after the worker opened them: sleap-nn still 
   await writeFile(path.join(gated.gate, 'go'), '');
   const done = await env.client.next('JOB_COMPLETE', () => true, 30_000);
   assert.equal(done.transfer, 'shared');
-  // sleap-nn read the real labels (its ground-truth copy is that file) and the real config.
-  const gt = await readFile(path.join(env.share, 'alice/out/r1/labels_gt.train.0.slp'));
-  assert.deepEqual(gt, await readFile(path.join(env.share, 'alice/proj.real/labels.slp')), 'sleap-nn read the real labels');
+  // sleap-nn read the real labels (its ground-truth copy holds their frames) and the real config.
+  const gtFile = path.join(env.share, 'alice/out/r1/labels_gt.train.0.slp');
+  const gt = await readFile(gtFile);
+  assert.deepEqual(labelsOnly(gtFile), labelsOnly(path.join(env.share, 'alice/proj.real/labels.slp')), 'sleap-nn read the real labels');
+  // The package's frames are named by the labels file as the client knows it, relative to the run folder.
+  assert.deepEqual(labelsContent(gtFile).videos, [['../../proj/labels.slp']]);
+  assert.equal(labelsContent(gtFile).provenance.filename, 'proj/labels.slp', 'where sleap-io loaded them, in the client\'s words');
+  for (const f of ['labels_gt.val.0.slp', 'labels_pr.train.0.slp', 'labels_pr.val.0.slp']) {
+    const c = labelsContent(path.join(env.share, 'alice/out/r1', f));
+    assert.ok(!JSON.stringify([c.videos, c.provenance]).includes('"/'), `${f} names no absolute path of the worker: ${JSON.stringify([c.videos, c.provenance])}`);
+  }
   const config = await readFile(path.join(env.share, 'alice/out/r1/training_config.yaml'), 'utf8');
   assert.match(config, /min_train_steps_per_epoch: 200/, 'sleap-nn read the real config');
   assert.ok(!config.includes(CANARY) && !gt.includes(CANARY), 'no canary byte');

@@ -10,6 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readRecords } from '../fixtures/fake-sleap-nn.js';
 import { copySleapFile } from '../helpers/sleap-data.js';
+import { labelsContent, labelsOnly } from '../helpers/slp-content.js';
 import { labWithVideos, recordingWorker, runCompleted, serverForFile, trainArgs, videoPathMaps } from './helpers/jobs-env.js';
 
 const server = serverForFile();
@@ -32,6 +33,19 @@ test('fallback: the labels file and every video it names are sent, each file onc
   const maps = videoPathMaps(rec.argv).map(([from, to]) => [from, path.basename(to)]);
   assert.deepEqual(maps, [[`${lab.mount}/alice/videos/cam0.mp4`, 'cam0.mp4'], [`${lab.mount}/alice/videos/cam1.mp4`, 'cam1.mp4']]);
   assert.match(r.stderr, /upload 1\/4 /, 'progress counts all the files');
+  // sleap-nn saved the labels it trained on (and predicted on them) naming the videos by the staged
+  // paths it was given; the run folder that arrives names them as the client's labels file does.
+  const runFolder = (result.outputs as string[])[0]!;
+  assert.equal(path.basename(runFolder), 'v4');
+  const client = labelsContent(lab.labels);
+  for (const f of ['labels_gt.train.0.slp', 'labels_gt.val.0.slp', 'labels_pr.train.0.slp', 'labels_pr.val.0.slp']) {
+    const got = labelsContent(path.join(runFolder, f));
+    assert.deepEqual(got.videos, client.videos, `${f}: the videos as the client's labels file names them`);
+    const text = JSON.stringify([got.videos, got.provenance]);
+    for (const workerPath of [path.join(lab.dir, 'scratch'), `${lab.share}/`, '/job-', '.sleap-rtc', '/staging']) assert.ok(!text.includes(workerPath), `${f} names no worker path (${workerPath}): ${text}`);
+  }
+  assert.deepEqual(labelsOnly(path.join(runFolder, 'labels_gt.train.0.slp')), labelsOnly(lab.labels), 'the frames, instances and points trained on');
+  assert.deepEqual(labelsContent(path.join(runFolder, 'labels_gt.train.0.slp')).provenance, { filename: 'cams.slp' }, 'where sleap-io loaded them, in the job\'s terms');
 });
 
 test('a video under no backend goes over the data channel while the rest is read in place: transfer "mixed"', async (t) => {

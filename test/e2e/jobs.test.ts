@@ -11,6 +11,7 @@ import path from 'node:path';
 import { FAKE_SLEAP_NN, readPredictions, readRecords } from '../fixtures/fake-sleap-nn.js';
 import { labShare, lastJson, runClient, serverForFile, startWorker } from './helpers/jobs-env.js';
 import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
+import { labelsContent, labelsOnly } from '../helpers/slp-content.js';
 
 const server = serverForFile();
 
@@ -55,8 +56,12 @@ test('shared storage: the worker reads the data in place under its own base path
   assert.ok(!rec.argv.includes('--prefix-map') && !rec.argv.includes('--video-path-map'), rec.argv.join(' '));
   assert.ok(!rec.argv.some((a) => a.includes(`${lab.mount}/`)), 'no client path reaches sleap-nn');
   assert.ok(!rec.argv.some((a) => a.includes(`${lab.share}/`)), 'no name on the share reaches sleap-nn');
-  // It read the labels in the share: its ground-truth copy in the run folder is that file.
-  assert.deepEqual(await readFile(path.join(lab.share, 'alice/proj/models/r1/labels_gt.train.0.slp')), await readFile(path.join(lab.share, 'alice/proj/labels.slp')));
+  // It read the labels in the share: its ground-truth copy in the run folder holds their frames, and
+  // names the package (loaded by its pinned path) as the client knows it, relative to the run folder.
+  const gt = path.join(lab.share, 'alice/proj/models/r1/labels_gt.train.0.slp');
+  assert.deepEqual(labelsOnly(gt), labelsOnly(path.join(lab.share, 'alice/proj/labels.slp')));
+  assert.deepEqual(labelsContent(gt).videos, [['../../labels.slp']]);
+  assert.deepEqual(labelsContent(gt).provenance, { filename: 'proj/labels.slp' });
 });
 
 test('shared storage track: default output beside the data; plain output is the path alone on stdout', async (t) => {

@@ -19,7 +19,6 @@
 import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
@@ -27,6 +26,7 @@ import { readPredictions, readRecords } from '../fixtures/fake-sleap-nn.js';
 import { cleanupStaleMachines, createNetwork, exited, jsonLines, machine, machinesSkipReason } from '../helpers/machines.js';
 import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 import { labelsNaming } from '../helpers/slp-files.js';
+import { labelsContent, labelsOnly } from '../helpers/slp-content.js';
 import { createRoom, hostDir, startServer, startWorker, tree } from './storage-env.js';
 
 const LAPTOP_VAST = '/Volumes/talmo';
@@ -85,7 +85,6 @@ const CAM_NAMES = [`${LAPTOP_VAST}/alice/vids/cam0.mp4`, `${LAPTOP_VAST}/alice/c
 const CAM_VIDEOS = ['vids/cam0.mp4', 'clips/cam1.mp4'].map((p, video) => ({ path: p, storage_backend: 'vast', user_subdir: 'alice', uses: [{ video, image: 0 }] }));
 
 const canaryText = (name: string): string => `CANARY ${name}: the worker must never read this`;
-const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** The number of labelled frames of a labels file (what the stand-in's predictions report). */
 async function labelledFrames(file: string): Promise<number> {
@@ -145,9 +144,9 @@ describe('the race: a client flips the job folders on the share while real jobs 
     const record = path.join(records, 'worker.jsonl');
     const alice = path.join(share, 'alice');
     await jobFiles(alice, secret);
-    const real: Record<'labels.slp' | 'cams.slp', { sha256: string; frames: number }> = {
-      'labels.slp': { sha256: sha256(path.join(alice, 'proj', 'labels.slp')), frames: await labelledFrames(path.join(alice, 'proj', 'labels.slp')) },
-      'cams.slp': { sha256: sha256(path.join(alice, 'proj', 'cams.slp')), frames: await labelledFrames(path.join(alice, 'proj', 'cams.slp')) },
+    const real: Record<'labels.slp' | 'cams.slp', { content: ReturnType<typeof labelsOnly>; frames: number }> = {
+      'labels.slp': { content: labelsOnly(path.join(alice, 'proj', 'labels.slp')), frames: await labelledFrames(path.join(alice, 'proj', 'labels.slp')) },
+      'cams.slp': { content: labelsOnly(path.join(alice, 'proj', 'cams.slp')), frames: await labelledFrames(path.join(alice, 'proj', 'cams.slp')) },
     };
     for (const [name, r] of Object.entries(real)) assert.notEqual(await labelledFrames(path.join(secret, name)), r.frames, `the canary ${name} would show in the predictions`);
     const useAtime = atimeWorks(records);
@@ -286,8 +285,14 @@ describe('the race: a client flips the job folders on the share while real jobs 
         if (request.kind.startsWith('train')) {
           const runDir = path.join(alice, 'out', request.run);
           assert.ok(!readFileSync(path.join(runDir, 'best.ckpt'), 'utf8').includes('CANARY'), reply.job_id);
-          // sleap-nn's copy of the labels it trained on, and the config it composed (centroid, as the job's).
-          assert.equal(sha256(path.join(runDir, 'labels_gt.train.0.slp')), real[labels].sha256, `${reply.job_id} trained on the real labels`);
+          // sleap-nn's copy of the labels it trained on (the real labels' frames, instances and points;
+          // the canary has twice the frames), its videos named as the laptop knows them, never the
+          // job folder; and the config it composed (centroid, as the job's).
+          const gt = path.join(runDir, 'labels_gt.train.0.slp');
+          assert.deepEqual(labelsOnly(gt), real[labels].content, `${reply.job_id} trained on the real labels`);
+          const gtNames = labelsContent(gt);
+          assert.deepEqual(gtNames.videos, labels === 'cams.slp' ? CAM_NAMES.map((n) => [n]) : [[`../../proj/${labels}`]], reply.job_id);
+          assert.equal(gtNames.provenance.filename, `proj/${labels}`, reply.job_id);
           const config = readFileSync(path.join(runDir, 'training_config.yaml'), 'utf8');
           assert.match(config, /^ {4}single_instance: null$/m, `${reply.job_id} read the real config`);
           assert.doesNotMatch(config, /^ {4}centroid: null$/m, `${reply.job_id} read the real config`);

@@ -17,6 +17,7 @@ import { deleteNamespace } from '../helpers/machines-network.js';
 import { createRoom, hostDir, lastJson, runClient, startServer, startWorker, tree, writeConfig } from './storage-env.js';
 import { copySleapFile, copyTrainingConfig } from '../helpers/sleap-data.js';
 import { CLI_ENTRY } from '../helpers/cli.js';
+import { labelsContent, labelsOnly } from '../helpers/slp-content.js';
 
 const LAPTOP_VAST = '/Volumes/talmo';
 const WORKER_VAST = '/home/jovyan/vast';
@@ -137,8 +138,13 @@ describe('storage backends across simulated machines', () => {
     assert.ok(!trainRun.argv.some((a) => a.includes('/Volumes/')), 'no laptop path reaches sleap-nn');
     assert.ok(!trainRun.argv.some((a) => a.includes(share)), 'no host path reaches sleap-nn');
     // Written once, in the share; the laptop reads it through its own mount.
-    // sleap-nn copies the labels it trained on into the run folder: the share's own labels file.
-    assert.deepEqual(readFileSync(path.join(share, 'alice/proj/models/r1/labels_gt.train.0.slp')), readFileSync(path.join(share, 'alice/proj/labels.slp')));
+    // sleap-nn saves the labels it trained on into the run folder: the share's labels (their frames,
+    // instances and points), the package named as the laptop knows it (relative to the run folder)
+    // and where sleap-io loaded it in the job's terms, never the worker's job folder.
+    const gt = path.join(share, 'alice/proj/models/r1/labels_gt.train.0.slp');
+    assert.deepEqual(labelsOnly(gt), labelsOnly(path.join(share, 'alice/proj/labels.slp')));
+    assert.deepEqual(labelsContent(gt).videos, [['../../labels.slp']]);
+    assert.deepEqual(labelsContent(gt).provenance, { filename: 'proj/labels.slp' });
     assert.match(readFileSync(path.join(share, 'alice/proj/models/r1/best.ckpt'), 'utf8'), /^FAKE-CKPT run=r1 epochs=2 best_epoch=2\n$/);
     const seen = await laptop.run('cat', [`${LAPTOP_VAST}/alice/proj/models/r1/best.ckpt`]);
     assert.equal(seen.code, 0, seen.stderr);

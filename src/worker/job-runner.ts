@@ -448,6 +448,8 @@ export class JobRun {
     const given = await input('data');
     const videos = await this.#videos(files, given, below);
     const data = videos.kind === 'track' ? videos.data : given;
+    // sleap-nn names its input (the rewritten copy, for a labels file) in its log and provenance: the client's path.
+    if (data !== given) this.#learn([[data, checked('data').relative_path]]);
     const models: string[] = [];
     for (let i = 0; i < request.spec.models.length; i++) models.push(await input(`models.${i}`));
     const produced = shared ? path.join(await files.outputDir(), path.posix.basename(out.relative_path)) : out.local;

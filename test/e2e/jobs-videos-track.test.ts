@@ -31,4 +31,6 @@ test('inference on such a labels file: sleap-nn runs on a rewritten copy in the 
   // sleap-nn saved the videos by the worker's paths; they come back by the names the user's labels file holds.
   const predictions = await readPredictions(path.join(lab.share, 'alice/proj/cams.slp.predictions.slp'));
   assert.deepEqual(predictions.videos, [[`${lab.mount}/alice/videos/cam0.mp4`], [`${lab.mount}/alice/videos/cam1.mp4`]]);
+  // Its provenance names the input it ran on (the rewritten copy) by the request's own path.
+  assert.equal(predictions.provenance.source_file, 'proj/cams.slp');
 });

@@ -17,17 +17,7 @@ import type { JobRequest } from '../../src/protocol/job.js';
 import { sendFile } from '../../src/transport/file-send.js';
 import { LocalPaths, peerError } from '../../src/worker/peer-errors.js';
 import { SleapRtcError } from '../../src/errors.js';
-import { gatedSleapNn, sessionEnv, type SessionEnv } from './helpers/session-env.js';
-
-const sharedTrain = (jobId: string): JobRequest =>
-  ({
-    type: 'JOB_REQUEST',
-    job_id: jobId,
-    job_type: 'train',
-    transfer: 'shared',
-    storage: { storage_backend: 'vast', user_subdir: 'alice' },
-    spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'out', run_name: 'r1', max_epochs: 1 },
-  }) as JobRequest;
+import { gatedSleapNn, sessionEnv, sharedTrain, type SessionEnv } from './helpers/session-env.js';
 
 const transferTrain = (jobId: string, labels = 'labels.slp'): JobRequest =>
   ({

@@ -9,20 +9,9 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { JobRequest } from '../../src/protocol/job.js';
 import { FAKE_SLEAP_NN, tempDir } from '../fixtures/fake-sleap-nn.js';
-import { sessionEnv } from './helpers/session-env.js';
+import { sessionEnv, sharedTrain } from './helpers/session-env.js';
 import { labelsContent } from '../helpers/slp-content.js';
-
-const train = (jobId: string): JobRequest =>
-  ({
-    type: 'JOB_REQUEST',
-    job_id: jobId,
-    job_type: 'train',
-    transfer: 'shared',
-    storage: { storage_backend: 'vast', user_subdir: 'alice' },
-    spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'out', run_name: 'r1', max_epochs: 1 },
-  }) as JobRequest;
 
 /** The stand-in, then `content` written as `<run folder>/<name>` (the folder that holds best.ckpt below sleap-nn's cwd). */
 async function sleapNnLeaving(t: TestContext, name: string, content: string): Promise<string> {
@@ -40,7 +29,7 @@ async function sleapNnLeaving(t: TestContext, name: string, content: string): Pr
 
 test('a run folder .slp that is no labels file: RUN_FOLDER_LABELS_UNREADABLE naming it; the run folder is not delivered', async (t) => {
   const env = await sessionEnv(t, { executable: await sleapNnLeaving(t, 'labels_pr.extra.0.slp', 'not HDF5') });
-  env.client.send(train('j1'));
+  env.client.send(sharedTrain('j1'));
   const failed = await env.client.next('JOB_FAILED', () => true, 60_000);
   assert.equal(failed.code, 'RUN_FOLDER_LABELS_UNREADABLE', failed.message);
   assert.match(failed.message, /'out\/r1\/labels_pr\.extra\.0\.slp'/);
@@ -51,7 +40,7 @@ test('a run folder .slp that is no labels file: RUN_FOLDER_LABELS_UNREADABLE nam
 
 test('a run folder whose labels files are all readable is delivered whole, every .slp naming no worker path', async (t) => {
   const env = await sessionEnv(t, { executable: await sleapNnLeaving(t, 'notes.txt', 'a note') });
-  env.client.send(train('j2'));
+  env.client.send(sharedTrain('j2'));
   const done = await env.client.next('JOB_COMPLETE', () => true, 60_000);
   assert.equal(done.transfer, 'shared');
   const run = path.join(env.share, 'alice', 'out', 'r1');

@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../../../src/log.js';
+import type { JobRequest } from '../../../src/protocol/job.js';
 import { StorageConfig } from '../../../src/storage/index.js';
 import type { PeerChannel } from '../../../src/transport/channel.js';
 import { WorkerSession, type SessionContext } from '../../../src/worker/session.js';
@@ -16,6 +17,17 @@ import { copySleapFile, copyTrainingConfig } from '../../helpers/sleap-data.js';
 import { JobPeer } from './job-peer.js';
 
 export const CANARY = 'CANARY: a worker file no job may read';
+
+/** A shared-storage training request on the env's `vast` backend: alice's proj/labels.slp and proj/config.yaml, run r1 in out/. */
+export const sharedTrain = (jobId: string): JobRequest =>
+  ({
+    type: 'JOB_REQUEST',
+    job_id: jobId,
+    job_type: 'train',
+    transfer: 'shared',
+    storage: { storage_backend: 'vast', user_subdir: 'alice' },
+    spec: { labels: 'proj/labels.slp', config_file: 'proj/config.yaml', output: 'out', run_name: 'r1', max_epochs: 1 },
+  }) as JobRequest;
 
 export interface SessionEnv {
   client: JobPeer;

@@ -130,7 +130,7 @@ export class JobRun {
       const started = await this.#start(plan.args);
       if (started) return started;
       const done = await (this.#process as JobProcess).done;
-      await this.#relay?.drain();
+      await this.#relay?.drain(done.exitCode === 0 && !done.cancelled);
       const result = { ...done, lastLines: done.lastLines.map((l) => this.#redact(l)) };
       const ended = this.#ended(result);
       const outcome = await this.#publish(files, plan.outputs, ended, result.lastLines);

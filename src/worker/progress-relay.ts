@@ -129,13 +129,21 @@ export class ProgressRelay {
   /**
    * After sleap-nn has exited: read what is still queued (its last events can trail its exit)
    * until train_end, or until nothing has come for `LIMITS.progressDrainQuietMs`, at most
-   * `LIMITS.progressDrainMaxMs`.
+   * `LIMITS.progressDrainMaxMs`. `finished`: sleap-nn exited 0, so a train_end was sent. When it
+   * never came, the tail was lost where no gap shows it: sleap-nn closes its PUB with LINGER 0,
+   * which discards what is still queued when a busy receiver lags behind, and the user is told.
    */
-  async drain(): Promise<void> {
+  async drain(finished = false): Promise<void> {
     const deadline = performance.now() + LIMITS.progressDrainMaxMs;
     while (this.#state === 'open' && !this.#ended && this.#received > 0 && performance.now() < deadline) {
       if (performance.now() - this.#lastFrameAt >= LIMITS.progressDrainQuietMs) break;
       await new Promise((r) => setTimeout(r, 20));
+    }
+    if (finished && this.#state === 'open' && !this.#ended && this.#received > 0) {
+      const last = this.#lastEpochEnd === null ? 'no epoch_end arrived' : `the last epoch_end that arrived was epoch ${this.#lastEpochEnd + 1}`;
+      this.#opts.note(
+        `[sleap-rtc: sleap-nn's last progress events did not arrive (no train_end; ${last}): sleap-nn drops what its ZMQ queue still holds when it exits; the curves miss the last points, the training is not affected]`,
+      );
     }
   }
 

@@ -20,16 +20,22 @@ test('events go from the stand-in over ZMQ to the client in order: one plain lin
   assert.equal(result.status, 'completed');
   const training = result.training as TrainingJson;
   assert.equal(training.source, 'zmq');
-  assert.equal(training.epochs_done, 4, r.stderr.slice(-3000));
+  // sleap-nn closes its PUB with LINGER 0 when it exits, as the stand-in does: under this flood a
+  // lagging relay can lose the last events, and then the client must be told. Whatever arrived is
+  // complete and in order.
+  const done = training.epochs_done;
+  const tailTold = /\[sleap-rtc: sleap-nn's last progress events did not arrive \(no train_end; the last epoch_end that arrived was epoch \d\)/.test(r.stderr);
+  assert.ok(done === 4 || (done >= 1 && tailTold), `epochs_done ${done}, tail loss told: ${tailTold}\n${r.stderr.slice(-3000)}`);
   assert.equal(training.total_epochs, 4);
+  const arrived = Array.from({ length: done }, (_, i) => i + 1);
   // The stand-in's losses: train 1/(e+1), val 1.1x that.
   assert.deepEqual(
     training.loss_history.map((h) => [h.epoch, h.train_loss, Number(((h.val_loss ?? 0) / (h.train_loss ?? 1)).toFixed(6)), h.lr]),
-    [1, 2, 3, 4].map((e) => [e, Number((1 / (e + 1)).toFixed(4)), 1.1, 0.0001]),
+    arrived.map((e) => [e, Number((1 / (e + 1)).toFixed(4)), 1.1, 0.0001]),
   );
-  assert.deepEqual(training.best, { epoch: 4, val_loss: training.loss_history[3]?.val_loss });
+  assert.deepEqual(training.best, { epoch: done, val_loss: training.loss_history[done - 1]?.val_loss });
   const lines = [...r.stderr.matchAll(/\] epoch (\d+)\/4 \| train (\S+) \| val (\S+) \| best val (\S+) \(epoch (\d+)\) \|/g)].map((m) => Number(m[1]));
-  assert.deepEqual(lines, [1, 2, 3, 4], 'one plain line per finished epoch, in order');
+  assert.deepEqual(lines, arrived, 'one plain line per finished epoch that arrived, in order');
   assert.match(r.stderr, /\[sleap-rtc: dropped 1 malformed progress event\(s\) from sleap-nn: Invalid sleap-nn progress event: logs\.loss: .*expected number.*\]/, `a malformed event is dropped with a log line: ${r.stderr.split('\n').filter((l) => l.includes('sleap-rtc:')).join('\n')}`);
 });
 

@@ -195,3 +195,27 @@ test('BatchThrottle: first at once, newest after the interval with the count it 
   assert.deepEqual(out.at(-1)?.batch, 4);
   th.dispose();
 });
+
+test("a run that ended well but whose train_end never arrived (sleap-nn's LINGER 0 dropped its tail) is told; a whole run or a cancelled one is not", async (t) => {
+  const cases = [
+    { frames: ['epoch_end 0', 'epoch_end 1'], finished: true, told: /no train_end; the last epoch_end that arrived was epoch 2\): .*the curves miss the last points, the training is not affected\]$/ },
+    { frames: ['epoch_end 0', 'epoch_end 1', 'train_end'], finished: true, told: null },
+    { frames: ['epoch_end 0'], finished: false, told: null },
+  ];
+  for (const c of cases) {
+    const { relay, events, notes, until } = await relayWithSink(t, 50);
+    const nn = await sleapNnSide(t, relay.publishPort, relay.controllerPort, () => relay.received > 0, { sendHighWaterMark: 0 });
+    for (const f of c.frames) {
+      const [event, epoch] = f.split(' ');
+      await nn.send(epoch === undefined ? ev(event as string, '"logs": null') : ev(event as string, `"logs": {}, "epoch": ${epoch}`));
+    }
+    await until(() => events.length === c.frames.length);
+    await relay.drain(c.finished);
+    const tail = notes.filter((n) => n.includes('last progress events did not arrive'));
+    if (c.told === null) assert.deepEqual(tail, [], c.frames.join(', '));
+    else {
+      assert.equal(tail.length, 1, notes.join(' / '));
+      assert.match(tail[0] ?? '', c.told);
+    }
+  }
+});

@@ -196,9 +196,13 @@ export class Router {
       const settled = result.rejected !== undefined || result.events.some((e) => sameRequest(e, peer.peer_id, m.request_id));
       // Queued: the client hears its position now, not at the next periodic report (its place
       // was worked out in the same store update that queued it).
+      // Always: what this instance last sent under the same id may be a request of the client's
+      // that ended on another instance (its timeout fired there), and would hide this answer.
       if (!settled && result.queued !== undefined) {
         this.armQueueTimer(result.queued.request);
-        await this.sendPosition(this.roomPositions(peer.room_id), result.queued.request, result.queued.facts);
+        const positions = this.roomPositions(peer.room_id);
+        positions.sent.delete(requestKey(peer.peer_id, m.request_id));
+        await this.sendPosition(positions, result.queued.request, result.queued.facts);
       }
     });
   }

@@ -18,7 +18,7 @@
  * stdout: `{"flips": N}` every 1,000 flips and `{"flips": N, "done": true}` once stopped, after
  * every folder is back to the real one.
  */
-import { renameSync, rmSync, symlinkSync, unlinkSync, lstatSync } from 'node:fs';
+import { lstatSync, readdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 
 const [absolute, relativeUp, ...entries] = process.argv.slice(2);
@@ -43,16 +43,32 @@ const print = (o: unknown): void => void process.stdout.write(`${JSON.stringify(
 
 function toLink(folder: string, round: number): void {
   renameSync(folder, `${folder}.real`);
+  // From here the real one is aside: restore() must know, even if the link cannot be made.
+  linked.add(folder);
   // Relative targets are written as seen from the folder's parent: RELATIVE_UP climbs out of the share.
   const how = targets.get(folder) as { up: string; file: boolean; linger: boolean };
   const dir = round % 2 === 0 ? (absolute as string) : path.join(how.up, path.basename(absolute as string));
   symlinkSync(how.file ? path.join(dir, path.basename(folder)) : dir, folder);
-  linked.add(folder);
+}
+
+/**
+ * The name was taken while the real folder was aside: the worker, finding no output folder,
+ * made one and wrote its results there (as it should). Its entries join the real folder, which
+ * then goes back under the name, so no result is lost to the racer.
+ */
+function mergeBack(folder: string): void {
+  for (const name of readdirSync(folder)) renameSync(path.join(folder, name), path.join(`${folder}.real`, name));
+  rmdirSync(folder);
+  renameSync(`${folder}.real`, folder);
 }
 
 function toReal(folder: string): void {
-  unlinkSync(folder);
-  renameSync(`${folder}.real`, folder);
+  const now = lstatSync(folder, { throwIfNoEntry: false });
+  if (now?.isDirectory()) mergeBack(folder);
+  else {
+    if (now?.isSymbolicLink()) unlinkSync(folder);
+    renameSync(`${folder}.real`, folder);
+  }
   linked.delete(folder);
 }
 
@@ -62,15 +78,8 @@ function restore(): string[] {
   for (const folder of [...linked]) {
     try {
       toReal(folder);
-    } catch {
-      try {
-        // The link may be gone already; make sure the real folder is back under its name.
-        if (lstatSync(folder, { throwIfNoEntry: false })?.isSymbolicLink()) rmSync(folder);
-        renameSync(`${folder}.real`, folder);
-        linked.delete(folder);
-      } catch (err) {
-        problems.push(`${folder}: ${(err as Error).message}`);
-      }
+    } catch (err) {
+      problems.push(`${folder}: ${(err as Error).message}`);
     }
   }
   return problems;
